@@ -1,0 +1,1 @@
+"""Intake: receives every report and activity, and publishes case events."""

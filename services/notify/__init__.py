@@ -1,0 +1,1 @@
+"""Notify: routes case events to agencies and integrators."""

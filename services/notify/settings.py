@@ -1,0 +1,11 @@
+from typing import ClassVar
+
+from shared.names import Service
+from shared.settings import ServiceSettings
+
+
+class NotifySettings(ServiceSettings):
+    """Notify's settings (env prefix ``SAFERETURN_NOTIFY_``, then ``SAFERETURN_``)."""
+
+    service_name: ClassVar[str] = Service.NOTIFY
+    default_http_port: ClassVar[int] = 8004

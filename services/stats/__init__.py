@@ -1,0 +1,1 @@
+"""Stats: projects every event into the official statistics form."""

@@ -1,0 +1,3 @@
+from services.stats.app import main
+
+main()

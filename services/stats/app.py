@@ -1,0 +1,26 @@
+"""Stats' process: settings, subscriptions and routes assembled on the shared runtime."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.stats import api, handlers
+from services.stats.settings import StatsSettings
+from shared.runtime import ServiceSpec, build_app, serve
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: StatsSettings) -> FastAPI:
+    spec = ServiceSpec(
+        settings,
+        subscriptions=handlers.subscriptions(),
+        routers=[api.router],
+        migrations=MIGRATIONS,
+    )
+    return build_app(spec)
+
+
+def main() -> None:
+    settings = StatsSettings()
+    serve(create_app(settings), settings)

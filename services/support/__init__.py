@@ -1,0 +1,1 @@
+"""Support: decides entitlements, records grants, disbursements and referrals."""

@@ -1,0 +1,3 @@
+from services.support.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Verification: verifies and identifies victims within legal deadlines, and orders protection."""

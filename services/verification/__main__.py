@@ -1,0 +1,3 @@
+from services.verification.app import main
+
+main()

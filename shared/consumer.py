@@ -1,0 +1,290 @@
+"""Consuming a stream for one service: batches in, exactly-once in effect.
+
+Two FastStream subscribers share one group per stream: the main one reads new entries in
+batches (XREADGROUP COUNT n), the other reclaims entries left pending too long by a crashed
+or failing consumer (XAUTOCLAIM). A batch is applied in one transaction — inbox rows, the
+handlers' effects and their outbox rows — and acknowledged together. If the batch fails,
+each entry is retried alone so one poison entry cannot hold back the others; an entry that
+keeps failing goes to the dead-letter stream after ``max_deliveries`` deliveries.
+"""
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from opentelemetry import propagate, trace
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from sqlalchemy import insert, select, tuple_
+
+from shared.db import inbox
+from shared.deadletter import Failure, dead_letter
+from shared.events.envelope import from_fields
+from shared.events.registry import Event, EventRegistry
+from shared.names import consumer_group
+from shared.outbox import UnitOfWork
+from shared.settings import ServiceSettings
+from shared.telemetry import Metrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, Event[Any]], Awaitable[None]]
+UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A stream a service consumes, and its handler for each event type it cares about.
+
+    Entries of other types on the stream are acknowledged without effect.
+    """
+
+    stream: str
+    handlers: Mapping[str, Handler]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    fields: Mapping[bytes, bytes] | None
+
+
+def describe(error: BaseException) -> str:
+    """An error's type and message, for logs and dead letters (handlers put no PII in them)."""
+    return f"{type(error).__name__}: {error}"
+
+
+class StreamConsumer:
+    """One service's consumer group on one stream."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        *,
+        service: str,
+        consumer: str,
+        redis: "Redis",
+        registry: EventRegistry,
+        unit_of_work: UnitOfWorkFactory,
+        settings: ServiceSettings,
+        metrics: Metrics,
+        tracer: trace.Tracer,
+    ) -> None:
+        self.subscription = subscription
+        self.stream = subscription.stream
+        self.group = consumer_group(service)
+        self.consumer = consumer
+        self.redis = redis
+        self.registry = registry
+        self.unit_of_work = unit_of_work
+        self.settings = settings
+        self.metrics = metrics
+        self.tracer = tracer
+
+    async def provision(self) -> None:
+        """Create the group at id 0, so entries published before we first started are read."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def attach(self, broker: RedisBroker) -> None:
+        """Register the batch reader and the reclaimer on ``broker``."""
+        reader = StreamSub(
+            self.stream,
+            group=self.group,
+            consumer=self.consumer,
+            batch=True,
+            max_records=self.settings.batch_size,
+            polling_interval=self.settings.poll_interval_ms,
+        )
+        reclaimer = StreamSub(
+            self.stream,
+            group=self.group,
+            consumer=self.consumer,
+            batch=True,
+            min_idle_time=self.settings.reclaim_idle_ms,
+            polling_interval=self.settings.poll_interval_ms,
+        )
+        for stream_sub in (reader, reclaimer):
+            broker.subscriber(stream=stream_sub, ack_policy=AckPolicy.MANUAL)(self.on_message)
+
+    async def on_message(self, body: Any, message: RedisBatchStreamMessage) -> None:
+        """FastStream entry point: never raises, so FastStream never acks or drops by itself."""
+        raw = message.raw_message
+        entries = [
+            Entry(entry_id.decode(), fields)
+            for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+        ]
+        await self.process(entries)
+
+    async def process(self, entries: Sequence[Entry]) -> None:
+        started = time.perf_counter()
+        done: list[str] = []
+        events: list[tuple[Entry, Event[Any]]] = []
+        for entry in entries:
+            try:
+                event = self._decode(entry)
+            except Exception as error:
+                await self._failed(entry, error)
+                continue
+            if event is None:
+                done.append(entry.id)
+                self.metrics.consumed(self.stream, self.group, "ignored")
+            else:
+                events.append((entry, event))
+        done += await self._apply_batch(events)
+        if done:
+            await self.redis.xack(self.stream, self.group, *done)
+        self.metrics.batch_seconds(self.stream, self.group, time.perf_counter() - started)
+
+    def _decode(self, entry: Entry) -> Event[Any] | None:
+        """The event, or None when there is nothing for this service to do."""
+        if not entry.fields:  # deleted from the stream while pending
+            return None
+        envelope = from_fields(entry.fields)
+        if envelope.get_type() not in self.subscription.handlers:
+            return None
+        return self.registry.decode(envelope)
+
+    async def _apply_batch(self, events: list[tuple[Entry, Event[Any]]]) -> list[str]:
+        """Apply in one transaction; on failure, each entry alone. The ids to acknowledge."""
+        if not events:
+            return []
+        try:
+            await self._apply(events)
+        except Exception as error:
+            if len(events) == 1:
+                await self._failed(events[0][0], error)
+                return []
+            log.warning("batch of %d on %s failed; retrying one by one", len(events), self.stream)
+            return [entry.id for entry, event in events if await self._apply_alone(entry, event)]
+        return [entry.id for entry, _ in events]
+
+    async def _apply_alone(self, entry: Entry, event: Event[Any]) -> bool:
+        try:
+            await self._apply([(entry, event)])
+        except Exception as error:
+            await self._failed(entry, error)
+            return False
+        return True
+
+    async def _apply(self, events: list[tuple[Entry, Event[Any]]]) -> None:
+        async with self.unit_of_work() as uow:
+            seen = await self._already_processed(uow, [event for _, event in events])
+            received: list[dict[str, Any]] = []
+            for _, event in events:
+                key = (event.source, event.id)
+                if key in seen:
+                    self.metrics.consumed(self.stream, self.group, "duplicate")
+                    continue
+                seen.add(key)
+                with self._span(event):
+                    await self.subscription.handlers[event.type](uow, event)
+                received.append(self._inbox_row(event))
+            if received:
+                await uow.session.execute(insert(inbox), received)
+        for _ in received:
+            self.metrics.consumed(self.stream, self.group, "processed")
+
+    async def _already_processed(
+        self, uow: UnitOfWork, events: list[Event[Any]]
+    ) -> set[tuple[str, str]]:
+        keys = [(event.source, event.id) for event in events]
+        rows = await uow.session.execute(
+            select(inbox.c.source, inbox.c.event_id).where(
+                tuple_(inbox.c.source, inbox.c.event_id).in_(keys)
+            )
+        )
+        return {(row.source, row.event_id) for row in rows}
+
+    def _inbox_row(self, event: Event[Any]) -> dict[str, Any]:
+        return {
+            "source": event.source,
+            "event_id": event.id,
+            "event_type": event.type,
+            "stream": self.stream,
+            "processed_at": datetime.now(UTC),
+        }
+
+    def _span(self, event: Event[Any]) -> AbstractAsyncContextManager[Any] | Any:
+        """A consumer span continuing the producer's trace from the event's ``traceparent``."""
+        carrier = {
+            name: str(value)
+            for name in ("traceparent", "tracestate")
+            if (value := event.envelope.get_extension(name))
+        }
+        return self.tracer.start_as_current_span(
+            f"{event.type} process",
+            context=propagate.extract(carrier),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "redis",
+                "messaging.destination.name": self.stream,
+                "messaging.consumer.group.name": self.group,
+                "messaging.message.id": event.id,
+                "cloudevents.event_type": event.type,
+            },
+        )
+
+    async def _failed(self, entry: Entry, error: Exception) -> None:
+        deliveries = await self._deliveries(entry.id)
+        log.warning(
+            "entry %s on %s failed (delivery %d of %d): %s",
+            entry.id,
+            self.stream,
+            deliveries,
+            self.settings.max_deliveries,
+            describe(error),
+        )
+        if deliveries < self.settings.max_deliveries:
+            self.metrics.consumed(self.stream, self.group, "failed")
+            return  # stays pending; the reclaimer delivers it again once it has been idle
+        failure = Failure(
+            stream=self.stream,
+            entry_id=entry.id,
+            group=self.group,
+            consumer=self.consumer,
+            deliveries=deliveries,
+            error_type=type(error).__name__,
+            reason=describe(error),
+        )
+        await dead_letter(self.redis, failure, entry.fields)
+        self.metrics.consumed(self.stream, self.group, "dead_lettered")
+
+    async def _deliveries(self, entry_id: str) -> int:
+        pending = await self.redis.xpending_range(
+            self.stream, self.group, min=entry_id, max=entry_id, count=1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def maintain(self) -> None:
+        """Record pending and lag, and forget consumers that left with nothing pending."""
+        for group in await self.redis.xinfo_groups(self.stream):
+            if group["name"].decode() == self.group:
+                self.metrics.observe_group(
+                    self.stream, self.group, pending=group["pending"], lag=group.get("lag")
+                )
+        for consumer in await self.redis.xinfo_consumers(self.stream, self.group):
+            name = consumer["name"].decode()
+            stale = consumer["idle"] > self.settings.stale_consumer_idle_ms
+            if name != self.consumer and consumer["pending"] == 0 and stale:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+                log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)
+
+
+async def aiter_entries(redis: "Redis", stream: str) -> AsyncIterator[Entry]:
+    """Every entry of ``stream``, oldest first (for tools and tests, not for consuming)."""
+    last = "-"
+    while batch := await redis.xrange(stream, min=last, count=500):
+        for entry_id, fields in batch:
+            yield Entry(entry_id.decode(), fields)
+        last = f"({batch[-1][0].decode()}"

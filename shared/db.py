@@ -1,0 +1,156 @@
+"""Persistence: one async SQLAlchemy database per service, and the tables every service shares.
+
+SQLite (embedded mode) runs in WAL mode and starts every transaction with ``BEGIN IMMEDIATE``:
+writers queue on the busy timeout instead of failing when a read turns into a write, and
+SAVEPOINTs behave. PostgreSQL (production) needs nothing special.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    event,
+    text,
+)
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the platform's constraint naming convention (stable migration names)."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite would hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _timestamp() -> UtcDateTime:
+    return UtcDateTime()
+
+
+Sequence64 = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+plumbing = new_metadata()
+
+inbox = Table(
+    "inbox",
+    plumbing,
+    Column("source", String(200), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(120), nullable=False),
+    Column("stream", String(120), nullable=False),
+    Column("processed_at", _timestamp(), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    plumbing,
+    Column("seq", Sequence64, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(120), nullable=False),
+    Column("stream", String(120), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("created_at", _timestamp(), nullable=False),
+    Column("published_at", _timestamp(), nullable=True),
+)
+Index("ix_outbox_unpublished", outbox.c.published_at, outbox.c.seq)
+
+probe_receipts = Table(
+    "probe_receipts",
+    plumbing,
+    Column("probe_id", String(64), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("requested_at", _timestamp(), nullable=False),
+    Column("received_at", _timestamp(), nullable=False),
+    Column("trace_id", String(32), nullable=True),
+)
+
+
+def _prepare_sqlite(engine: AsyncEngine) -> None:
+    database = engine.url.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy, not the driver, opens transactions
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """A service's database: its engine and its units of work."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.engine = create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+        if self.is_sqlite:
+            _prepare_sqlite(self.engine)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

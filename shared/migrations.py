@@ -1,0 +1,84 @@
+"""Alembic, per service: each service keeps its own version chain under ``migrations/``.
+
+``upgrade`` applies a service's chain to its database (on start in embedded mode, or from
+``safereturn migrate``). Each service's ``env.py`` is one call to :func:`run_env`.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData
+
+from shared.db import Database, Sequence64
+
+
+def _config(script_location: Path, connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(database: Database, script_location: Path, revision: str = "head") -> None:
+    """Bring ``database`` to ``revision`` of the chain at ``script_location``."""
+    async with database.engine.connect() as connection:
+        await connection.run_sync(
+            lambda sync: command.upgrade(_config(script_location, sync), revision)
+        )
+        await connection.commit()
+
+
+def run_env(target_metadata: Sequence[MetaData]) -> None:
+    """The body of every service's ``env.py``: migrate over the connection we were handed."""
+    connection: Connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=list(target_metadata),
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def create_plumbing_v1() -> None:
+    """Inbox, outbox and probe receipts as first released. Never edit: add a v2 instead."""
+    op.create_table(
+        "inbox",
+        sa.Column("source", sa.String(200), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(120), nullable=False),
+        sa.Column("stream", sa.String(120), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("source", "event_id", name="pk_inbox"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("seq", Sequence64, nullable=False, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(120), nullable=False),
+        sa.Column("stream", sa.String(120), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name="pk_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
+    )
+    op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "seq"])
+    op.create_table(
+        "probe_receipts",
+        sa.Column("probe_id", sa.String(64), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("trace_id", sa.String(32), nullable=True),
+        sa.PrimaryKeyConstraint("probe_id", name="pk_probe_receipts"),
+    )
+
+
+def drop_plumbing_v1() -> None:
+    for table in ("probe_receipts", "outbox", "inbox"):
+        op.drop_table(table)

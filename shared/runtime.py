@@ -1,0 +1,233 @@
+"""A service process: its plumbing (database, Redis, broker, consumers, relay, telemetry), its
+HTTP app with ``/health``, ``/ready`` and ``/metrics``, and how it is served.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from faststream.redis import RedisBroker
+from faststream.redis.opentelemetry import RedisTelemetryMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from redis.asyncio import Redis
+
+from shared.consumer import StreamConsumer, Subscription
+from shared.db import Database
+from shared.events import REGISTRY as EVENTS
+from shared.events import EventRegistry
+from shared.http import install_problem_handlers, problem
+from shared.migrations import upgrade
+from shared.names import consumer_name, event_source
+from shared.outbox import OutboxRelay, UnitOfWork
+from shared.settings import ServiceSettings
+from shared.telemetry import setup_telemetry
+from shared.wire import CloudEventsFormat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service: its settings, the streams it consumes, its routes, its schema."""
+
+    settings: ServiceSettings
+    subscriptions: Sequence[Subscription] = ()
+    routers: Sequence[APIRouter] = ()
+    migrations: Path | None = None
+    registry: EventRegistry = field(default=EVENTS)
+
+
+class Platform:
+    """The running plumbing of one service process."""
+
+    def __init__(self, spec: ServiceSpec) -> None:
+        self.spec = spec
+        self.settings = settings = spec.settings
+        self.name = settings.service_name
+        self.instance = consumer_name(self.name)
+        self.telemetry = setup_telemetry(settings, self.instance)
+        self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
+        self.database = Database(settings.database)
+        self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.relay = OutboxRelay(
+            self.database,
+            self.redis,
+            batch_size=settings.relay_batch_size,
+            poll_interval=settings.relay_poll_interval_ms / 1000,
+            on_published=self.telemetry.metrics.published,
+        )
+        self.broker = RedisBroker(
+            settings.redis_url,
+            message_format=CloudEventsFormat,
+            middlewares=[
+                RedisTelemetryMiddleware(
+                    tracer_provider=self.telemetry.tracer_provider,
+                    meter_provider=self.telemetry.meter_provider,
+                )
+            ],
+            log_level=logging.DEBUG,  # one line per batch is noise at INFO
+        )
+        self.consumers = [
+            StreamConsumer(
+                subscription,
+                service=self.name,
+                consumer=self.instance,
+                redis=self.redis,
+                registry=spec.registry,
+                unit_of_work=self.unit_of_work,
+                settings=settings,
+                metrics=self.telemetry.metrics,
+                tracer=self.tracer,
+            )
+            for subscription in spec.subscriptions
+        ]
+        for consumer in self.consumers:
+            consumer.attach(self.broker)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """One transaction; the events it emits are published once it has committed."""
+        async with self.database.transaction() as session:
+            uow = UnitOfWork(session, source=event_source(self.name), registry=self.spec.registry)
+            yield uow
+        if uow.emitted:
+            self.relay.wake()
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start and self.spec.migrations:
+            await upgrade(self.database, self.spec.migrations)
+        for consumer in self.consumers:
+            await consumer.provision()
+        await self.broker.start()
+        self._tasks = [
+            asyncio.create_task(self.relay.run(), name="outbox-relay"),
+            asyncio.create_task(self._maintain(), name="maintenance"),
+        ]
+        self.started = True
+        log.info("%s started as %s", self.name, self.instance)
+
+    async def stop(self) -> None:
+        self.started = False
+        await self.broker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.redis.aclose()
+        await self.database.dispose()
+        self.telemetry.shutdown()
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                for consumer in self.consumers:
+                    await consumer.maintain()
+                self.telemetry.metrics.observe_outbox(await self.relay.backlog())
+            except Exception:
+                log.exception("maintenance failed; retrying")
+            await asyncio.sleep(self.settings.maintenance_interval_s)
+
+    async def problems(self) -> dict[str, str]:
+        """Dependencies that are not ready, with a reason safe to show."""
+        found: dict[str, str] = {}
+        if not self.started:
+            found["service"] = "starting"
+        try:
+            await self.redis.ping()
+        except Exception as error:
+            found["redis"] = type(error).__name__
+        try:
+            await self.database.ping()
+        except Exception as error:
+            found["database"] = type(error).__name__
+        return found
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+operations = APIRouter(tags=["operations"])
+
+
+@operations.get("/health")
+async def health(platform: PlatformDep) -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok", "service": platform.name}
+
+
+@operations.get("/ready", response_model=None)
+async def ready(platform: PlatformDep) -> dict[str, Any] | Response:
+    """Readiness: the database and Redis answer and the consumers run."""
+    problems = await platform.problems()
+    if problems:
+        return problem(503, "Not ready", kind="not-ready", checks=problems)
+    return {"status": "ready", "service": platform.name, "instance": platform.instance}
+
+
+@operations.get("/metrics")
+async def metrics() -> Response:
+    """Prometheus exposition of this process's metrics."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def build_app(spec: ServiceSpec) -> FastAPI:
+    """The service's ASGI app; its lifespan starts and stops the plumbing."""
+    platform = Platform(spec)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await platform.start()
+        try:
+            yield
+        finally:
+            await platform.stop()
+
+    app = FastAPI(title=f"SafeReturn {platform.name}", version="0.1.0", lifespan=lifespan)
+    app.state.platform = platform
+    install_problem_handlers(app)
+    app.include_router(operations)
+    for router in spec.routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=platform.telemetry.tracer_provider,
+        meter_provider=platform.telemetry.meter_provider,
+        excluded_urls="health,ready,metrics",
+    )
+    return app
+
+
+def configure_logging(settings: ServiceSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format=f"%(asctime)s {settings.service_name} %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one service in this process until SIGINT or SIGTERM."""
+    configure_logging(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

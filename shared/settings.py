@@ -1,0 +1,72 @@
+"""Settings: one pydantic-settings base, subclassed per service with its own env prefix.
+
+A value is looked up as ``SAFERETURN_<SERVICE>_<FIELD>`` first, then as the platform-wide
+``SAFERETURN_<FIELD>``, then the default. Build settings once per process and pass them down.
+"""
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, PositiveInt
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PLATFORM_ENV_PREFIX = "SAFERETURN_"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs to run; subclasses set ``service_name`` and ``http_port``."""
+
+    model_config = SettingsConfigDict(env_prefix=PLATFORM_ENV_PREFIX, extra="ignore")
+
+    service_name: ClassVar[str] = "service"
+    default_http_port: ClassVar[int] = 8000
+
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; defaults to a SQLite file in data_dir."
+    )
+    data_dir: Path = Path("data")
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    otel_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL; traces stay in-process if unset."
+    )
+    migrate_on_start: bool = True
+    log_level: str = "INFO"
+
+    batch_size: PositiveInt = 500
+    poll_interval_ms: PositiveInt = 100
+    reclaim_idle_ms: PositiveInt = 30_000
+    max_deliveries: PositiveInt = 5
+    relay_batch_size: PositiveInt = 500
+    relay_poll_interval_ms: PositiveInt = 200
+    maintenance_interval_s: float = 15.0
+    stale_consumer_idle_ms: PositiveInt = 3_600_000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        service_prefix = f"{PLATFORM_ENV_PREFIX}{cls.service_name.upper()}_"
+        service_env = EnvSettingsSource(settings_cls, env_prefix=service_prefix)
+        return init_settings, service_env, env_settings, dotenv_settings, file_secret_settings
+
+    @property
+    def port(self) -> int:
+        return self.http_port if self.http_port is not None else self.default_http_port
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / f'{self.service_name}.db'}"
