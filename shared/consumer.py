@@ -10,8 +10,8 @@ keeps failing goes to the dead-letter stream after ``max_deliveries`` deliveries
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from shared.events.registry import Event, EventRegistry
 from shared.names import consumer_group
 from shared.outbox import UnitOfWork
 from shared.settings import ServiceSettings
+from shared.streams import Entry
 from shared.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,6 @@ class Subscription:
 
     stream: str
     handlers: Mapping[str, Handler]
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    id: str
-    fields: Mapping[bytes, bytes] | None
 
 
 def describe(error: BaseException) -> str:
@@ -215,7 +210,7 @@ class StreamConsumer:
             "processed_at": datetime.now(UTC),
         }
 
-    def _span(self, event: Event[Any]) -> AbstractAsyncContextManager[Any] | Any:
+    def _span(self, event: Event[Any]) -> AbstractContextManager[trace.Span]:
         """A consumer span continuing the producer's trace from the event's ``traceparent``."""
         carrier = {
             name: str(value)
@@ -279,12 +274,3 @@ class StreamConsumer:
             if name != self.consumer and consumer["pending"] == 0 and stale:
                 await self.redis.xgroup_delconsumer(self.stream, self.group, name)
                 log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)
-
-
-async def aiter_entries(redis: "Redis", stream: str) -> AsyncIterator[Entry]:
-    """Every entry of ``stream``, oldest first (for tools and tests, not for consuming)."""
-    last = "-"
-    while batch := await redis.xrange(stream, min=last, count=500):
-        for entry_id, fields in batch:
-            yield Entry(entry_id.decode(), fields)
-        last = f"({batch[-1][0].decode()}"

@@ -9,11 +9,13 @@ original stream; consumers that already applied the event skip it through their 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
 from shared.events.envelope import format_time
 from shared.names import dead_letter_stream, is_dead_letter_stream
+from shared.streams import read_range
 
 FIELD_PREFIX = "dead_letter_"
 REASON_LIMIT = 1_000
@@ -65,16 +67,11 @@ class DeadLetter:
         }
 
 
-def _decode(fields: Mapping[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-
-
 async def dead_letter(
     redis: "Redis", failure: Failure, original: Mapping[bytes, bytes] | None
 ) -> None:
     """Move one pending entry to the dead-letter stream and acknowledge it, atomically."""
-    fields: dict[str | bytes, str | bytes] = dict(original or {})
-    fields.update(failure.fields())
+    fields: dict[Any, Any] = {**(original or {}), **failure.fields()}
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xadd(dead_letter_stream(failure.stream), fields)
         pipe.xack(failure.stream, failure.group, failure.entry_id)
@@ -91,15 +88,14 @@ async def list_dead_letters(redis: "Redis", stream: str | None = None) -> list[D
     streams = [stream] if stream else await dead_letter_streams(redis)
     letters: list[DeadLetter] = []
     for name in streams:
-        for entry_id, fields in await redis.xrange(name):
-            letters.append(DeadLetter(name, entry_id.decode(), _decode(fields)))
+        letters += [DeadLetter(name, e.id, e.text()) for e in await read_range(redis, name)]
     return letters
 
 
 async def find_dead_letter(redis: "Redis", entry_id: str) -> DeadLetter | None:
     for name in await dead_letter_streams(redis):
-        for found_id, fields in await redis.xrange(name, entry_id, entry_id):
-            return DeadLetter(name, found_id.decode(), _decode(fields))
+        for entry in await read_range(redis, name, entry_id, entry_id):
+            return DeadLetter(name, entry.id, entry.text())
     return None
 
 
@@ -107,7 +103,7 @@ async def replay(redis: "Redis", letter: DeadLetter) -> str:
     """Put the original entry back on its stream and remove the dead letter; the new id."""
     stream = letter.fields[f"{FIELD_PREFIX}stream"]
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(stream, letter.original)  # type: ignore[arg-type]
+        pipe.xadd(stream, dict[Any, Any](letter.original))
         pipe.xdel(letter.dead_letter_stream, letter.id)
         new_id, _ = await pipe.execute()
     return str(new_id.decode())

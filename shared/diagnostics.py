@@ -65,7 +65,9 @@ async def get_receipt(probe_id: str, platform: PlatformDep) -> Any:
     """Whether this service has received a probe, when, and in which trace."""
     async with platform.database.transaction() as session:
         row = (
-            await session.execute(select(probe_receipts).where(probe_receipts.c.probe_id == probe_id))
+            await session.execute(
+                select(probe_receipts).where(probe_receipts.c.probe_id == probe_id)
+            )
         ).first()
     if row is None:
         return problem(404, "Probe not received here", kind="not-found")

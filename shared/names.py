@@ -29,6 +29,14 @@ class Service(StrEnum):
     STATS = "stats"
 
 
+HTTP_PORTS = {
+    Service.INTAKE: 8001,
+    Service.VERIFICATION: 8002,
+    Service.SUPPORT: 8003,
+    Service.NOTIFY: 8004,
+    Service.STATS: 8005,
+}
+
 DEAD_LETTER_SUFFIX = ":dlq"
 
 

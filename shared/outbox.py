@@ -5,6 +5,7 @@ sent publishes it again, and consumers drop the duplicate through their inbox).
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -97,10 +98,8 @@ class OutboxRelay:
                     pass
             except Exception:
                 log.exception("outbox relay failed; retrying")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def publish_batch(self) -> int:

@@ -52,7 +52,7 @@ class Platform:
         self.spec = spec
         self.settings = settings = spec.settings
         self.name = settings.service_name
-        self.instance = consumer_name(self.name)
+        self.instance = settings.consumer_name or consumer_name(self.name)
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)

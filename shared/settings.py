@@ -15,6 +15,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared.names import HTTP_PORTS, Service
+
 PLATFORM_ENV_PREFIX = "SAFERETURN_"
 
 
@@ -23,8 +25,7 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=PLATFORM_ENV_PREFIX, extra="ignore")
 
-    service_name: ClassVar[str] = "service"
-    default_http_port: ClassVar[int] = 8000
+    service_name: ClassVar[str] = "platform"
 
     redis_url: str = "redis://127.0.0.1:6390/0"
     database_url: str | None = Field(
@@ -35,6 +36,9 @@ class ServiceSettings(BaseSettings):
     http_port: int | None = None
     otel_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector base URL; traces stay in-process if unset."
+    )
+    consumer_name: str | None = Field(
+        default=None, description="Unique per process; defaults to service@host-pid."
     )
     migrate_on_start: bool = True
     log_level: str = "INFO"
@@ -63,10 +67,20 @@ class ServiceSettings(BaseSettings):
 
     @property
     def port(self) -> int:
-        return self.http_port if self.http_port is not None else self.default_http_port
+        if self.http_port is not None:
+            return self.http_port
+        return HTTP_PORTS[Service(self.service_name)]
 
     @property
     def database(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / f'{self.service_name}.db'}"
+
+
+def settings_for(service: str) -> ServiceSettings:
+    """The base settings of ``service`` as its process will see them (same env lookup)."""
+    cls: type[ServiceSettings] = type(
+        f"{service.title()}BaseSettings", (ServiceSettings,), {"service_name": service}
+    )
+    return cls()

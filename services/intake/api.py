@@ -56,7 +56,9 @@ class ProbeOut(BaseModel):
 @router.post("/probes", status_code=202, response_model=ProbeOut)
 async def request_probe(platform: PlatformDep) -> ProbeOut:
     """Send a probe through the platform; poll it to see every service answer."""
-    probe = Probe(probe_id=str(uuid7()), requested_at=datetime.now(UTC), trace_id=current_trace_id())
+    probe = Probe(
+        probe_id=str(uuid7()), requested_at=datetime.now(UTC), trace_id=current_trace_id()
+    )
     async with platform.unit_of_work() as uow:
         await store.add_probe(uow.session, probe)
         await uow.emit(

@@ -8,4 +8,3 @@ class IntakeSettings(ServiceSettings):
     """Intake's settings (env prefix ``SAFERETURN_INTAKE_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.INTAKE
-    default_http_port: ClassVar[int] = 8001

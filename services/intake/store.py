@@ -58,8 +58,5 @@ async def get_probe(session: AsyncSession, probe_id: str) -> Probe | None:
         probe_id=row.probe_id,
         requested_at=row.requested_at,
         trace_id=row.trace_id,
-        answers=tuple(
-            ProbeAnswer(a.service, a.received_at, a.trace_id) for a in answers
-        ),
+        answers=tuple(ProbeAnswer(a.service, a.received_at, a.trace_id) for a in answers),
     )
-

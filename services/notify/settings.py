@@ -8,4 +8,3 @@ class NotifySettings(ServiceSettings):
     """Notify's settings (env prefix ``SAFERETURN_NOTIFY_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.NOTIFY
-    default_http_port: ClassVar[int] = 8004

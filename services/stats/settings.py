@@ -8,4 +8,3 @@ class StatsSettings(ServiceSettings):
     """Stats' settings (env prefix ``SAFERETURN_STATS_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.STATS
-    default_http_port: ClassVar[int] = 8005

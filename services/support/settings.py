@@ -8,4 +8,3 @@ class SupportSettings(ServiceSettings):
     """Support's settings (env prefix ``SAFERETURN_SUPPORT_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.SUPPORT
-    default_http_port: ClassVar[int] = 8003

@@ -8,4 +8,3 @@ class VerificationSettings(ServiceSettings):
     """Verification's settings (env prefix ``SAFERETURN_VERIFICATION_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.VERIFICATION
-    default_http_port: ClassVar[int] = 8002

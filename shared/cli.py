@@ -1,0 +1,213 @@
+"""``safereturn``: run the platform and operate it.
+
+safereturn up [--data-dir DIR]          run every service in the foreground
+safereturn demo [--data-dir DIR] [--exit]
+safereturn probe                        send a probe through a running platform
+safereturn dlq list [--stream S] | show ID | replay ID... | replay --all
+safereturn migrate [SERVICE...]         apply database migrations
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from shared import deadletter
+from shared.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
+from shared.names import Service
+from shared.settings import settings_for
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _platform_settings(args: argparse.Namespace) -> tuple[Path, str]:
+    settings = settings_for("platform")
+    data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
+    return data_dir.resolve(), args.redis_url or settings.redis_url
+
+
+def _urls() -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for name in SERVICES:
+        settings = settings_for(name)
+        urls[name] = f"http://{settings.http_host}:{settings.port}"
+    return urls
+
+
+def _describe(platform: EmbeddedPlatform) -> None:
+    say(f"SafeReturn (embedded mode), data in {platform.data_dir}")
+    say(f"  redis         {platform.redis_description}")
+    for service in platform.services:
+        say(f"  {service.name:<13} {service.url}  ready  (pid {service.process.pid})")
+    say(f"  logs          {platform.data_dir / 'logs'}")
+
+
+def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
+    from shared import demo  # noqa: PLC0415 - only the demo needs it
+
+    data_dir, redis_url = _platform_settings(args)
+    try:
+        with running(data_dir, redis_url) as platform:
+            _describe(platform)
+            if scenario:
+                say()
+                demo.play(_urls(), platform.redis_url, say)
+            if getattr(args, "exit", False):
+                return 0
+            say()
+            say("Platform running. Press Ctrl-C to stop.")
+            wait_for_signal()
+            say("Stopping…")
+    except (LaunchError, demo.ScenarioError) as error:
+        say(f"error: {error}")
+        return 1
+    say("Stopped.")
+    return 0
+
+
+def cmd_probe(_: argparse.Namespace) -> int:
+    from shared import demo  # noqa: PLC0415
+
+    try:
+        demo.probe(_urls(), say)
+    except demo.ScenarioError as error:
+        say(f"error: {error}")
+        return 1
+    return 0
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    _, redis_url = _platform_settings(args)
+    redis = Redis.from_url(redis_url)
+    command = {"list": _dlq_list, "show": _dlq_show, "replay": _replay}[args.dlq_command]
+    try:
+        return await command(redis, args)
+    finally:
+        await redis.aclose()
+
+
+async def _dlq_list(redis: Redis, args: argparse.Namespace) -> int:
+    letters = await deadletter.list_dead_letters(redis, args.stream)
+    for letter in letters:
+        failure = letter.failure
+        say(
+            f"{letter.id}  {failure.get('stream', '?')}  {letter.fields.get('type', '?')}"
+            f"  group={failure.get('group')}  deliveries={failure.get('deliveries')}"
+            f"  {failure.get('reason', '')[:120]}"
+        )
+    say(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+async def _dlq_show(redis: Redis, args: argparse.Namespace) -> int:
+    letter = await deadletter.find_dead_letter(redis, args.id)
+    if letter is None:
+        say(f"no dead letter {args.id}")
+        return 1
+    shown = {
+        "id": letter.id,
+        "dead_letter_stream": letter.dead_letter_stream,
+        "failure": letter.failure,
+        "entry": letter.original,
+    }
+    say(json.dumps(shown, indent=2, ensure_ascii=False))
+    return 0
+
+
+async def _replay(redis: Redis, args: argparse.Namespace) -> int:
+    if args.all:
+        letters = await deadletter.list_dead_letters(redis, args.stream)
+    else:
+        found = {i: await deadletter.find_dead_letter(redis, i) for i in args.ids}
+        letters = [letter for letter in found.values() if letter is not None]
+        if len(letters) < len(found):
+            say(f"no dead letter {', '.join(i for i, letter in found.items() if letter is None)}")
+            return 1
+    for letter in letters:
+        new_id = await deadletter.replay(redis, letter)
+        say(f"replayed {letter.id} → {letter.failure['stream']} {new_id}")
+    say(f"{len(letters)} replayed")
+    return 0
+
+
+async def _migrate(names: Sequence[str]) -> None:
+    from importlib import import_module  # noqa: PLC0415
+
+    from shared.db import Database  # noqa: PLC0415
+    from shared.migrations import upgrade  # noqa: PLC0415
+
+    for name in names:
+        app = import_module(f"services.{name}.app")
+        database = Database(settings_for(name).database)
+        try:
+            await upgrade(database, app.MIGRATIONS)
+        finally:
+            await database.dispose()
+        say(f"{name}: migrated to head")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="safereturn", description=__doc__.splitlines()[0])
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def platform_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--data-dir", help="data folder (default: SAFERETURN_DATA_DIR or ./data)")
+        sub.add_argument(
+            "--redis-url", help="Redis to use or start (default: SAFERETURN_REDIS_URL)"
+        )
+        return sub
+
+    platform_command("up", "run every service in the foreground until Ctrl-C")
+    demo = platform_command("demo", "run the platform and play the scenario")
+    demo.add_argument("--exit", action="store_true", help="stop after the scenario")
+    commands.add_parser("probe", help="send a probe through a running platform")
+
+    dlq = platform_command("dlq", "inspect and replay dead letters")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    listing = dlq_commands.add_parser("list", help="list dead letters")
+    listing.add_argument("--stream", help="one dead-letter stream (default: all)")
+    show = dlq_commands.add_parser("show", help="show one dead letter")
+    show.add_argument("id")
+    replay = dlq_commands.add_parser("replay", help="put dead letters back on their stream")
+    replay.add_argument("ids", nargs="*", metavar="ID")
+    replay.add_argument("--all", action="store_true", help="every dead letter")
+    replay.add_argument("--stream", help="with --all: one dead-letter stream only")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
+    return root
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    if args.dlq_command == "replay" and not (args.ids or args.all):
+        say("replay needs dead-letter ids or --all")
+        return 2
+    return asyncio.run(_dlq(args))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    asyncio.run(_migrate(args.services or [str(s) for s in Service]))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "up": cmd_up,
+        "demo": lambda a: cmd_up(a, scenario=True),
+        "probe": cmd_probe,
+        "dlq": cmd_dlq,
+        "migrate": cmd_migrate,
+    }
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
