@@ -58,6 +58,10 @@ def _pg_binary(name: str) -> str | None:
     return str(candidates[-1]) if candidates else None
 
 
+def _run(command: list[str]) -> None:
+    subprocess.run(command, check=True, capture_output=True)
+
+
 @contextlib.contextmanager
 def _local_postgres() -> Iterator[str]:
     initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
@@ -70,18 +74,15 @@ def _local_postgres() -> Iterator[str]:
         shutil.chown(directory, "postgres")
     port = free_port()
     data = directory / "data"
-    run = {"check": True, "capture_output": True}
     try:
-        subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], **run)
+        _run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"])
         options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w",
-             "start"], **run,
-        )  # fmt: skip
+        _run([*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w",
+              "start"])  # fmt: skip
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:
-            subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "stop"], **run)
+            _run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "stop"])
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -99,4 +100,3 @@ def postgres_url() -> Iterator[str]:
     else:
         with _local_postgres() as url:
             yield url
-

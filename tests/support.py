@@ -90,10 +90,10 @@ async def effect_counts(session_factory: Any) -> dict[int, int]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 20.0, interval: float = 0.05
+    check: Callable[[], Awaitable[bool]], within: float = 20.0, interval: float = 0.05
 ) -> bool:
-    """Poll ``check`` until it holds; False if it never did within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``check`` until it holds; False if it never did within ``within`` seconds."""
+    deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
             return False

@@ -147,10 +147,14 @@ async def test_an_entry_that_is_not_a_cloudevent_is_dead_lettered(
         return await redis.xlen(dlq) == 2 and await pending(redis) == 0
 
     assert await eventually(dead_lettered)
-    reasons = sorted(entry.text()["dead_letter_error_type"] for entry in await read_range(redis, dlq))
+    reasons = sorted(
+        entry.text()["dead_letter_error_type"] for entry in await read_range(redis, dlq)
+    )
     assert reasons == ["EnvelopeError", "PayloadError"]
     payload_letter = next(
-        e.text() for e in await read_range(redis, dlq) if e.text()["dead_letter_error_type"] == "PayloadError"
+        e.text()
+        for e in await read_range(redis, dlq)
+        if e.text()["dead_letter_error_type"] == "PayloadError"
     )
     assert "n:" in payload_letter["dead_letter_reason"]
     assert "five" not in payload_letter["dead_letter_reason"]  # names the field, not the value
@@ -212,4 +216,6 @@ async def test_events_emitted_by_a_handler_leave_through_the_outbox(
 
     assert await eventually(echoed)
     echoes = await read_range(redis, Stream.PLATFORM)
-    assert sorted(registry.decode(from_fields(e.fields or {})).payload.n for e in echoes) == list(range(1, 21))
+    assert sorted(registry.decode(from_fields(e.fields or {})).payload.n for e in echoes) == list(
+        range(1, 21)
+    )

@@ -1,0 +1,36 @@
+"""``safereturn demo``: the README's first command, end to end, with its own redis-server."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.names import Service
+from shared.redis_server import free_port
+
+
+def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERETURN_")}
+    env["SAFERETURN_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing there yet
+    for name in Service:
+        env[f"SAFERETURN_{name.upper()}_HTTP_PORT"] = str(free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "demo", "--exit", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for name in Service:
+        assert f"  {name}" in out
+    assert out.count("(same trace)") == 3
+    assert "OTHER TRACE" not in out
+    assert "stats         recorded it" in out
+    assert "round trip through all five services" in out
+    assert "→ decodes as CloudEvent platform.probe." in out
+    assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server
+    for name in Service:
+        assert (tmp_path / f"{name}.db").exists()

@@ -1,0 +1,89 @@
+"""Services as separate processes on real Redis: events cross them with their trace."""
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.names import Service
+from tests.conftest import DatabaseFactory
+from tests.e2e.conftest import Services
+
+
+def poll(url: str, done: Callable[[dict[str, Any]], bool], limit: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + limit
+    while True:
+        response = httpx.get(url, timeout=5)
+        if response.status_code == 200 and done(response.json()):
+            body: dict[str, Any] = response.json()
+            return body
+        if time.monotonic() > deadline:
+            pytest.fail(f"{url} never got there: {response.status_code} {response.text}")
+        time.sleep(0.1)
+
+
+async def test_an_event_crosses_service_processes_with_its_trace(
+    services: Services, new_database_url: DatabaseFactory
+) -> None:
+    for name in (Service.INTAKE, Service.VERIFICATION, Service.STATS):
+        services.env[f"SAFERETURN_{name.upper()}_DATABASE_URL"] = await new_database_url()
+    await asyncio.to_thread(services.start, Service.INTAKE, Service.VERIFICATION, Service.STATS)
+    trace_id = secrets.token_hex(16)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes",
+            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+        )
+    assert response.status_code == 202
+    probe_id = response.json()["probe_id"]
+
+    for consumer in (Service.VERIFICATION, Service.STATS):
+        url = f"{services.urls[consumer]}/v1/diagnostics/probes/{probe_id}"
+        receipt = await asyncio.to_thread(poll, url, lambda body: True)
+        assert receipt["trace_id"] == trace_id, f"{consumer} did not continue the trace"
+
+    # verification answered on the bus; intake consumed the answer in its own process
+    probe = await asyncio.to_thread(
+        poll,
+        f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/{probe_id}",
+        lambda body: any(a["service"] == Service.VERIFICATION for a in body["answers"]),
+    )
+    (answer,) = probe["answers"]
+    assert answer["trace_id"] == trace_id
+    assert sorted(probe["missing"]) == [Service.NOTIFY, Service.SUPPORT]
+
+
+def test_every_service_exposes_health_readiness_and_metrics(services: Services) -> None:
+    services.start(*Service)
+    for name, url in services.urls.items():
+        assert httpx.get(f"{url}/health").json() == {"status": "ok", "service": name}
+        assert httpx.get(f"{url}/ready").json()["status"] == "ready"
+    probe_id = httpx.post(f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes").json()[
+        "probe_id"
+    ]
+    poll(
+        f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/{probe_id}",
+        lambda body: body["complete"],
+    )
+
+    metrics = httpx.get(f"{services.urls[Service.VERIFICATION]}/metrics").text
+    assert 'safereturn_events_consumed_total{group="safereturn.verification"' in metrics
+    assert "safereturn_events_published_total" in metrics
+    assert "safereturn_outbox_backlog" in metrics
+    assert probe_id not in metrics
+
+
+def test_an_unknown_probe_is_a_problem_response(services: Services) -> None:
+    services.start(Service.INTAKE)
+    response = httpx.get(f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:safereturn:problem:not-found",
+        "title": "No such probe",
+        "status": 404,
+    }
