@@ -1,1 +1,5 @@
 """Contracts and plumbing shared by every SafeReturn service."""
+
+from importlib.metadata import version
+
+VERSION = version("safereturn")

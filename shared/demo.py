@@ -15,6 +15,7 @@ import httpx
 import redis
 
 from shared.events.envelope import from_fields
+from shared.events.platform import ProbeRequested
 from shared.names import Service, Stream
 from shared.streams import entries
 
@@ -79,18 +80,18 @@ def probe(urls: Mapping[str, str], say: Say, *, timeout: float = 30.0) -> dict[s
         return result
 
 
-def show_stream_entry(redis_url: str, say: Say) -> None:
-    """Read the newest platform event as any Redis client would: plain fields, no FastStream."""
+def show_stream_entry(redis_url: str, event_type: str, say: Say) -> None:
+    """Read the newest event of a type as any Redis client would: plain fields, no FastStream."""
     client = redis.Redis.from_url(redis_url)
     try:
-        newest = entries(client.xrevrange(Stream.PLATFORM, count=1))
+        recent = entries(client.xrevrange(Stream.PLATFORM, count=100))
     finally:
         client.close()
-    if not newest:
-        raise ScenarioError(f"nothing on {Stream.PLATFORM}")
-    entry = newest[0]
+    entry = next((e for e in recent if e.text().get("type") == event_type), None)
+    if entry is None:
+        raise ScenarioError(f"no {event_type} on {Stream.PLATFORM}")
     event = from_fields(entry.text())
-    say(f"newest entry on {Stream.PLATFORM} ({entry.id}), as XREVRANGE returns it:")
+    say(f"the {event_type} entry on {Stream.PLATFORM} ({entry.id}), as XREVRANGE returns it:")
     for name, value in entry.text().items():
         say(f"  {name:<16} {value}")
     say(f"  → decodes as CloudEvent {event.get_type()} from {event.get_source()}")
@@ -99,4 +100,4 @@ def show_stream_entry(redis_url: str, say: Say) -> None:
 def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
     say("Scenario: a probe crosses every service (the domain scenario arrives with intake)")
     probe(urls, say)
-    show_stream_entry(redis_url, say)
+    show_stream_entry(redis_url, ProbeRequested.event_type, say)

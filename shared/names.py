@@ -40,6 +40,11 @@ HTTP_PORTS = {
 DEAD_LETTER_SUFFIX = ":dlq"
 
 
+def stream_tag(stream: str) -> str:
+    """The hash tag of a stream: ``safereturn:{cases}`` → ``cases``."""
+    return stream[stream.index("{") + 1 : stream.index("}")]
+
+
 def dead_letter_stream(stream: str) -> str:
     """The dead-letter stream beside ``stream`` (same hash tag, so the same cluster slot)."""
     return f"{stream}{DEAD_LETTER_SUFFIX}"

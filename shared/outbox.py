@@ -7,6 +7,7 @@ sent publishes it again, and consumers drop the duplicate through their inbox).
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -122,8 +123,8 @@ class OutboxRelay:
                 await pipe.execute()
             await self._mark_published(session, [row.seq for row in rows])
         if self._on_published is not None:
-            for row in rows:
-                self._on_published(row.stream, 1)
+            for stream, count in Counter(row.stream for row in rows).items():
+                self._on_published(stream, count)
         return len(rows)
 
     async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:

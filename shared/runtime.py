@@ -19,10 +19,12 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.asyncio import Redis
 
+from shared import VERSION
 from shared.consumer import StreamConsumer, Subscription
 from shared.db import Database
 from shared.events import REGISTRY as EVENTS
 from shared.events import EventRegistry
+from shared.events.catalogue import asyncapi
 from shared.http import install_problem_handlers, problem
 from shared.migrations import upgrade
 from shared.names import consumer_name, event_source
@@ -179,6 +181,12 @@ async def ready(platform: PlatformDep) -> dict[str, Any] | Response:
     return {"status": "ready", "service": platform.name, "instance": platform.instance}
 
 
+@operations.get("/asyncapi.json")
+async def event_catalogue(platform: PlatformDep) -> dict[str, Any]:
+    """The AsyncAPI 3 catalogue of the events on the platform's streams."""
+    return asyncapi(platform.spec.registry, VERSION)
+
+
 @operations.get("/metrics")
 async def metrics() -> Response:
     """Prometheus exposition of this process's metrics."""
@@ -197,7 +205,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         finally:
             await platform.stop()
 
-    app = FastAPI(title=f"SafeReturn {platform.name}", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=f"SafeReturn {platform.name}", version=VERSION, lifespan=lifespan)
     app.state.platform = platform
     install_problem_handlers(app)
     app.include_router(operations)

@@ -62,6 +62,7 @@ def test_every_service_exposes_health_readiness_and_metrics(services: Services) 
     for name, url in services.urls.items():
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "service": name}
         assert httpx.get(f"{url}/ready").json()["status"] == "ready"
+        assert httpx.get(f"{url}/asyncapi.json").json()["asyncapi"] == "3.0.0"
     probe_id = httpx.post(f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes").json()[
         "probe_id"
     ]
