@@ -109,6 +109,33 @@ probe_receipts = Table(
     Column("trace_id", String(32), nullable=True),
 )
 
+audit_log = Table(
+    "audit_log",
+    plumbing,
+    Column("seq", Sequence64, primary_key=True, autoincrement=False),
+    Column("at", _timestamp(), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("client_id", String(64), nullable=True),
+    Column("role", String(40), nullable=True),
+    Column("agency", String(200), nullable=True),
+    Column("action", String(200), nullable=False),
+    Column("case_id", String(64), nullable=True),
+    Column("outcome", String(40), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("reason", String(80), nullable=True),
+    Column("trace_id", String(32), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    plumbing,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Sequence64, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:
     database = engine.url.database

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
-from opentelemetry import trace
 from pydantic import BaseModel
 from sqlalchemy import insert, select
 
@@ -17,11 +16,7 @@ from shared.events.registry import Event
 from shared.http import problem
 from shared.outbox import UnitOfWork
 from shared.runtime import PlatformDep
-
-
-def current_trace_id() -> str | None:
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
+from shared.telemetry import current_trace_id
 
 
 def probe_receiver(service: str, *, answer: bool) -> Handler:

@@ -82,3 +82,38 @@ def create_plumbing_v1() -> None:
 def drop_plumbing_v1() -> None:
     for table in ("probe_receipts", "outbox", "inbox"):
         op.drop_table(table)
+
+
+def create_plumbing_v2() -> None:
+    """The hash-chained audit log and its head. Never edit: add a v3 instead."""
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", Sequence64, nullable=False, autoincrement=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("service", sa.String(40), nullable=False),
+        sa.Column("client_id", sa.String(64), nullable=True),
+        sa.Column("role", sa.String(40), nullable=True),
+        sa.Column("agency", sa.String(200), nullable=True),
+        sa.Column("action", sa.String(200), nullable=False),
+        sa.Column("case_id", sa.String(64), nullable=True),
+        sa.Column("outcome", sa.String(40), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(80), nullable=True),
+        sa.Column("trace_id", sa.String(32), nullable=True),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name="pk_audit_log"),
+    )
+    head = op.create_table(
+        "audit_head",
+        sa.Column("id", sa.Integer(), nullable=False, autoincrement=False),
+        sa.Column("seq", Sequence64, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
+    )
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
+
+
+def drop_plumbing_v2() -> None:
+    op.drop_table("audit_head")
+    op.drop_table("audit_log")

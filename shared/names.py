@@ -29,6 +29,14 @@ class Service(StrEnum):
     STATS = "stats"
 
 
+REVOKED_CLIENTS = f"{PREFIX}:auth:revoked-clients"
+"""Hash of revoked client ids → revocation time; intake keeps it in step with its database."""
+
+
+def rate_limit_key(scope: str, subject: str, window: int) -> str:
+    return f"{PREFIX}:ratelimit:{scope}:{subject}:{window}"
+
+
 HTTP_PORTS = {
     Service.INTAKE: 8001,
     Service.VERIFICATION: 8002,

@@ -5,32 +5,39 @@ HTTP app with ``/health``, ``/ready`` and ``/metrics``, and how it is served.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from shared import VERSION
+from shared.access import Matrix
+from shared.audit import AuditRecord, append, append_pending, query
 from shared.consumer import StreamConsumer, Subscription
 from shared.db import Database
 from shared.events import REGISTRY as EVENTS
 from shared.events import EventRegistry
 from shared.events.catalogue import asyncapi
+from shared.guard import AuditMiddleware, authorize
 from shared.http import install_problem_handlers, problem
 from shared.migrations import upgrade
-from shared.names import consumer_name, event_source
+from shared.names import Service, consumer_name, event_source
 from shared.outbox import OutboxRelay, UnitOfWork
+from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
 from shared.telemetry import setup_telemetry
+from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
 from shared.wire import CloudEventsFormat
 
 log = logging.getLogger(__name__)
@@ -43,8 +50,13 @@ class ServiceSpec:
     settings: ServiceSettings
     subscriptions: Sequence[Subscription] = ()
     routers: Sequence[APIRouter] = ()
+    public_routers: Sequence[APIRouter] = ()
     migrations: Path | None = None
     registry: EventRegistry = field(default=EVENTS)
+    signing_keys: Callable[["Platform"], JwksFetcher] | None = None
+    """Where this service reads token signing keys; by default intake's JWKS over HTTP."""
+    on_start: Callable[["Platform"], Awaitable[None]] | None = None
+    """Runs once the database is migrated, before consumers start."""
 
 
 class Platform:
@@ -93,6 +105,22 @@ class Platform:
         ]
         for consumer in self.consumers:
             consumer.attach(self.broker)
+        self.matrix = Matrix.load(list(Service))
+        keys = (
+            spec.signing_keys(self) if spec.signing_keys else http_jwks(settings.signing_keys_url)
+        )
+        self.verifier = TokenVerifier(
+            keys, self.redis, revocations_ttl_s=settings.revocation_refresh_s
+        )
+        self.limiter = RateLimiter(
+            self.redis, self.name, limit=settings.rate_limit_per_minute, window_s=60
+        )
+        self.login_failures = RateLimiter(
+            self.redis,
+            "login-failures",
+            limit=settings.login_failure_limit,
+            window_s=settings.login_failure_window_s,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -102,12 +130,20 @@ class Platform:
         async with self.database.transaction() as session:
             uow = UnitOfWork(session, source=event_source(self.name), registry=self.spec.registry)
             yield uow
+            await append_pending(session)
         if uow.emitted:
             self.relay.wake()
+
+    async def audit(self, record: AuditRecord) -> None:
+        """Record one audit entry in its own transaction."""
+        async with self.database.transaction() as session:
+            await append(session, record)
 
     async def start(self) -> None:
         if self.settings.migrate_on_start and self.spec.migrations:
             await upgrade(self.database, self.spec.migrations)
+        if self.spec.on_start is not None:
+            await self.spec.on_start(self)
         for consumer in self.consumers:
             await consumer.provision()
         await self.broker.start()
@@ -181,10 +217,48 @@ async def ready(platform: PlatformDep) -> dict[str, Any] | Response:
     return {"status": "ready", "service": platform.name, "instance": platform.instance}
 
 
-@operations.get("/asyncapi.json")
+documents = APIRouter(tags=["operations"])
+
+
+@documents.get("/openapi.json", include_in_schema=False)
+async def openapi_document(request: Request) -> dict[str, Any]:
+    """The service's OpenAPI description."""
+    document: dict[str, Any] = request.app.openapi()
+    return document
+
+
+@documents.get("/asyncapi.json")
 async def event_catalogue(platform: PlatformDep) -> dict[str, Any]:
     """The AsyncAPI 3 catalogue of the events on the platform's streams."""
     return asyncapi(platform.spec.registry, VERSION)
+
+
+class AuditPage(BaseModel):
+    records: list[dict[str, Any]]
+    next_after_seq: int | None
+
+
+class AuditFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str | None = None
+    action: str | None = None
+    case_id: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+@documents.get("/v1/audit", response_model=AuditPage)
+async def audit_log(platform: PlatformDep, page: Annotated[AuditFilter, Query()]) -> AuditPage:
+    """This service's audit records, oldest first; page with ``after_seq``."""
+    filters = page.model_dump(exclude={"after_seq", "limit"})
+    async with platform.database.transaction() as session:
+        records = await query(session, filters, after_seq=page.after_seq, limit=page.limit)
+    last = records[-1]["seq"] if len(records) == page.limit else None
+    return AuditPage(records=records, next_after_seq=last)
 
 
 @operations.get("/metrics")
@@ -205,12 +279,22 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         finally:
             await platform.stop()
 
-    app = FastAPI(title=f"SafeReturn {platform.name}", version=VERSION, lifespan=lifespan)
+    app = FastAPI(
+        title=f"SafeReturn {platform.name}",
+        version=VERSION,
+        lifespan=lifespan,
+        openapi_url=None,  # served by `documents`, behind a token like every other endpoint
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.platform = platform
     install_problem_handlers(app)
     app.include_router(operations)
-    for router in spec.routers:
+    for router in spec.public_routers:
         app.include_router(router)
+    for router in (documents, *spec.routers):
+        app.include_router(router, dependencies=[Depends(authorize)])
+    app.add_middleware(AuditMiddleware, guarded=platform)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=platform.telemetry.tracer_provider,

@@ -43,6 +43,15 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = True
     log_level: str = "INFO"
 
+    jwks_url: str | None = Field(
+        default=None, description="Where the token signing keys are; defaults to intake's."
+    )
+    token_ttl_s: PositiveInt = 600
+    revocation_refresh_s: float = 2.0
+    rate_limit_per_minute: PositiveInt = 1200
+    login_failure_limit: PositiveInt = 5
+    login_failure_window_s: PositiveInt = 900
+
     batch_size: PositiveInt = 500
     poll_interval_ms: PositiveInt = 100
     reclaim_idle_ms: PositiveInt = 30_000
@@ -70,6 +79,13 @@ class ServiceSettings(BaseSettings):
         if self.http_port is not None:
             return self.http_port
         return HTTP_PORTS[Service(self.service_name)]
+
+    @property
+    def signing_keys_url(self) -> str:
+        if self.jwks_url:
+            return self.jwks_url
+        intake = settings_for(Service.INTAKE)
+        return f"http://{intake.http_host}:{intake.port}/.well-known/jwks.json"
 
     @property
     def database(self) -> str:

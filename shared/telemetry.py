@@ -5,6 +5,7 @@
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -16,6 +17,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from shared.settings import ServiceSettings
 
 INSTRUMENTATION = "safereturn"
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the current span, as 32 hex digits, if there is one."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 @dataclass

@@ -9,10 +9,10 @@ from uuid6 import uuid7
 
 from services.intake import store
 from services.intake.domain import Probe
-from shared.diagnostics import current_trace_id
 from shared.events.platform import ProbeRequested
 from shared.http import problem
 from shared.runtime import PlatformDep
+from shared.telemetry import current_trace_id
 
 router = APIRouter(prefix="/v1/diagnostics", tags=["diagnostics"])
 

@@ -5,18 +5,28 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake import api, handlers
+from services.intake.identity import admin
+from services.intake.identity import api as identity
 from services.intake.settings import IntakeSettings
-from shared.runtime import ServiceSpec, build_app, serve
+from shared.runtime import Platform, ServiceSpec, build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def publish_revocations(platform: Platform) -> None:
+    async with platform.database.transaction() as session:
+        await admin.publish_revocations(session, platform.redis)
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     spec = ServiceSpec(
         settings,
         subscriptions=handlers.subscriptions(),
-        routers=[api.router],
+        routers=[api.router, identity.router],
+        public_routers=[identity.public],
         migrations=MIGRATIONS,
+        signing_keys=identity.local_signing_keys,
+        on_start=publish_revocations,
     )
     return build_app(spec)
 

@@ -1,26 +1,32 @@
 """Service processes for end-to-end tests: each service as its own OS process."""
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+import redis as redis_py
 
+from safereturn import admin
+from shared.names import Service
 from shared.redis_server import free_port
 
 STARTUP_TIMEOUT_S = 60.0
 
 
 class Services:
-    """Started service processes and their base URLs."""
+    """Started service processes and their base URLs, and API clients to call them with."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    def __init__(self, env: dict[str, str], logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.env = env
         self.logs = logs
+        self.monkeypatch = monkeypatch
         self.urls: dict[str, str] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -29,6 +35,9 @@ class Services:
             port = free_port()
             self.env[f"SAFERETURN_{name.upper()}_HTTP_PORT"] = str(port)
             self.urls[name] = f"http://127.0.0.1:{port}"
+        for key, value in self.env.items():  # the tests' own admin calls see the same settings
+            if key.startswith("SAFERETURN_"):
+                self.monkeypatch.setenv(key, value)
         for name in names:
             with (self.logs / f"{name}.log").open("ab") as log:
                 self.processes[name] = subprocess.Popen(
@@ -52,6 +61,31 @@ class Services:
                 pass
             time.sleep(0.1)
         pytest.fail(f"{name} not ready:\n{self.log(name)}")
+
+    def new_client(
+        self, role: str, province: str | None = None, ward: str | None = None
+    ) -> tuple[str, str]:
+        """A client made the way an operator makes one (``safereturn clients create``)."""
+        create = admin.create_client(lambda _: None, "Test agency", role, province, ward)
+        with ThreadPoolExecutor(1) as pool:  # callable from sync and async tests alike
+            credentials = pool.submit(asyncio.run, create).result()
+        return credentials.client.client_id, credentials.secret
+
+    def token_for(self, client_id: str, secret: str) -> str:
+        response = httpx.post(
+            f"{self.urls[Service.INTAKE]}/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": client_id,
+                  "client_secret": secret},
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def token(self, role: str, province: str | None = None, ward: str | None = None) -> str:
+        return self.token_for(*self.new_client(role, province, ward))
+
+    def auth(self, role: str = "admin", **area: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, **area)}"}
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
@@ -78,8 +112,26 @@ def service_env(redis_url: str, data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def services(redis_url: str, redis: object, tmp_path: Path) -> Iterator[Services]:
+def services(
+    redis_url: str, redis: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
     """Starts service processes on the test Redis (flushed) and stops them afterwards."""
-    started = Services(service_env(redis_url, tmp_path), tmp_path)
+    started = Services(service_env(redis_url, tmp_path), tmp_path, monkeypatch)
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="module")
+def platform(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """All five services for a whole test module, on their own Redis database (index 1)."""
+    own_redis = redis_url.rsplit("/", 1)[0] + "/1"
+    flush = redis_py.Redis.from_url(own_redis)
+    flush.flushdb()
+    flush.close()
+    data_dir = tmp_path_factory.mktemp("platform")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        started = Services(service_env(own_redis, data_dir), data_dir, monkeypatch)
+        started.env["SAFERETURN_REVOCATION_REFRESH_S"] = "0.5"
+        started.start(*Service)
+        yield started
+        started.stop()

@@ -15,7 +15,7 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     for name in Service:
         env[f"SAFERETURN_{name.upper()}_HTTP_PORT"] = str(free_port())
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "demo", "--exit", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "safereturn", "demo", "--exit", "--data-dir", str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,

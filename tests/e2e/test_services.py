@@ -14,10 +14,15 @@ from tests.conftest import DatabaseFactory
 from tests.e2e.conftest import Services
 
 
-def poll(url: str, done: Callable[[dict[str, Any]], bool], limit: float = 30.0) -> dict[str, Any]:
+def poll(
+    url: str,
+    done: Callable[[dict[str, Any]], bool],
+    headers: dict[str, str],
+    limit: float = 30.0,
+) -> dict[str, Any]:
     deadline = time.monotonic() + limit
     while True:
-        response = httpx.get(url, timeout=5)
+        response = httpx.get(url, headers=headers, timeout=5)
         if response.status_code == 200 and done(response.json()):
             body: dict[str, Any] = response.json()
             return body
@@ -36,14 +41,18 @@ async def test_an_event_crosses_service_processes_with_its_trace(
     async with httpx.AsyncClient() as client:
         response = await client.post(
             f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes",
-            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+            headers={
+                "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+                **services.auth("admin"),
+            },
         )
     assert response.status_code == 202
     probe_id = response.json()["probe_id"]
+    headers = {"Authorization": response.request.headers["Authorization"]}
 
     for consumer in (Service.VERIFICATION, Service.STATS):
         url = f"{services.urls[consumer]}/v1/diagnostics/probes/{probe_id}"
-        receipt = await asyncio.to_thread(poll, url, lambda body: True)
+        receipt = await asyncio.to_thread(poll, url, lambda body: True, headers)
         assert receipt["trace_id"] == trace_id, f"{consumer} did not continue the trace"
 
     # verification answered on the bus; intake consumed the answer in its own process
@@ -51,6 +60,7 @@ async def test_an_event_crosses_service_processes_with_its_trace(
         poll,
         f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/{probe_id}",
         lambda body: any(a["service"] == Service.VERIFICATION for a in body["answers"]),
+        headers,
     )
     (answer,) = probe["answers"]
     assert answer["trace_id"] == trace_id
@@ -62,13 +72,16 @@ def test_every_service_exposes_health_readiness_and_metrics(services: Services) 
     for name, url in services.urls.items():
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "service": name}
         assert httpx.get(f"{url}/ready").json()["status"] == "ready"
-        assert httpx.get(f"{url}/asyncapi.json").json()["asyncapi"] == "3.0.0"
-    probe_id = httpx.post(f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes").json()[
-        "probe_id"
-    ]
+        catalogue = httpx.get(f"{url}/asyncapi.json", headers=services.auth("integrator"))
+        assert catalogue.json()["asyncapi"] == "3.0.0"
+    admin = services.auth("admin")
+    probe_id = httpx.post(
+        f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes", headers=admin
+    ).json()["probe_id"]
     poll(
         f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/{probe_id}",
         lambda body: body["complete"],
+        admin,
     )
 
     metrics = httpx.get(f"{services.urls[Service.VERIFICATION]}/metrics").text
@@ -80,7 +93,9 @@ def test_every_service_exposes_health_readiness_and_metrics(services: Services) 
 
 def test_an_unknown_probe_is_a_problem_response(services: Services) -> None:
     services.start(Service.INTAKE)
-    response = httpx.get(f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/nope")
+    response = httpx.get(
+        f"{services.urls[Service.INTAKE]}/v1/diagnostics/probes/nope", headers=services.auth()
+    )
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {

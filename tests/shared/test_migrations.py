@@ -15,6 +15,7 @@ from tests.conftest import DatabaseFactory
 
 def declared(service: Service) -> MetaData:
     merged = new_metadata()
+    import_module(f"services.{service}.app")  # registers every table of the service
     for metadata in (plumbing, import_module(f"services.{service}.store").metadata):
         for table in metadata.tables.values():
             table.to_metadata(merged)

@@ -17,7 +17,7 @@ from tests.support import Behaviour, effect_counts, eventually
 async def safereturn(redis_url: str, *args: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERETURN_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli", *args,
+        sys.executable, "-m", "safereturn", *args,
         env=env | {"SAFERETURN_REDIS_URL": redis_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

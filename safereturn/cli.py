@@ -10,14 +10,18 @@ safereturn migrate [SERVICE...]         apply database migrations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from redis.asyncio import Redis
 
+from safereturn import admin
+from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
+from services.intake.identity.domain import IdentityError
 from shared import deadletter
-from shared.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
+from shared.access import Role
 from shared.names import Service
 from shared.settings import settings_for
 
@@ -49,9 +53,11 @@ def _describe(platform: EmbeddedPlatform) -> None:
 
 
 def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
-    from shared import demo  # noqa: PLC0415 - only the demo needs it
+    from safereturn import demo  # noqa: PLC0415
 
     data_dir, redis_url = _platform_settings(args)
+    # This process reads the services' settings too (demo clients, audit checks): same values.
+    os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     try:
         with running(data_dir, redis_url) as platform:
             _describe(platform)
@@ -71,11 +77,19 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     return 0
 
 
-def cmd_probe(_: argparse.Namespace) -> int:
-    from shared import demo  # noqa: PLC0415
+def cmd_probe(args: argparse.Namespace) -> int:
+    from safereturn import demo  # noqa: PLC0415
 
+    if not (args.client_id and args.client_secret):
+        say("probe needs an admin client: --client-id and --client-secret (or SAFERETURN_CLIENT_ID")
+        say("and SAFERETURN_CLIENT_SECRET); create one with `safereturn clients create`")
+        return 2
     try:
-        demo.probe(_urls(), say)
+        api = demo.ApiClient(_urls(), args.client_id, args.client_secret)
+        try:
+            demo.probe(api, say)
+        finally:
+            api.close()
     except demo.ScenarioError as error:
         say(f"error: {error}")
         return 1
@@ -136,22 +150,6 @@ async def _replay(redis: Redis, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(names: Sequence[str]) -> None:
-    from importlib import import_module  # noqa: PLC0415
-
-    from shared.db import Database  # noqa: PLC0415
-    from shared.migrations import upgrade  # noqa: PLC0415
-
-    for name in names:
-        app = import_module(f"services.{name}.app")
-        database = Database(settings_for(name).database)
-        try:
-            await upgrade(database, app.MIGRATIONS)
-        finally:
-            await database.dispose()
-        say(f"{name}: migrated to head")
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="safereturn", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -167,7 +165,9 @@ def parser() -> argparse.ArgumentParser:
     platform_command("up", "run every service in the foreground until Ctrl-C")
     demo = platform_command("demo", "run the platform and play the scenario")
     demo.add_argument("--exit", action="store_true", help="stop after the scenario")
-    commands.add_parser("probe", help="send a probe through a running platform")
+    probe = commands.add_parser("probe", help="send a probe through a running platform")
+    probe.add_argument("--client-id", default=os.environ.get("SAFERETURN_CLIENT_ID"))
+    probe.add_argument("--client-secret", default=os.environ.get("SAFERETURN_CLIENT_SECRET"))
 
     dlq = platform_command("dlq", "inspect and replay dead letters")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -182,6 +182,30 @@ def parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
+
+    clients = commands.add_parser("clients", help="API clients of agency systems")
+    client_commands = clients.add_subparsers(dest="clients_command", required=True)
+    create = client_commands.add_parser("create", help="create a client; prints its secret once")
+    create.add_argument("--agency", required=True, help="the agency the client acts for")
+    create.add_argument("--role", required=True, choices=[str(role) for role in Role])
+    create.add_argument("--province", help="two-digit province code (omit for national)")
+    create.add_argument("--ward", help="five-digit commune code (needs --province)")
+    client_commands.add_parser("list", help="list clients (never their secrets)")
+    revoke = client_commands.add_parser("revoke", help="revoke a client everywhere at once")
+    revoke.add_argument("id")
+    rotate = client_commands.add_parser("rotate-secret", help="give a client a new secret")
+    rotate.add_argument("id")
+
+    keys = commands.add_parser("keys", help="token signing keys")
+    keys.add_subparsers(dest="keys_command", required=True).add_parser(
+        "rotate", help="sign new tokens with a new key; old tokens stay valid until they expire"
+    )
+
+    audit = commands.add_parser("audit", help="the audit logs")
+    verify = audit.add_subparsers(dest="audit_command", required=True).add_parser(
+        "verify", help="check every service's hash chain"
+    )
+    verify.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
     return root
 
 
@@ -193,8 +217,36 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    asyncio.run(_migrate(args.services or [str(s) for s in Service]))
+    asyncio.run(admin.migrate(say, args.services or list(Service)))
     return 0
+
+
+def cmd_clients(args: argparse.Namespace) -> int:
+    try:
+        match args.clients_command:
+            case "create":
+                asyncio.run(
+                    admin.create_client(say, args.agency, args.role, args.province, args.ward)
+                )
+            case "list":
+                asyncio.run(admin.list_clients(say))
+            case "revoke":
+                asyncio.run(admin.revoke_client(say, args.id))
+            case "rotate-secret":
+                asyncio.run(admin.rotate_secret(say, args.id))
+    except (LookupError, IdentityError) as error:
+        say(f"error: {error}")
+        return 1
+    return 0
+
+
+def cmd_keys(_: argparse.Namespace) -> int:
+    asyncio.run(admin.rotate_keys(say))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    return 0 if asyncio.run(admin.verify_audit(say, args.services or list(Service))) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "probe": cmd_probe,
         "dlq": cmd_dlq,
         "migrate": cmd_migrate,
+        "clients": cmd_clients,
+        "keys": cmd_keys,
+        "audit": cmd_audit,
     }
     return commands[args.command](args)
 

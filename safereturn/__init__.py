@@ -1,0 +1,1 @@
+"""The ``safereturn`` command: run the platform on one machine and operate it."""

@@ -1,0 +1,5 @@
+import sys
+
+from safereturn.cli import main
+
+sys.exit(main())

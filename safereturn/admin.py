@@ -1,0 +1,138 @@
+"""Operator commands that work on the services' databases directly (run on a trusted host):
+clients, signing keys, migrations and audit-chain verification."""
+
+import getpass
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import import_module
+from pathlib import Path
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.identity import admin, store
+from services.intake.identity.domain import Client
+from shared import audit
+from shared.audit import AuditRecord
+from shared.db import Database
+from shared.migrations import upgrade
+from shared.names import Service
+from shared.settings import settings_for
+
+Say = Callable[[str], None]
+
+
+def migrations_of(service: str) -> Path:
+    location: Path = import_module(f"services.{service}.app").MIGRATIONS
+    return location
+
+
+@asynccontextmanager
+async def database_of(service: str, *, migrate: bool = True) -> AsyncIterator[Database]:
+    database = Database(settings_for(service).database)
+    try:
+        if migrate:
+            await upgrade(database, migrations_of(service))
+        yield database
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
+async def intake() -> AsyncIterator[tuple[AsyncSession, Redis]]:
+    """A transaction on intake's database and a Redis client, committed on success."""
+    redis = Redis.from_url(settings_for(Service.INTAKE).redis_url)
+    try:
+        async with database_of(Service.INTAKE) as database, database.transaction() as session:
+            yield session, redis
+    finally:
+        await redis.aclose()
+
+
+def describe(client: Client) -> str:
+    area = client.area
+    scope = f"{area.level} {area.ward or area.province or ''}".strip()
+    state = "active" if client.active else f"revoked {client.revoked_at:%Y-%m-%d %H:%M}"
+    return f"{client.client_id}  {client.role:<16} {scope:<16} {state:<24} {client.agency}"
+
+
+async def _audit(session: AsyncSession, action: str, subject: str) -> None:
+    """Operator commands are writes like any other: on record, in the same transaction."""
+    record = AuditRecord(
+        at=datetime.now(UTC),
+        service=Service.INTAKE,
+        action=f"safereturn {action}",
+        outcome="success",
+        status=0,
+        role="admin",
+        agency=f"operator {getpass.getuser()}@{socket.gethostname()}",
+        reason=subject,
+    )
+    await audit.append(session, record)
+
+
+async def create_client(
+    say: Say, agency: str, role: str, province: str | None, ward: str | None
+) -> admin.Credentials:
+    async with intake() as (session, _):
+        credentials = await admin.create_client(session, agency, role, province, ward)
+        await _audit(session, "clients create", f"client {credentials.client.client_id}")
+    say(describe(credentials.client))
+    say(f"client_id:     {credentials.client.client_id}")
+    say(f"client_secret: {credentials.secret}")
+    say("Keep the secret now: it is shown only once (only a hash is stored).")
+    return credentials
+
+
+async def list_clients(say: Say) -> None:
+    async with intake() as (session, _):
+        clients = await store.list_clients(session)
+    for client in clients:
+        say(describe(client))
+    say(f"{len(clients)} client(s)")
+
+
+async def revoke_client(say: Say, client_id: str) -> None:
+    async with intake() as (session, redis):
+        client = await admin.revoke_client(session, redis, client_id)
+        await _audit(session, "clients revoke", f"client {client_id}")
+    say(f"revoked {describe(client)}")
+
+
+async def rotate_secret(say: Say, client_id: str) -> None:
+    async with intake() as (session, _):
+        credentials = await admin.rotate_secret(session, client_id)
+        await _audit(session, "clients rotate-secret", f"client {client_id}")
+    say(f"client_secret: {credentials.secret}")
+    say("The old secret no longer works. Keep this one now: it is shown only once.")
+
+
+async def rotate_keys(say: Say) -> None:
+    async with intake() as (session, _):
+        key = await admin.rotate_keys(session)
+        await _audit(session, "keys rotate", f"key {key.kid}")
+    say(f"new signing key {key.kid}; older keys stay published until their tokens expire")
+
+
+async def migrate(say: Say, services: Sequence[str]) -> None:
+    for service in services:
+        async with database_of(service):
+            say(f"{service}: migrated to head")
+
+
+async def verify_audit(say: Say, services: Sequence[str]) -> bool:
+    intact = True
+    for service in services:
+        async with (
+            database_of(service, migrate=False) as database,
+            database.transaction() as session,
+        ):
+            report = await audit.verify(session)
+        if report.ok:
+            say(f"{service:<13} audit chain intact ({report.records} records)")
+        else:
+            intact = False
+            say(f"{service:<13} audit chain BROKEN at record {report.broken_at}: {report.problem}")
+    return intact

@@ -1,0 +1,244 @@
+"""Identity over HTTP: the OAuth 2.0 token endpoint (client credentials), the public signing
+keys, and client administration."""
+
+import asyncio
+import base64
+import binascii
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote
+
+import jwt
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.intake.identity import admin, domain, store
+from services.intake.identity.domain import Client, IdentityError
+from shared.access import Role
+from shared.audit import AuditRecord
+from shared.http import problem
+from shared.runtime import Platform, PlatformDep
+from shared.telemetry import current_trace_id
+from shared.tokens import ALGORITHM, JwksFetcher
+
+public = APIRouter(tags=["identity"])
+router = APIRouter(prefix="/v1/clients", tags=["identity"])
+
+TOKEN_ENDPOINT = "POST /oauth/token"  # noqa: S105 - a route, not a secret
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+
+
+def oauth_error(status: int, error: str, title: str, **headers: str) -> JSONResponse:
+    """An RFC 9457 problem that also carries the RFC 6749 ``error`` code."""
+    response = problem(status, title, kind=f"oauth-{error.replace('_', '-')}", error=error)
+    response.headers.update(headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return unquote(client_id), unquote(secret)
+
+
+def _token_ttl(platform: Platform) -> timedelta:
+    return timedelta(seconds=platform.settings.token_ttl_s)
+
+
+async def _refuse_login(
+    platform: Platform, client_id: str, address: str, reason: str
+) -> JSONResponse:
+    await platform.login_failures.hit(client_id)
+    await platform.login_failures.hit(address)
+    await platform.audit(
+        AuditRecord(
+            at=datetime.now(UTC),
+            service=platform.name,
+            action=TOKEN_ENDPOINT,
+            outcome="failed_login",
+            status=401,
+            client_id=client_id[:64],
+            reason=reason,
+            trace_id=current_trace_id(),
+        )
+    )
+    return oauth_error(
+        401, "invalid_client", "Client authentication failed", **{"WWW-Authenticate": "Basic"}
+    )
+
+
+@public.post("/oauth/token", response_model=TokenResponse, responses={400: {}, 401: {}, 429: {}})
+async def issue_token(
+    request: Request,
+    platform: PlatformDep,
+    grant_type: Annotated[str | None, Form()] = None,
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form()] = None,
+) -> Any:
+    """OAuth 2.0 client credentials grant (RFC 6749 §4.4): a short-lived signed JWT."""
+    if grant_type != "client_credentials":
+        return oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported")
+    basic = _basic_credentials(request)
+    if basic is not None:
+        client_id, client_secret = basic
+    if not client_id or not client_secret:
+        return oauth_error(400, "invalid_request", "client_id and client_secret are required")
+    address = request.client.host if request.client else "unknown"
+    for subject in (client_id, address):
+        verdict = await platform.login_failures.exceeded(subject)
+        if not verdict.allowed:
+            return oauth_error(
+                429,
+                "slow_down",
+                "Too many failed attempts",
+                **{"Retry-After": str(verdict.retry_after_s)},
+            )
+    async with platform.database.transaction() as session:
+        found = await store.get_credentials(session, client_id)
+    secret_hash = found[1] if found else None
+    if not await asyncio.to_thread(domain.secret_matches, secret_hash, client_secret):
+        return await _refuse_login(platform, client_id, address, "bad_credentials")
+    assert found is not None
+    client = found[0]
+    if not client.active:
+        return await _refuse_login(platform, client_id, address, "revoked")
+    token, ttl = await _sign(platform, client)
+    await platform.audit(
+        AuditRecord(
+            at=datetime.now(UTC),
+            service=platform.name,
+            action=TOKEN_ENDPOINT,
+            outcome="success",
+            status=200,
+            client_id=client.client_id,
+            role=str(client.role),
+            agency=client.agency,
+            trace_id=current_trace_id(),
+        )
+    )
+    body = TokenResponse(access_token=token, expires_in=int(ttl.total_seconds()))
+    return JSONResponse(
+        body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
+async def _sign(platform: Platform, client: Client) -> tuple[str, timedelta]:
+    ttl = _token_ttl(platform)
+    async with platform.database.transaction() as session:
+        key = await admin.current_signing_key(session)
+    claims = domain.token_claims(client, datetime.now(UTC), ttl)
+    token = jwt.encode(claims, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid})
+    return token, ttl
+
+
+@public.get("/.well-known/jwks.json")
+async def jwks(platform: PlatformDep) -> dict[str, Any]:
+    """The public keys that verify tokens, current and recently retired."""
+    async with platform.database.transaction() as session:
+        return await admin.published_jwks(session, _token_ttl(platform))
+
+
+def local_signing_keys(platform: Platform) -> JwksFetcher:
+    """Intake verifies tokens against its own key table rather than over HTTP."""
+
+    async def fetch() -> dict[str, Any]:
+        async with platform.database.transaction() as session:
+            return await admin.published_jwks(session, _token_ttl(platform))
+
+    return fetch
+
+
+class NewClient(BaseModel):
+    agency: str = Field(min_length=1, max_length=200)
+    role: Role
+    province: str | None = Field(default=None, pattern=r"^\d{2}$")
+    ward: str | None = Field(default=None, pattern=r"^\d{5}$")
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    agency: str
+    role: Role
+    province: str | None
+    ward: str | None
+    active: bool
+    created_at: datetime
+    secret_rotated_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, client: Client) -> "ClientOut":
+        return cls(
+            client_id=client.client_id,
+            agency=client.agency,
+            role=client.role,
+            province=client.area.province,
+            ward=client.area.ward,
+            active=client.active,
+            created_at=client.created_at,
+            secret_rotated_at=client.secret_rotated_at,
+            revoked_at=client.revoked_at,
+        )
+
+
+class ClientCredentials(ClientOut):
+    client_secret: str = Field(description="Shown once; only a hash is kept")
+
+    @classmethod
+    def issued(cls, credentials: admin.Credentials) -> "ClientCredentials":
+        out = ClientOut.of(credentials.client).model_dump()
+        return cls(**out, client_secret=credentials.secret)
+
+
+@router.get("", response_model=list[ClientOut])
+async def list_clients(platform: PlatformDep) -> list[ClientOut]:
+    async with platform.database.transaction() as session:
+        return [ClientOut.of(client) for client in await store.list_clients(session)]
+
+
+@router.post("", status_code=201, response_model=ClientCredentials, responses={422: {}})
+async def create_client(new: NewClient, platform: PlatformDep) -> Any:
+    try:
+        async with platform.unit_of_work() as uow:
+            credentials = await admin.create_client(
+                uow.session, new.agency, new.role, new.province, new.ward
+            )
+    except IdentityError as error:
+        return problem(422, "The client is invalid", detail=str(error), kind="invalid-request")
+    return ClientCredentials.issued(credentials)
+
+
+@router.post("/{client_id}/revoke", response_model=ClientOut, responses={404: {}})
+async def revoke_client(client_id: str, platform: PlatformDep) -> Any:
+    try:
+        async with platform.unit_of_work() as uow:
+            client = await admin.revoke_client(uow.session, platform.redis, client_id)
+    except LookupError:
+        return problem(404, "No such client", kind="not-found")
+    return ClientOut.of(client)
+
+
+@router.post(
+    "/{client_id}/rotate-secret", response_model=ClientCredentials, responses={404: {}, 409: {}}
+)
+async def rotate_secret(client_id: str, platform: PlatformDep) -> Any:
+    try:
+        async with platform.unit_of_work() as uow:
+            credentials = await admin.rotate_secret(uow.session, client_id)
+    except LookupError:
+        return problem(404, "No such client", kind="not-found")
+    except IdentityError as error:
+        return problem(409, "The client is revoked", detail=str(error), kind="conflict")
+    return ClientCredentials.issued(credentials)

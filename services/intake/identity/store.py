@@ -1,0 +1,128 @@
+"""Identity tables and every query on them. Secrets are stored only as argon2 hashes."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, String, Table, Text, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.identity.domain import Client, SigningKey
+from services.intake.store import metadata
+from shared.access import Area, Role
+from shared.db import UtcDateTime
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(40), primary_key=True),
+    Column("agency", String(200), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("province", String(2), nullable=True),
+    Column("ward", String(5), nullable=True),
+    Column("secret_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("secret_rotated_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(40), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime(), nullable=True),
+)
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        client_id=row.client_id,
+        agency=row.agency,
+        role=Role(row.role),
+        area=Area(row.province, row.ward),
+        active=row.active,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        secret_rotated_at=row.secret_rotated_at,
+    )
+
+
+async def add_client(session: AsyncSession, client: Client, secret_hash: str) -> None:
+    await session.execute(
+        insert(clients).values(
+            client_id=client.client_id,
+            agency=client.agency,
+            role=str(client.role),
+            province=client.area.province,
+            ward=client.area.ward,
+            secret_hash=secret_hash,
+            active=client.active,
+            created_at=client.created_at,
+        )
+    )
+
+
+async def get_client(session: AsyncSession, client_id: str) -> Client | None:
+    row = (await session.execute(select(clients).where(clients.c.client_id == client_id))).first()
+    return _client(row) if row else None
+
+
+async def get_credentials(session: AsyncSession, client_id: str) -> tuple[Client, str] | None:
+    row = (await session.execute(select(clients).where(clients.c.client_id == client_id))).first()
+    return (_client(row), row.secret_hash) if row else None
+
+
+async def list_clients(session: AsyncSession) -> list[Client]:
+    rows = await session.execute(select(clients).order_by(clients.c.created_at))
+    return [_client(row) for row in rows]
+
+
+async def revoked_client_ids(session: AsyncSession) -> dict[str, datetime]:
+    rows = await session.execute(
+        select(clients.c.client_id, clients.c.revoked_at).where(clients.c.active.is_(False))
+    )
+    return {row.client_id: row.revoked_at for row in rows}
+
+
+async def revoke_client(session: AsyncSession, client_id: str, now: datetime) -> None:
+    await session.execute(
+        update(clients).where(clients.c.client_id == client_id).values(active=False, revoked_at=now)
+    )
+
+
+async def set_secret(
+    session: AsyncSession, client_id: str, secret_hash: str, now: datetime
+) -> None:
+    await session.execute(
+        update(clients)
+        .where(clients.c.client_id == client_id)
+        .values(secret_hash=secret_hash, secret_rotated_at=now)
+    )
+
+
+async def signing_key_list(session: AsyncSession) -> list[SigningKey]:
+    rows = await session.execute(select(signing_keys).order_by(signing_keys.c.created_at))
+    return [
+        SigningKey(r.kid, r.private_pem, dict(r.public_jwk), r.created_at, r.retired_at)
+        for r in rows
+    ]
+
+
+async def add_signing_key(session: AsyncSession, key: SigningKey) -> None:
+    await session.execute(
+        insert(signing_keys).values(
+            kid=key.kid,
+            private_pem=key.private_pem,
+            public_jwk=key.public_jwk,
+            created_at=key.created_at,
+        )
+    )
+
+
+async def retire_signing_keys(session: AsyncSession, kids: list[str], now: datetime) -> None:
+    await session.execute(
+        update(signing_keys).where(signing_keys.c.kid.in_(kids)).values(retired_at=now)
+    )

@@ -1,0 +1,137 @@
+"""Access tokens: short-lived JWTs signed by intake (ES256), verified by every service itself.
+
+Keys come from a JWKS (intake's ``/.well-known/jwks.json``), cached and refreshed when a token
+names a key id not yet seen, so intake can rotate keys without downtime. Revoked clients are
+read from Redis every few seconds, so revocation does not wait for token expiry.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import jwt
+from redis.asyncio import Redis
+
+from shared.access import Area, Principal, Role
+from shared.names import REVOKED_CLIENTS
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "ES256"
+AUDIENCE = "urn:safereturn:api"
+ISSUER = "urn:safereturn:intake"
+UNKNOWN_KID_REFETCH_S = 1.0
+"""At most one JWKS fetch per second for key ids not seen yet (bogus ids cannot flood intake)."""
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class TokenError(Exception):
+    """A token that must be refused; ``reason`` is a code safe to log and audit."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def http_jwks(url: str) -> JwksFetcher:
+    async def fetch() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            document: dict[str, Any] = response.json()
+            return document
+
+    return fetch
+
+
+class TokenVerifier:
+    """Checks signature, expiry, issuer, audience and revocation; yields the principal."""
+
+    def __init__(
+        self,
+        jwks: JwksFetcher,
+        redis: "Redis",
+        *,
+        audience: str = AUDIENCE,
+        issuer: str = ISSUER,
+        keys_ttl_s: float = 300.0,
+        revocations_ttl_s: float = 2.0,
+    ) -> None:
+        self._fetch = jwks
+        self._redis = redis
+        self.audience = audience
+        self.issuer = issuer
+        self._keys_ttl_s = keys_ttl_s
+        self._revocations_ttl_s = revocations_ttl_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys_at = float("-inf")
+        self._revoked: set[str] = set()
+        self._revoked_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise TokenError("malformed") from None
+        key = await self._key(str(kid))
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("expired") from None
+        except jwt.InvalidAudienceError:
+            raise TokenError("wrong_audience") from None
+        except jwt.PyJWTError:
+            raise TokenError("invalid") from None
+        if claims["sub"] in await self._revoked_clients():
+            raise TokenError("revoked")
+        try:
+            return Principal(
+                client_id=claims["sub"],
+                role=Role(claims["role"]),
+                agency=str(claims["agency"]),
+                area=Area(claims.get("province"), claims.get("ward")),
+                token_id=claims["jti"],
+            )
+        except (KeyError, ValueError):
+            raise TokenError("invalid_claims") from None
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        now = time.monotonic()
+        stale = now - self._keys_at > self._keys_ttl_s
+        unknown = kid not in self._keys and now - self._keys_at > UNKNOWN_KID_REFETCH_S
+        if stale or unknown:
+            async with self._lock:
+                await self._refresh_keys()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise TokenError("unknown_key") from None
+
+    async def _refresh_keys(self) -> None:
+        try:
+            document = await self._fetch()
+            keys = jwt.PyJWKSet.from_dict(document).keys
+        except (httpx.HTTPError, jwt.PyJWTError, ValueError) as error:
+            log.warning("could not refresh signing keys: %s", type(error).__name__)
+            return  # keep the keys we have; tokens signed with them still verify
+        self._keys = {str(key.key_id): key for key in keys}
+        self._keys_at = time.monotonic()
+
+    async def _revoked_clients(self) -> set[str]:
+        if time.monotonic() - self._revoked_at > self._revocations_ttl_s:
+            members = await self._redis.hkeys(REVOKED_CLIENTS)
+            self._revoked = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+            self._revoked_at = time.monotonic()
+        return self._revoked
