@@ -121,6 +121,12 @@ class Platform:
             limit=settings.login_failure_limit,
             window_s=settings.login_failure_window_s,
         )
+        self.address_login_failures = RateLimiter(
+            self.redis,
+            "login-failures-by-address",
+            limit=settings.login_failure_limit_per_address,
+            window_s=settings.login_failure_window_s,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -220,7 +226,7 @@ async def ready(platform: PlatformDep) -> dict[str, Any] | Response:
 documents = APIRouter(tags=["operations"])
 
 
-@documents.get("/openapi.json", include_in_schema=False)
+@documents.get("/openapi.json")
 async def openapi_document(request: Request) -> dict[str, Any]:
     """The service's OpenAPI description."""
     document: dict[str, Any] = request.app.openapi()

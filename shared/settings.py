@@ -50,6 +50,7 @@ class ServiceSettings(BaseSettings):
     revocation_refresh_s: float = 2.0
     rate_limit_per_minute: PositiveInt = 1200
     login_failure_limit: PositiveInt = 5
+    login_failure_limit_per_address: PositiveInt = 50
     login_failure_window_s: PositiveInt = 900
 
     batch_size: PositiveInt = 500

@@ -29,6 +29,7 @@ class Services:
         self.monkeypatch = monkeypatch
         self.urls: dict[str, str] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.issued: list[tuple[str, str]] = []
 
     def start(self, *names: str) -> None:
         for name in names:
@@ -69,6 +70,7 @@ class Services:
         create = admin.create_client(lambda _: None, "Test agency", role, province, ward)
         with ThreadPoolExecutor(1) as pool:  # callable from sync and async tests alike
             credentials = pool.submit(asyncio.run, create).result()
+        self.issued.append((credentials.client.client_id, credentials.secret))
         return credentials.client.client_id, credentials.secret
 
     def token_for(self, client_id: str, secret: str) -> str:

@@ -61,7 +61,7 @@ async def _refuse_login(
     platform: Platform, client_id: str, address: str, reason: str
 ) -> JSONResponse:
     await platform.login_failures.hit(client_id)
-    await platform.login_failures.hit(address)
+    await platform.address_login_failures.hit(address)
     await platform.audit(
         AuditRecord(
             at=datetime.now(UTC),
@@ -96,8 +96,11 @@ async def issue_token(
     if not client_id or not client_secret:
         return oauth_error(400, "invalid_request", "client_id and client_secret are required")
     address = request.client.host if request.client else "unknown"
-    for subject in (client_id, address):
-        verdict = await platform.login_failures.exceeded(subject)
+    for limiter, subject in (
+        (platform.login_failures, client_id),
+        (platform.address_login_failures, address),
+    ):
+        verdict = await limiter.exceeded(subject)
         if not verdict.allowed:
             return oauth_error(
                 429,
