@@ -127,7 +127,7 @@ async def verify_audit(say: Say, services: Sequence[str]) -> bool:
     for service in services:
         async with (
             database_of(service, migrate=False) as database,
-            database.transaction() as session,
+            database.reading() as session,
         ):
             report = await audit.verify(session)
         if report.ok:

@@ -100,9 +100,16 @@ def _record(row: Any) -> AuditRecord:
 
 
 async def verify(session: AsyncSession) -> ChainReport:
-    """Recompute the chain from the first record; report the first break."""
+    """Recompute the chain from the first record up to the head; report the first break.
+
+    The head is read first: records appended while verifying lie beyond it and are left
+    for the next verification.
+    """
+    head = (await session.execute(select(audit_head).where(audit_head.c.id == 1))).one()
     expected_prev, count = GENESIS, 0
-    rows: AsyncIterator[Any] = await session.stream(select(audit_log).order_by(audit_log.c.seq))
+    rows: AsyncIterator[Any] = await session.stream(
+        select(audit_log).where(audit_log.c.seq <= head.seq).order_by(audit_log.c.seq)
+    )
     async for row in rows:
         count += 1
         if row.seq != count:
@@ -112,7 +119,6 @@ async def verify(session: AsyncSession) -> ChainReport:
         if chain_hash(_record(row), row.seq, row.prev_hash) != row.hash:
             return ChainReport(False, count, row.seq, "record content does not match its hash")
         expected_prev = row.hash
-    head = (await session.execute(select(audit_head).where(audit_head.c.id == 1))).one()
     if head.seq != count or head.hash != expected_prev:
         return ChainReport(False, count, head.seq, "records after the last one were removed")
     return ChainReport(True, count)
@@ -153,12 +159,15 @@ class AuditContext:
 current_audit: ContextVar[AuditContext | None] = ContextVar("current_audit", default=None)
 
 
-async def append_pending(session: AsyncSession, outcome: str = "success") -> None:
-    """Inside a unit of work of an audited request: record it in the same transaction."""
+async def append_pending(session: AsyncSession) -> AuditContext | None:
+    """Inside a unit of work of an audited write: record it in the same transaction.
+
+    Returns the context, for the caller to mark recorded once the transaction commits.
+    """
     context = current_audit.get()
     if context is None or context.recorded or context.rule is None:
-        return
+        return None
     if context.rule.method in {"GET", "HEAD"}:
-        return  # reads are recorded once the response is known
-    await append(session, context.record(outcome, context.success_status))
-    context.recorded = True
+        return None  # reads are recorded by the middleware, before the response leaves
+    await append(session, context.record("success", context.success_status))
+    return context

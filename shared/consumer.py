@@ -51,6 +51,24 @@ class Subscription:
     handlers: Mapping[str, Handler]
 
 
+# Deletes a consumer only if, at that very moment, it has nothing pending and is still idle:
+# XGROUP DELCONSUMER would otherwise drop the pending entries of a consumer that just read.
+DELETE_IF_IDLE_AND_EMPTY = """
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local fields = {}
+  for i = 1, #consumer, 2 do fields[consumer[i]] = consumer[i + 1] end
+  if fields['name'] == ARGV[2] then
+    if fields['pending'] == 0 and fields['idle'] > tonumber(ARGV[3]) then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+      return 1
+    end
+    return 0
+  end
+end
+return 0
+"""
+
+
 def describe(error: BaseException) -> str:
     """An error's type and message, for logs and dead letters (handlers put no PII in them)."""
     return f"{type(error).__name__}: {error}"
@@ -82,6 +100,7 @@ class StreamConsumer:
         self.settings = settings
         self.metrics = metrics
         self.tracer = tracer
+        self._in_flight: set[str] = set()
 
     async def provision(self) -> None:
         """Create the group at id 0, so entries published before we first started are read."""
@@ -113,13 +132,22 @@ class StreamConsumer:
             broker.subscriber(stream=stream_sub, ack_policy=AckPolicy.MANUAL)(self.on_message)
 
     async def on_message(self, body: Any, message: RedisBatchStreamMessage) -> None:
-        """FastStream entry point: never raises, so FastStream never acks or drops by itself."""
+        """FastStream entry point: never raises, so FastStream never acks or drops by itself.
+
+        The reader and the reclaimer share this process's consumer name; an entry the
+        reclaimer takes while the reader is still applying it is left to the reader.
+        """
         raw = message.raw_message
         entries = [
             Entry(entry_id.decode(), fields)
             for entry_id, fields in zip(raw["message_ids"], raw["data"], strict=True)
+            if entry_id is not None and entry_id.decode() not in self._in_flight
         ]
-        await self.process(entries)
+        self._in_flight.update(entry.id for entry in entries)
+        try:
+            await self.process(entries)
+        finally:
+            self._in_flight.difference_update(entry.id for entry in entries)
 
     async def process(self, entries: Sequence[Entry]) -> None:
         started = time.perf_counter()
@@ -268,9 +296,27 @@ class StreamConsumer:
                 self.metrics.observe_group(
                     self.stream, self.group, pending=group["pending"], lag=group.get("lag")
                 )
+        await self._forget_deleted_entries()
         for consumer in await self.redis.xinfo_consumers(self.stream, self.group):
             name = consumer["name"].decode()
             stale = consumer["idle"] > self.settings.stale_consumer_idle_ms
             if name != self.consumer and consumer["pending"] == 0 and stale:
-                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
-                log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)
+                removed = await self.redis.eval(
+                    DELETE_IF_IDLE_AND_EMPTY, 1, self.stream, self.group, name,
+                    self.settings.stale_consumer_idle_ms,
+                )  # fmt: skip
+                if removed:
+                    log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)
+
+    async def _forget_deleted_entries(self) -> None:
+        """Acknowledge pending entries deleted from the stream: nothing is left to process,
+        and Redis 6.2 would hand them to the reclaimer without fields forever."""
+        pending = await self.redis.xpending_range(
+            self.stream, self.group, min="-", max="+", count=100,
+            idle=self.settings.reclaim_idle_ms,
+        )  # fmt: skip
+        for entry in pending:
+            entry_id = entry["message_id"]
+            if not await self.redis.xrange(self.stream, min=entry_id, max=entry_id):
+                await self.redis.xack(self.stream, self.group, entry_id)
+                log.warning("acknowledged %s: deleted from %s while pending", entry_id, self.stream)

@@ -137,7 +137,7 @@ audit_head = Table(
 )
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
+def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
     database = engine.url.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -157,18 +157,26 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 class Database:
-    """A service's database: its engine and its units of work."""
+    """A service's database: its engine and its units of work.
+
+    On SQLite, writes take the write lock as they begin (``BEGIN IMMEDIATE``); reads go
+    through a second engine with plain ``BEGIN`` so they never queue behind writers.
+    """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = make_url(url)
         self.engine = create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+        self.read_engine = self.engine
         if self.is_sqlite:
-            _prepare_sqlite(self.engine)
+            _prepare_sqlite(self.engine, begin="BEGIN IMMEDIATE")
+            self.read_engine = create_async_engine(self.url, echo=echo)
+            _prepare_sqlite(self.read_engine, begin="BEGIN")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -180,9 +188,17 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads (it must not write)."""
+        async with self.read_sessions() as session, session.begin():
+            yield session
+
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
+        async with self.read_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

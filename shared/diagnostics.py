@@ -58,7 +58,7 @@ receipts = APIRouter(prefix="/v1/diagnostics", tags=["diagnostics"])
 @receipts.get("/probes/{probe_id}", response_model=ProbeReceipt, responses={404: {}})
 async def get_receipt(probe_id: str, platform: PlatformDep) -> Any:
     """Whether this service has received a probe, when, and in which trace."""
-    async with platform.database.transaction() as session:
+    async with platform.database.reading() as session:
         row = (
             await session.execute(
                 select(probe_receipts).where(probe_receipts.c.probe_id == probe_id)

@@ -6,6 +6,7 @@ decides, and an endpoint missing from the matrix is refused to everyone (fail cl
 unless the request's unit of work already recorded it in the same transaction as its write.
 """
 
+import logging
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
@@ -13,9 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import AuditKind, Matrix, Principal
 from shared.audit import AuditContext, AuditRecord, current_audit
+from shared.http import problem
 from shared.ratelimit import RateLimiter
 from shared.telemetry import current_trace_id
 from shared.tokens import TokenError, TokenVerifier
+
+log = logging.getLogger(__name__)
 
 BEARER_CHALLENGE = 'Bearer realm="safereturn", error="invalid_token"'
 ALWAYS_AUDITED = {401: "unauthenticated", 403: "denied", 429: "rate_limited"}
@@ -26,6 +30,7 @@ class Guarded(Protocol):
     matrix: Matrix
     verifier: TokenVerifier
     limiter: RateLimiter
+    unauthenticated: RateLimiter
 
     async def audit(self, record: AuditRecord) -> None: ...
 
@@ -40,6 +45,29 @@ def unauthenticated() -> HTTPException:
 
 def forbidden(title: str = "The client may not do this") -> HTTPException:
     return HTTPException(403, title)
+
+
+async def _authenticate(
+    request: Request, guarded: Guarded, audit: AuditContext | None
+) -> Principal:
+    address = request.client.host if request.client else "unknown"
+    barred = await guarded.unauthenticated.exceeded(address)
+    if not barred.allowed:  # too many bad tokens from there: refuse before any work
+        raise too_many(barred.retry_after_s)
+    token = _bearer(request)
+    try:
+        if token is None:
+            raise TokenError("missing")
+        return await guarded.verifier.verify(token)
+    except TokenError as error:
+        await guarded.unauthenticated.hit(address)
+        if audit is not None:
+            audit.reason = error.reason
+        raise unauthenticated() from None
+
+
+def too_many(retry_after_s: int) -> HTTPException:
+    return HTTPException(429, "Too many requests", headers={"Retry-After": str(retry_after_s)})
 
 
 def _bearer(request: Request) -> str | None:
@@ -59,22 +87,12 @@ async def authorize(request: Request) -> Principal:
         audit.success_status = route.status_code or 200
     if rule is None:
         raise forbidden("No client may call this endpoint")
-    token = _bearer(request)
-    try:
-        if token is None:
-            raise TokenError("missing")
-        principal = await guarded.verifier.verify(token)
-    except TokenError as error:
-        if audit is not None:
-            audit.reason = error.reason
-        raise unauthenticated() from None
+    principal = await _authenticate(request, guarded, audit)
     if audit is not None:
         audit.principal = principal
     verdict = await guarded.limiter.hit(principal.client_id)
     if not verdict.allowed:
-        raise HTTPException(
-            429, "Too many requests", headers={"Retry-After": str(verdict.retry_after_s)}
-        )
+        raise too_many(verdict.retry_after_s)
     if not rule.allows(principal.role):
         if audit is not None:
             audit.reason = "role"
@@ -105,7 +123,11 @@ def outcome(status: int) -> str:
 
 
 class AuditMiddleware:
-    """Opens an audit context per request and records it once the response status is known."""
+    """Opens an audit context per request and records it once the response status is known.
+
+    Reads of personal data and exports are recorded before the response starts: if the
+    record cannot be written, the caller gets 503 instead of the data.
+    """
 
     def __init__(self, app: ASGIApp, guarded: Any) -> None:
         self.app = app
@@ -121,23 +143,57 @@ class AuditMiddleware:
             trace_id=current_trace_id(),
         )
         status = 500
+        withheld = False
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
+        async def send_audited(message: Message) -> None:
+            nonlocal status, withheld
+            if withheld:
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
+                first = status < 400 and self._recorded_first(context)
+                if first and not await self._record(context, status):
+                    withheld = True
+                    await self._unavailable(send)
+                    return
             await send(message)
 
         reset = current_audit.set(context)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send_audited)
         finally:
             current_audit.reset(reset)
             if self._needs_record(context, status):
-                await self.guarded.audit(context.record(outcome(status), status))
+                await self._record(context, status)
+
+    async def _record(self, context: AuditContext, status: int) -> bool:
+        try:
+            await self.guarded.audit(context.record(outcome(status), status))
+        except Exception:
+            log.exception("could not write an audit record for %s", context.action)
+            return False
+        context.recorded = True
+        return True
+
+    @staticmethod
+    async def _unavailable(send: Send) -> None:
+        response = problem(503, "The request could not be put on record; try again")
+        await response({"type": "http"}, _nothing, send)
+
+    @staticmethod
+    def _recorded_first(context: AuditContext) -> bool:
+        rule = context.rule
+        sensitive = {AuditKind.PERSONAL_DATA, AuditKind.EXPORT}
+        return rule is not None and not context.recorded and rule.audit in sensitive
 
     @staticmethod
     def _needs_record(context: AuditContext, status: int) -> bool:
         if context.recorded or context.rule is None:
             return False
+        if status == 429 and context.principal is None:
+            return False  # an anonymous flood: counted by the limiter, not written row by row
         return status in ALWAYS_AUDITED or context.rule.audit is not AuditKind.NONE
+
+
+async def _nothing() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}

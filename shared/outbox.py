@@ -120,12 +120,19 @@ class OutboxRelay:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for row in rows:
                     pipe.xadd(row.stream, row.fields)
-                await pipe.execute()
-            await self._mark_published(session, [row.seq for row in rows])
+                results = await pipe.execute(raise_on_error=False)
+            published = [
+                row for row, result in zip(rows, results, strict=True)
+                if not isinstance(result, Exception)
+            ]  # fmt: skip
+            if len(published) < len(rows):
+                log.warning("%d of %d events not published; retrying", len(rows) - len(published),
+                            len(rows))  # fmt: skip
+            await self._mark_published(session, [row.seq for row in published])
         if self._on_published is not None:
-            for stream, count in Counter(row.stream for row in rows).items():
+            for stream, count in Counter(row.stream for row in published).items():
                 self._on_published(stream, count)
-        return len(rows)
+        return len(published)
 
     async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
         await session.execute(
@@ -134,7 +141,7 @@ class OutboxRelay:
 
     async def backlog(self) -> int:
         """Committed rows not yet published."""
-        async with self.database.transaction() as session:
+        async with self.database.reading() as session:
             count = await session.scalar(
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )

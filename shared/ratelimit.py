@@ -34,6 +34,11 @@ class RateLimiter:
         retry_after = max(1, int((window + 1) * self.window_s - now + 0.999))
         return Verdict(allowed=int(count) <= self.limit, retry_after_s=retry_after)
 
+    async def forgive(self, subject: str) -> None:
+        """Take back one hit of the current window (an attempt that turned out fine)."""
+        window = int(time.time() // self.window_s)
+        await self.redis.decr(rate_limit_key(self.scope, subject, window))
+
     async def exceeded(self, subject: str) -> Verdict:
         """Whether ``subject`` is already over the limit, without counting a hit."""
         now = time.time()

@@ -55,8 +55,8 @@ class ServiceSpec:
     registry: EventRegistry = field(default=EVENTS)
     signing_keys: Callable[["Platform"], JwksFetcher] | None = None
     """Where this service reads token signing keys; by default intake's JWKS over HTTP."""
-    on_start: Callable[["Platform"], Awaitable[None]] | None = None
-    """Runs once the database is migrated, before consumers start."""
+    housekeeping: Callable[["Platform"], Awaitable[None]] | None = None
+    """Runs once the database is migrated (before consumers start), then periodically."""
 
 
 class Platform:
@@ -115,6 +115,10 @@ class Platform:
         self.limiter = RateLimiter(
             self.redis, self.name, limit=settings.rate_limit_per_minute, window_s=60
         )
+        self.unauthenticated = RateLimiter(
+            self.redis, f"{self.name}-unauthenticated", limit=settings.rate_limit_per_minute,
+            window_s=60,
+        )  # fmt: skip
         self.login_failures = RateLimiter(
             self.redis,
             "login-failures",
@@ -136,7 +140,9 @@ class Platform:
         async with self.database.transaction() as session:
             uow = UnitOfWork(session, source=event_source(self.name), registry=self.spec.registry)
             yield uow
-            await append_pending(session)
+            audited = await append_pending(session)
+        if audited is not None:
+            audited.recorded = True
         if uow.emitted:
             self.relay.wake()
 
@@ -148,8 +154,8 @@ class Platform:
     async def start(self) -> None:
         if self.settings.migrate_on_start and self.spec.migrations:
             await upgrade(self.database, self.spec.migrations)
-        if self.spec.on_start is not None:
-            await self.spec.on_start(self)
+        if self.spec.housekeeping is not None:
+            await self.spec.housekeeping(self)
         for consumer in self.consumers:
             await consumer.provision()
         await self.broker.start()
@@ -177,6 +183,8 @@ class Platform:
             try:
                 for consumer in self.consumers:
                     await consumer.maintain()
+                if self.spec.housekeeping is not None:
+                    await self.spec.housekeeping(self)
                 self.telemetry.metrics.observe_outbox(await self.relay.backlog())
             except Exception:
                 log.exception("maintenance failed; retrying")
@@ -261,7 +269,7 @@ class AuditFilter(BaseModel):
 async def audit_log(platform: PlatformDep, page: Annotated[AuditFilter, Query()]) -> AuditPage:
     """This service's audit records, oldest first; page with ``after_seq``."""
     filters = page.model_dump(exclude={"after_seq", "limit"})
-    async with platform.database.transaction() as session:
+    async with platform.database.reading() as session:
         records = await query(session, filters, after_seq=page.after_seq, limit=page.limit)
     last = records[-1]["seq"] if len(records) == page.limit else None
     return AuditPage(records=records, next_after_seq=last)

@@ -26,6 +26,9 @@ ISSUER = "urn:safereturn:intake"
 UNKNOWN_KID_REFETCH_S = 1.0
 """At most one JWKS fetch per second for key ids not seen yet (bogus ids cannot flood intake)."""
 
+KEYS_MAX_AGE_S = 3600.0
+"""Keys that could not be refreshed for this long are no longer trusted."""
+
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -69,6 +72,7 @@ class TokenVerifier:
         self._revocations_ttl_s = revocations_ttl_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._keys_at = float("-inf")
+        self._attempted_at = float("-inf")
         self._revoked: set[str] = set()
         self._revoked_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -108,24 +112,31 @@ class TokenVerifier:
             raise TokenError("invalid_claims") from None
 
     async def _key(self, kid: str) -> jwt.PyJWK:
-        now = time.monotonic()
-        stale = now - self._keys_at > self._keys_ttl_s
-        unknown = kid not in self._keys and now - self._keys_at > UNKNOWN_KID_REFETCH_S
-        if stale or unknown:
+        if self._needs_refresh(kid):
             async with self._lock:
-                await self._refresh_keys()
+                if self._needs_refresh(kid):  # another request may have refreshed meanwhile
+                    await self._refresh_keys()
+        if time.monotonic() - self._keys_at > KEYS_MAX_AGE_S:
+            raise TokenError("keys_unavailable")  # never trust keys that could not be renewed
         try:
             return self._keys[kid]
         except KeyError:
             raise TokenError("unknown_key") from None
 
+    def _needs_refresh(self, kid: str) -> bool:
+        since_attempt = time.monotonic() - self._attempted_at
+        if since_attempt < UNKNOWN_KID_REFETCH_S:
+            return False  # at most one fetch a second, whatever the requests ask for
+        return kid not in self._keys or time.monotonic() - self._keys_at > self._keys_ttl_s
+
     async def _refresh_keys(self) -> None:
+        self._attempted_at = time.monotonic()
         try:
             document = await self._fetch()
             keys = jwt.PyJWKSet.from_dict(document).keys
         except (httpx.HTTPError, jwt.PyJWTError, ValueError) as error:
             log.warning("could not refresh signing keys: %s", type(error).__name__)
-            return  # keep the keys we have; tokens signed with them still verify
+            return  # keep the keys we have until KEYS_MAX_AGE_S
         self._keys = {str(key.key_id): key for key in keys}
         self._keys_at = time.monotonic()
 

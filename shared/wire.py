@@ -7,6 +7,8 @@ from typing_extensions import override
 
 from shared.events.envelope import DATA_FIELD
 
+EMPTY_BODY = b"null"
+
 
 class CloudEventsFormat(BinaryMessageFormatV1):
     """Reads entries whose fields are CloudEvents attributes; never raises.
@@ -23,12 +25,15 @@ class CloudEventsFormat(BinaryMessageFormatV1):
     def parse(cls, data: Any) -> tuple[bytes, dict[str, Any]]:
         if isinstance(data, dict):
             fields = {_text(k): v for k, v in data.items()}
-            body = fields.pop(DATA_FIELD, b"")
+            fields.pop(DATA_FIELD, None)
             headers: dict[str, Any] = {k: _text(v) for k, v in fields.items()}
             if "id" in headers:
                 headers.setdefault("message_id", headers["id"])
                 headers.setdefault("correlation_id", headers["id"])
-            return (body if isinstance(body, bytes) else str(body).encode()), headers
+            # The consumer decodes ``data`` from the raw entry itself. Handing FastStream the
+            # bytes would make its batch parser JSON-encode them, which fails on non-UTF-8
+            # input before any handler runs, so the entry could never be dead-lettered.
+            return EMPTY_BODY, headers
         try:
             return super().parse(data)
         except Exception:

@@ -72,7 +72,7 @@ async def request_probe(platform: PlatformDep) -> ProbeOut:
 @router.get("/probes/{probe_id}", response_model=ProbeOut, responses={404: {}})
 async def get_probe(probe_id: str, platform: PlatformDep) -> Any:
     """A probe and the answers received so far."""
-    async with platform.database.transaction() as session:
+    async with platform.database.reading() as session:
         probe = await store.get_probe(session, probe_id)
     if probe is None:
         return problem(404, "No such probe", kind="not-found")

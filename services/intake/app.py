@@ -14,7 +14,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def publish_revocations(platform: Platform) -> None:
-    async with platform.database.transaction() as session:
+    """Keep Redis's revocation list complete, even after Redis lost it."""
+    async with platform.database.reading() as session:
         await admin.publish_revocations(session, platform.redis)
 
 
@@ -26,7 +27,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         public_routers=[identity.public],
         migrations=MIGRATIONS,
         signing_keys=identity.local_signing_keys,
-        on_start=publish_revocations,
+        housekeeping=publish_revocations,
     )
     return build_app(spec)
 

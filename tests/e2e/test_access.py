@@ -204,6 +204,18 @@ def test_the_token_endpoint_speaks_oauth(platform: Services) -> None:
     assert (wrong_grant.status_code, wrong_grant.json()["error"]) == (400, "unsupported_grant_type")
     missing = httpx.post(url, data={"grant_type": "client_credentials"})
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+    no_grant = httpx.post(url, data={"client_id": client_id, "client_secret": secret})
+    assert (no_grant.status_code, no_grant.json()["error"]) == (400, "invalid_request")
+    both = httpx.post(
+        url,
+        data={"grant_type": "client_credentials", "client_id": client_id},
+        auth=(client_id, secret),
+    )
+    assert (both.status_code, both.json()["error"]) == (400, "invalid_request")
+    malformed = httpx.post(
+        url, data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic %%%"}
+    )
+    assert (malformed.status_code, malformed.json()["error"]) == (401, "invalid_client")
 
 
 def test_failed_logins_are_throttled(platform: Services) -> None:
@@ -229,6 +241,8 @@ def test_the_audit_log_records_who_did_what_and_failed_logins(platform: Services
     assert ("POST /v1/clients/{client_id}/revoke", "success") in outcomes
     assert ("POST /v1/diagnostics/probes", "denied") in outcomes
     assert ("GET /v1/diagnostics/probes/{probe_id}", "unauthenticated") in outcomes
+    exports = httpx.get(url, headers=auditor, params={"action": "GET /v1/audit"}).json()
+    assert exports["records"], "reading the audit log is itself an audited export"
     failed = httpx.get(url, headers=auditor, params={"outcome": "failed_login"}).json()["records"]
     assert failed
     assert {r["reason"] for r in failed} <= {"bad_credentials", "revoked"}

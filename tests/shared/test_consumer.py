@@ -219,3 +219,33 @@ async def test_events_emitted_by_a_handler_leave_through_the_outbox(
     assert sorted(registry.decode(from_fields(e.fields or {})).payload.n for e in echoes) == list(
         range(1, 21)
     )
+
+
+async def test_an_entry_that_is_not_utf8_is_dead_lettered_without_holding_back_others(
+    redis: Redis, database: Database, start_platform: PlatformFactory
+) -> None:
+    await start_platform(Behaviour(), max_deliveries=2)
+    await redis.xadd(Stream.CASES, {**ticked_fields(1), "data": b"\xff\xfe{"})
+    await publish(redis, 2)
+    dlq = dead_letter_stream(Stream.CASES)
+
+    async def settled() -> bool:
+        return await redis.xlen(dlq) == 1 and await pending(redis) == 0
+
+    assert await eventually(settled)
+    assert await effect_counts(database.sessions) == {2: 1}
+
+
+async def test_an_entry_deleted_while_pending_is_let_go(
+    redis: Redis, database: Database, start_platform: PlatformFactory
+) -> None:
+    await redis.xgroup_create(Stream.CASES, GROUP, id="0", mkstream=True)
+    await publish(redis, 1, 2)
+    [(_, [(first, _), _])] = await redis.xreadgroup(GROUP, "tests@gone-3", {Stream.CASES: ">"})
+    await redis.xdel(Stream.CASES, first)
+    await start_platform(Behaviour())
+
+    async def settled() -> bool:
+        return await pending(redis) == 0 and await effect_counts(database.sessions) == {2: 1}
+
+    assert await eventually(settled)

@@ -6,7 +6,7 @@ import base64
 import binascii
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 import jwt
 from fastapi import APIRouter, Form, Request
@@ -25,6 +25,9 @@ from shared.tokens import ALGORITHM, JwksFetcher
 public = APIRouter(tags=["identity"])
 router = APIRouter(prefix="/v1/clients", tags=["identity"])
 
+HASHING = asyncio.Semaphore(2)
+"""Argon2 checks at once: each takes tens of MiB and most of a core."""
+
 TOKEN_ENDPOINT = "POST /oauth/token"  # noqa: S105 - a route, not a secret
 
 
@@ -42,26 +45,41 @@ def oauth_error(status: int, error: str, title: str, **headers: str) -> JSONResp
     return response
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
+class Refused(Exception):
+    """A token request that gets ``response`` instead of a token."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        self.response = response
+
+
+def _credentials(
+    request: Request, client_id: str | None, client_secret: str | None
+) -> tuple[str, str]:
+    """From HTTP Basic (RFC 6749 §2.3.1, form-encoded parts) or the body, never both."""
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return unquote(client_id), unquote(secret)
+    if scheme.lower() == "basic":
+        if client_id or client_secret:
+            raise Refused(oauth_error(400, "invalid_request", "Use one way to authenticate"))
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Refused(
+                oauth_error(401, "invalid_client", "Malformed Basic credentials")
+            ) from None
+        basic_id, _, basic_secret = decoded.partition(":")
+        client_id, client_secret = unquote_plus(basic_id), unquote_plus(basic_secret)
+    if not client_id or not client_secret:
+        raise Refused(
+            oauth_error(400, "invalid_request", "client_id and client_secret are required")
+        )
+    return client_id, client_secret
 
 
 def _token_ttl(platform: Platform) -> timedelta:
     return timedelta(seconds=platform.settings.token_ttl_s)
 
 
-async def _refuse_login(
-    platform: Platform, client_id: str, address: str, reason: str
-) -> JSONResponse:
-    await platform.login_failures.hit(client_id)
-    await platform.address_login_failures.hit(address)
+async def _refused(platform: Platform, client_id: str, reason: str) -> Refused:
     await platform.audit(
         AuditRecord(
             at=datetime.now(UTC),
@@ -74,9 +92,46 @@ async def _refuse_login(
             trace_id=current_trace_id(),
         )
     )
-    return oauth_error(
-        401, "invalid_client", "Client authentication failed", **{"WWW-Authenticate": "Basic"}
+    return Refused(
+        oauth_error(
+            401, "invalid_client", "Client authentication failed", **{"WWW-Authenticate": "Basic"}
+        )
     )
+
+
+async def _authenticate(
+    request: Request, platform: Platform, client_id: str | None, client_secret: str | None
+) -> Client:
+    """The client whose credentials these are, or :class:`Refused` with the answer to give."""
+    client_id, client_secret = _credentials(request, client_id, client_secret)
+    address = request.client.host if request.client else "unknown"
+    # Every attempt counts before the secret is checked, so parallel guesses cannot slip
+    # past the limit; a successful one is forgiven. Keyed by client and address, so nobody
+    # elsewhere can lock a client out by guessing its secret.
+    attempts = (
+        (platform.login_failures, f"{client_id}@{address}"),
+        (platform.address_login_failures, address),
+    )
+    for limiter, subject in attempts:
+        verdict = await limiter.hit(subject)
+        if not verdict.allowed:
+            raise Refused(oauth_error(
+                429, "invalid_client", "Too many failed attempts",
+                **{"Retry-After": str(verdict.retry_after_s)},
+            ))  # fmt: skip
+    async with platform.database.reading() as session:
+        found = await store.get_credentials(session, client_id)
+    async with HASHING:
+        matches = await asyncio.to_thread(
+            domain.secret_matches, found[1] if found else None, client_secret
+        )
+    if not matches or found is None:
+        raise await _refused(platform, client_id, "bad_credentials")
+    if not found[0].active:
+        raise await _refused(platform, client_id, "revoked")
+    for limiter, subject in attempts:
+        await limiter.forgive(subject)
+    return found[0]
 
 
 @public.post("/oauth/token", response_model=TokenResponse, responses={400: {}, 401: {}, 429: {}})
@@ -88,35 +143,14 @@ async def issue_token(
     client_secret: Annotated[str | None, Form()] = None,
 ) -> Any:
     """OAuth 2.0 client credentials grant (RFC 6749 §4.4): a short-lived signed JWT."""
+    if grant_type is None:
+        return oauth_error(400, "invalid_request", "grant_type is required")
     if grant_type != "client_credentials":
         return oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported")
-    basic = _basic_credentials(request)
-    if basic is not None:
-        client_id, client_secret = basic
-    if not client_id or not client_secret:
-        return oauth_error(400, "invalid_request", "client_id and client_secret are required")
-    address = request.client.host if request.client else "unknown"
-    for limiter, subject in (
-        (platform.login_failures, client_id),
-        (platform.address_login_failures, address),
-    ):
-        verdict = await limiter.exceeded(subject)
-        if not verdict.allowed:
-            return oauth_error(
-                429,
-                "slow_down",
-                "Too many failed attempts",
-                **{"Retry-After": str(verdict.retry_after_s)},
-            )
-    async with platform.database.transaction() as session:
-        found = await store.get_credentials(session, client_id)
-    secret_hash = found[1] if found else None
-    if not await asyncio.to_thread(domain.secret_matches, secret_hash, client_secret):
-        return await _refuse_login(platform, client_id, address, "bad_credentials")
-    assert found is not None
-    client = found[0]
-    if not client.active:
-        return await _refuse_login(platform, client_id, address, "revoked")
+    try:
+        client = await _authenticate(request, platform, client_id, client_secret)
+    except Refused as refused:
+        return refused.response
     token, ttl = await _sign(platform, client)
     await platform.audit(
         AuditRecord(
@@ -149,7 +183,7 @@ async def _sign(platform: Platform, client: Client) -> tuple[str, timedelta]:
 @public.get("/.well-known/jwks.json")
 async def jwks(platform: PlatformDep) -> dict[str, Any]:
     """The public keys that verify tokens, current and recently retired."""
-    async with platform.database.transaction() as session:
+    async with platform.database.reading() as session:
         return await admin.published_jwks(session, _token_ttl(platform))
 
 
@@ -157,7 +191,7 @@ def local_signing_keys(platform: Platform) -> JwksFetcher:
     """Intake verifies tokens against its own key table rather than over HTTP."""
 
     async def fetch() -> dict[str, Any]:
-        async with platform.database.transaction() as session:
+        async with platform.database.reading() as session:
             return await admin.published_jwks(session, _token_ttl(platform))
 
     return fetch
@@ -207,7 +241,7 @@ class ClientCredentials(ClientOut):
 
 @router.get("", response_model=list[ClientOut])
 async def list_clients(platform: PlatformDep) -> list[ClientOut]:
-    async with platform.database.transaction() as session:
+    async with platform.database.reading() as session:
         return [ClientOut.of(client) for client in await store.list_clients(session)]
 
 
