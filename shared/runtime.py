@@ -30,7 +30,7 @@ from shared.events import REGISTRY as EVENTS
 from shared.events import EventRegistry
 from shared.events.catalogue import asyncapi
 from shared.guard import AuditMiddleware, authorize
-from shared.http import install_problem_handlers, problem
+from shared.http import BodyLimit, install_problem_handlers, problem
 from shared.migrations import upgrade
 from shared.names import Service, consumer_name, event_source
 from shared.outbox import OutboxRelay, UnitOfWork
@@ -309,6 +309,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     for router in (documents, *spec.routers):
         app.include_router(router, dependencies=[Depends(authorize)])
     app.add_middleware(AuditMiddleware, guarded=platform)
+    app.add_middleware(BodyLimit, limit=spec.settings.max_body_bytes)
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=platform.telemetry.tracer_provider,

@@ -43,6 +43,7 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = True
     log_level: str = "INFO"
 
+    max_body_bytes: PositiveInt = 262_144
     jwks_url: str | None = Field(
         default=None, description="Where the token signing keys are; defaults to intake's."
     )

@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from services.intake import api, handlers
 from services.intake.identity import admin
 from services.intake.identity import api as identity
+from services.intake.reports import api as reports
+from services.intake.reports.vault import Vault
 from services.intake.settings import IntakeSettings
 from shared.runtime import Platform, ServiceSpec, build_app, serve
 
@@ -23,13 +25,15 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     spec = ServiceSpec(
         settings,
         subscriptions=handlers.subscriptions(),
-        routers=[api.router, identity.router],
+        routers=[api.router, identity.router, reports.router],
         public_routers=[identity.public],
         migrations=MIGRATIONS,
         signing_keys=identity.local_signing_keys,
         housekeeping=publish_revocations,
     )
-    return build_app(spec)
+    app = build_app(spec)
+    app.state.vault = Vault.load(settings.vault_path, create=settings.vault_create)
+    return app
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
+from pathlib import Path
 from typing import ClassVar
+
+from pydantic import Field
 
 from shared.names import Service
 from shared.settings import ServiceSettings
@@ -8,3 +11,14 @@ class IntakeSettings(ServiceSettings):
     """Intake's settings (env prefix ``SAFERETURN_INTAKE_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.INTAKE
+
+    vault_keyring: Path | None = Field(
+        default=None, description="The vault's key file; defaults to data_dir/intake-vault.json"
+    )
+    vault_create: bool = Field(
+        default=True, description="Make a keyring on first start (embedded mode); off in production"
+    )
+
+    @property
+    def vault_path(self) -> Path:
+        return self.vault_keyring or self.data_dir / "intake-vault.json"

@@ -1,6 +1,6 @@
 """Event contracts: the CloudEvents envelope, payload models per producer, and the registry."""
 
-from shared.events import platform
+from shared.events import intake, platform
 from shared.events.base import EventPayload
 from shared.events.registry import Event, EventRegistry, PayloadError, UnknownEventError
 
@@ -9,6 +9,7 @@ def default_registry() -> EventRegistry:
     """The registry of every event the platform knows, one producer module at a time."""
     registry = EventRegistry()
     platform.register(registry)
+    intake.register(registry)
     return registry
 
 

@@ -1,0 +1,203 @@
+"""Admitting a report or an activity: one path for HTTP and for the submissions stream.
+
+Idempotent on (agency, source_ref): a repeat returns the case first made. ``202`` (or a
+stream acknowledgement) is only given once the case, its sealed personal data and its
+``case.received`` event are committed together.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from uuid6 import uuid7
+
+from services.intake.reports import store
+from services.intake.reports.domain import (
+    VIETNAM,
+    ActivityIn,
+    Place,
+    Problem,
+    ReportIn,
+    activity_problems,
+    age_at,
+    place,
+    problems,
+    sensitive,
+)
+from services.intake.reports.vault import Vault
+from shared.access import Principal
+from shared.events.intake import ActivityReported, CaseReceived, Consent
+from shared.outbox import UnitOfWork
+from shared.runtime import Platform
+
+
+class Rejected(ValueError):
+    """The submission breaks rules; ``problems`` names every offending field."""
+
+    def __init__(self, found: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in found))
+        self.problems = found
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    case_id: str
+    created: bool
+
+
+def _place(report: ReportIn) -> Place:
+    resolved, found = place(report.area, "area")
+    assert resolved is not None, found  # checked by problems()
+    return resolved
+
+
+async def admit_report(
+    platform: Platform, vault: Vault, report: ReportIn, submitter: Principal
+) -> Admission:
+    found = problems(report)
+    if found:
+        raise Rejected(found)
+    try:
+        async with platform.unit_of_work() as uow:
+            return await _admit(uow, vault, report, submitter)
+    except IntegrityError:
+        # A concurrent repeat committed first: answer with its case.
+        async with platform.database.reading() as session:
+            existing = await store.case_by_source(session, submitter.agency, report.source_ref)
+        if existing is None:
+            raise
+        return Admission(existing, created=False)
+
+
+async def _admit(
+    uow: UnitOfWork, vault: Vault, report: ReportIn, submitter: Principal
+) -> Admission:
+    existing = await store.case_by_source(uow.session, submitter.agency, report.source_ref)
+    if existing is not None:
+        return Admission(existing, created=False)
+    case_id = str(uuid7())
+    where = _place(report)
+    person = report.person
+    trafficking = report.trafficking
+    await store.add_case(
+        uow.session,
+        {
+            "case_id": case_id,
+            "agency": submitter.agency,
+            "source_ref": report.source_ref,
+            "submitted_by": submitter.client_id,
+            "channel": report.channel,
+            "reception_form": report.reception_form,
+            "received_on": report.received_at,
+            "province": where.province,
+            "ward": where.ward,
+            "trafficking_scope": trafficking.scope,
+            "destination_country": trafficking.destination_country,
+            "purposes": sorted(trafficking.purposes),
+            "consent_services": report.consent.services,
+            "consent_information_sharing": report.consent.information_sharing,
+            "consent_statistics": report.consent.statistics,
+            "consent_recorded_on": report.consent.recorded_at,
+            "status": "received",
+            "sealed": vault.seal(sensitive(report), f"case:{case_id}"),
+            "created_at": datetime.now(UTC),
+        },
+    )
+    rows = [
+        {
+            "person_id": str(uuid7()),
+            "case_id": case_id,
+            "role": "subject",
+            "sex": person.sex,
+            "birth_date": person.birth_date,
+            "age": age_at(person, report.received_at),
+            "ethnicity": person.ethnicity,
+            "nationality": person.nationality,
+            "id_index": vault.blind_index(person.id_number) if person.id_number else None,
+            "sealed": None,
+        }
+    ]
+    rows += [
+        {
+            "person_id": str(uuid7()),
+            "case_id": case_id,
+            "role": "accompanying_minor",
+            "sex": minor.sex,
+            "birth_date": minor.birth_date,
+            "age": age_at(minor, report.received_at),
+            "ethnicity": None,
+            "nationality": None,
+            "id_index": None,
+            "sealed": None,
+        }
+        for minor in report.accompanying_minors
+    ]
+    await store.add_persons(uow.session, rows)
+    event = CaseReceived(
+        case_id=case_id,
+        received_on=report.received_at,
+        channel=report.channel,
+        reception_form=report.reception_form,
+        province=where.province,
+        ward=where.ward,
+        agency=submitter.agency,
+        sex=person.sex,
+        age=age_at(person, report.received_at),
+        ethnicity=person.ethnicity,
+        nationality=person.nationality,
+        trafficking_scope=trafficking.scope,
+        destination_country=trafficking.destination_country,
+        purposes=sorted(trafficking.purposes),
+        consent=Consent(
+            services=report.consent.services,
+            information_sharing=report.consent.information_sharing,
+            statistics=report.consent.statistics,
+        ),
+        accompanying_minors=len(report.accompanying_minors),
+    )
+    business_time = datetime.combine(report.received_at, datetime.min.time(), VIETNAM)
+    await uow.emit(event, subject=case_id, time=business_time)
+    return Admission(case_id, created=True)
+
+
+async def admit_activity(
+    platform: Platform, vault: Vault, activity: ActivityIn, submitter: Principal
+) -> str:
+    found = activity_problems(activity)
+    if found:
+        raise Rejected(found)
+    resolved, _ = place(activity.area, "area")
+    assert resolved is not None
+    activity_id = str(uuid7())
+    counts = {name: getattr(activity, name) for name in
+              ("sessions", "participants", "panels", "posters", "leaflets")}  # fmt: skip
+    async with platform.unit_of_work() as uow:
+        await store.add_activity(
+            uow.session,
+            {
+                "activity_id": activity_id,
+                "agency": submitter.agency,
+                "submitted_by": submitter.client_id,
+                "kind": activity.kind,
+                "held_on": activity.date,
+                "province": resolved.province,
+                "ward": resolved.ward,
+                **counts,
+                "sealed": vault.seal({"note": activity.note}, f"activity:{activity_id}")
+                if activity.note
+                else None,
+                "created_at": datetime.now(UTC),
+            },
+        )
+        event = ActivityReported(
+            activity_id=activity_id,
+            kind=activity.kind,
+            held_on=activity.date,
+            province=resolved.province,
+            ward=resolved.ward,
+            agency=submitter.agency,
+            **counts,
+        )
+        time = datetime.combine(activity.date, datetime.min.time(), VIETNAM)
+        await uow.emit(event, subject=None, time=time)
+    return activity_id

@@ -1,0 +1,173 @@
+"""Reports, cases, activities and catalogues over HTTP."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.intake.reports import store
+from services.intake.reports.admission import Rejected, admit_activity, admit_report
+from services.intake.reports.catalogues import CATALOGUES, catalogue
+from services.intake.reports.domain import ActivityIn, Problem, ReportIn
+from services.intake.reports.vault import Vault
+from shared.guard import PrincipalDep, ensure_area
+from shared.http import problem
+from shared.runtime import PlatformDep
+
+JSON_TYPES = ("application/json", "application/cloudevents+json")
+
+
+async def json_body(request: Request) -> None:
+    """415 unless the body is JSON (its size is limited for every service by the runtime)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        raise HTTPException(415, "The body must be application/json")
+
+
+def vault_of(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+VaultDep = Annotated[Vault, Depends(vault_of)]
+
+router = APIRouter(tags=["reports"])
+
+
+class Accepted(BaseModel):
+    case_id: str
+    status: Literal["received"]
+    links: dict[str, str]
+
+
+def rejected(found: list[Problem]) -> JSONResponse:
+    fields = ", ".join(sorted({p.field for p in found}))
+    return problem(
+        422,
+        "The report breaks the rules",
+        detail=f"Invalid fields: {fields}",
+        kind="invalid-request",
+        errors=[{"field": p.field, "message": p.message, "code": p.code} for p in found],
+    )
+
+
+@router.post(
+    "/v1/reports",
+    status_code=202,
+    response_model=Accepted,
+    dependencies=[Depends(json_body)],
+    responses={200: {"model": Accepted, "description": "A repeat: the case already made"},
+               413: {}, 415: {}, 422: {}},
+)  # fmt: skip
+async def submit_report(
+    report: ReportIn, platform: PlatformDep, vault: VaultDep, principal: PrincipalDep
+) -> Any:
+    """Record a report. ``(agency, source_ref)`` makes it idempotent: a repeat returns 200."""
+    try:
+        admission = await admit_report(platform, vault, report, principal)
+    except Rejected as error:
+        return rejected(error.problems)
+    body = Accepted(
+        case_id=admission.case_id,
+        status="received",
+        links={"self": f"/v1/cases/{admission.case_id}"},
+    )
+    return JSONResponse(body.model_dump(), status_code=202 if admission.created else 200)
+
+
+class ActivityAccepted(BaseModel):
+    activity_id: str
+    status: Literal["reported"]
+
+
+@router.post(
+    "/v1/activities",
+    status_code=202,
+    response_model=ActivityAccepted,
+    dependencies=[Depends(json_body)],
+    responses={413: {}, 415: {}, 422: {}},
+)
+async def report_activity(
+    activity: ActivityIn, platform: PlatformDep, vault: VaultDep, principal: PrincipalDep
+) -> Any:
+    """Record outreach, training, a directive document or materials handed out."""
+    try:
+        activity_id = await admit_activity(platform, vault, activity, principal)
+    except Rejected as error:
+        return rejected(error.problems)
+    return ActivityAccepted(activity_id=activity_id, status="reported")
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    status: str
+    agency: str
+    channel: str
+    reception_form: str
+    received_on: str
+    province: str
+    ward: str | None
+    trafficking_scope: str
+    destination_country: str | None
+    purposes: list[str]
+    consent: dict[str, bool]
+    persons: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+
+
+@router.get("/v1/cases/{case_id}", response_model=CaseOut, responses={403: {}, 404: {}})
+async def get_case(case_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
+    """The case as intake knows it: status and timeline, coded facts only."""
+    async with platform.database.reading() as session:
+        case = await store.get_case(session, case_id)
+        persons = await store.case_persons(session, case_id) if case else []
+    if case is None:
+        return problem(404, "No such case", kind="not-found")
+    ensure_area(principal, case.province, case.ward, case_id)
+    return CaseOut(
+        case_id=case.case_id,
+        status=case.status,
+        agency=case.agency,
+        channel=case.channel,
+        reception_form=case.reception_form,
+        received_on=case.received_on.isoformat(),
+        province=case.province,
+        ward=case.ward,
+        trafficking_scope=case.trafficking_scope,
+        destination_country=case.destination_country,
+        purposes=list(case.purposes),
+        consent={
+            "services": case.consent_services,
+            "information_sharing": case.consent_information_sharing,
+            "statistics": case.consent_statistics,
+        },
+        persons=[
+            {
+                "role": p.role,
+                "sex": p.sex,
+                "age": p.age,
+                "ethnicity": p.ethnicity,
+                "nationality": p.nationality,
+            }
+            for p in persons
+        ],
+        timeline=[
+            {"at": case.received_on.isoformat(), "event": "received", "agency": case.agency},
+        ],
+    )
+
+
+@router.get("/v1/catalogues")
+async def list_catalogues() -> dict[str, list[str]]:
+    """The names of the code lists."""
+    return {"catalogues": CATALOGUES}
+
+
+@router.get("/v1/catalogues/{name}", responses={404: {}})
+async def get_catalogue(name: str) -> Any:
+    """One code list: code → Vietnamese label."""
+    entries = catalogue(name)
+    if entries is None:
+        return problem(404, "No such catalogue", kind="not-found")
+    return {"name": name, "entries": [{"code": c, "label": label} for c, label in entries.items()]}

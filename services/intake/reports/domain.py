@@ -1,0 +1,313 @@
+"""Reports and cases: what a valid report is, what it becomes, what it publishes. Pure.
+
+A report's shape is checked by its model; ``problems`` adds the rules that span fields or
+need code lists (dates against each other, codes, areas), naming every offending field.
+"""
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
+
+from services.intake.reports.catalogues import (
+    LABELS,
+    ActivityKind,
+    Channel,
+    Purpose,
+    ReceptionForm,
+    Scope,
+    Sex,
+    countries,
+)
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+ADULT_AGE = 18
+MAX_AGE = 120
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_country(code: str) -> str:
+    if code not in countries():
+        raise PydanticCustomError("unknown_code", "not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _known_ethnicity(code: str) -> str:
+    if code not in LABELS["ethnic_groups"]:
+        raise PydanticCustomError("unknown_code", "not a GSO ethnic group code (01-54)")
+    return code
+
+
+def _not_future(day: date) -> date:
+    if day > today():
+        raise PydanticCustomError("future_date", "is in the future")
+    return day
+
+
+def today() -> date:
+    """Reports are dated in Viet Nam's time zone."""
+    return datetime.now(VIETNAM).date()
+
+
+Code2 = Annotated[StrictStr, Field(pattern=r"^\d{2}$")]
+Code5 = Annotated[StrictStr, Field(pattern=r"^\d{5}$")]
+Country = Annotated[
+    StrictStr, Field(pattern=r"^[A-Z]{2}$", examples=["CN"]), AfterValidator(_known_country)
+]
+Ethnicity = Annotated[
+    StrictStr,
+    Field(pattern=r"^\d{2}$", description="GSO code; 01 = Kinh", examples=["01"]),
+    AfterValidator(_known_ethnicity),
+]
+PastDate = Annotated[date, AfterValidator(_not_future)]
+
+
+class AreaIn(Strict):
+    """A place by its 2025 codes, or by a pre-2025 address that is converted."""
+
+    province: Code2 | None = Field(default=None, examples=["11"])
+    ward: Code5 | None = Field(default=None, examples=["03325"])
+    legacy_address: StrictStr | None = Field(
+        default=None,
+        max_length=300,
+        examples=["Xã Mường Phăng, Huyện Điện Biên, Tỉnh Điện Biên"],
+        description="A pre-2025 commune, district, province; converted, the original kept",
+    )
+
+    @model_validator(mode="after")
+    def _names_a_place(self) -> "AreaIn":
+        if self.province is not None and self.province not in _provinces():
+            raise PydanticCustomError("unknown_code", "province is not a 2025 province code")
+        if self.province is None and self.legacy_address is None:
+            raise PydanticCustomError("missing", "give a province code or a legacy address")
+        return self
+
+
+class PersonIn(Strict):
+    full_name: StrictStr | None = Field(default=None, max_length=200)
+    sex: Sex
+    birth_date: date | None = None
+    age: StrictInt | None = Field(default=None, ge=0, le=MAX_AGE)
+    ethnicity: Ethnicity | None = None
+    nationality: Country | None = "VN"
+    id_number: StrictStr | None = Field(default=None, max_length=20, pattern=r"^[0-9A-Za-z]+$")
+    phone: StrictStr | None = Field(default=None, max_length=20, pattern=r"^\+?[0-9 ]{6,20}$")
+    residence: AreaIn | None = None
+
+
+class MinorIn(Strict):
+    full_name: StrictStr | None = Field(default=None, max_length=200)
+    sex: Sex
+    birth_date: date | None = None
+    age: StrictInt | None = Field(default=None, ge=0, lt=ADULT_AGE)
+
+
+class TraffickingIn(Strict):
+    scope: Scope = Scope.UNKNOWN
+    destination_country: Country | None = None
+    purposes: list[Purpose] = Field(default_factory=list, max_length=len(Purpose))
+    left_on: date | None = None
+    returned_on: date | None = None
+
+
+class ConsentIn(Strict):
+    services: StrictBool
+    information_sharing: StrictBool
+    statistics: StrictBool
+    recorded_by: StrictStr = Field(min_length=1, max_length=200)
+    recorded_at: PastDate
+
+
+class ReportIn(Strict):
+    """A report of a tip, a returning or rescued person, a handover or a suspected case."""
+
+    source_ref: StrictStr = Field(min_length=1, max_length=100, examples=["111-2026-000123"])
+    channel: Channel
+    received_at: PastDate
+    area: AreaIn
+    reception_form: ReceptionForm
+    person: PersonIn
+    trafficking: TraffickingIn = Field(default_factory=TraffickingIn)
+    accompanying_minors: list[MinorIn] = Field(default_factory=list, max_length=20)
+    consent: ConsentIn
+    note: StrictStr | None = Field(default=None, max_length=2000)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: str
+    message: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    province: str
+    ward: str | None
+
+
+@cache
+def _wards() -> dict[str, str]:
+    return {f"{w.code.value:05d}": f"{w.province_code.value:02d}" for w in Ward.iter_all()}
+
+
+@cache
+def _provinces() -> set[str]:
+    return {f"{p.code.value:02d}" for p in Province.iter_all()}
+
+
+def province_name(code: str) -> str:
+    return Province.from_code(ProvinceCode(int(code))).name
+
+
+def ward_name(code: str) -> str:
+    return Ward.from_code(WardCode(int(code))).name
+
+
+def convert_legacy(address: str) -> Place | None:
+    """A pre-2025 address → its 2025 province and commune, if it names a known unit."""
+    from vietnamadminunits import convert_address  # noqa: PLC0415 - heavy, rarely needed
+
+    try:
+        converted = convert_address(address)
+    except Exception:  # the library raises plain errors for text it cannot place
+        return None
+    province, ward = converted.province_code, converted.ward_code
+    if province not in _provinces() or (ward is not None and _wards().get(ward) != province):
+        return None
+    return Place(province, ward)
+
+
+def place(area: AreaIn, field: str) -> tuple[Place | None, list[Problem]]:
+    """The 2025 province and commune an area names, or the problems with it."""
+    if area.legacy_address is not None:
+        return _legacy_place(area, field)
+    problem: Problem | None = None
+    if area.province is None:
+        problem = Problem(f"{field}.province", "a province code is required", "missing")
+    elif area.province not in _provinces():
+        problem = Problem(f"{field}.province", "not a 2025 province code", "unknown_code")
+    elif area.ward is not None and _wards().get(area.ward) != area.province:
+        problem = Problem(
+            f"{field}.ward", "not a 2025 commune code of that province", "unknown_code"
+        )
+    if problem is not None or area.province is None:
+        return None, [problem] if problem else []
+    return Place(area.province, area.ward), []
+
+
+def _legacy_place(area: AreaIn, field: str) -> tuple[Place | None, list[Problem]]:
+    if area.province or area.ward:
+        return None, [Problem(field, "give 2025 codes or a legacy address, not both", "area")]
+    converted = convert_legacy(area.legacy_address or "")
+    if converted is None:
+        message = "the legacy address names no known administrative unit"
+        return None, [Problem(f"{field}.legacy_address", message, "unknown_area")]
+    return converted, []
+
+
+def age_on(birth_date: date, day: date) -> int:
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def _person_problems(
+    person: PersonIn | MinorIn, field: str, received: date, *, minor: bool
+) -> list[Problem]:
+    found: list[Problem] = []
+    if person.birth_date is not None:
+        if person.birth_date > received:
+            found.append(Problem(f"{field}.birth_date", "is after received_at", "date_order"))
+        elif minor and age_on(person.birth_date, received) >= ADULT_AGE:
+            found.append(Problem(f"{field}.birth_date", "not under 18 on received_at", "not_minor"))
+        consistent = person.age is None or person.birth_date > received
+        if not consistent and abs(age_on(person.birth_date, received) - (person.age or 0)) > 1:
+            found.append(Problem(f"{field}.age", "contradicts birth_date", "inconsistent"))
+    if isinstance(person, PersonIn):
+        if person.ethnicity is not None and person.ethnicity not in LABELS["ethnic_groups"]:
+            found.append(
+                Problem(f"{field}.ethnicity", "not a GSO ethnic group code", "unknown_code")
+            )
+        if person.nationality is not None and person.nationality not in countries():
+            found.append(Problem(f"{field}.nationality", "not an ISO 3166-1 code", "unknown_code"))
+        if person.residence is not None:
+            found += place(person.residence, f"{field}.residence")[1]
+    return found
+
+
+def problems(report: ReportIn) -> list[Problem]:
+    """Every rule across fields the report breaks; empty when it may be accepted."""
+    found = place(report.area, "area")[1]
+    found += _person_problems(report.person, "person", report.received_at, minor=False)
+    for index, minor in enumerate(report.accompanying_minors):
+        field = f"accompanying_minors.{index}"
+        found += _person_problems(minor, field, report.received_at, minor=True)
+    trafficking = report.trafficking
+    if trafficking.scope is Scope.DOMESTIC and trafficking.destination_country not in (None, "VN"):
+        found.append(Problem("trafficking.destination_country", "domestic but abroad", "scope"))
+    return found
+
+
+def age_at(person: PersonIn | MinorIn, day: date) -> int | None:
+    if person.birth_date is not None:
+        return age_on(person.birth_date, day)
+    return person.age
+
+
+def normalise_name(name: str) -> str:
+    """Lower case, no diacritics, đ → d, single spaces: how names are compared."""
+    decomposed = unicodedata.normalize("NFD", name.replace("đ", "d").replace("Đ", "D"))
+    stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return " ".join(stripped.lower().split())
+
+
+def sensitive(report: ReportIn) -> dict[str, Any]:
+    """The personal data of a report: what goes into the vault, and nowhere else."""
+    person = report.person
+    return {
+        "full_name": person.full_name,
+        "id_number": person.id_number,
+        "phone": person.phone,
+        "residence": person.residence.model_dump() if person.residence else None,
+        "legacy_address": report.area.legacy_address,
+        "note": report.note,
+        "consent_recorded_by": report.consent.recorded_by,
+        "accompanying_minors": [
+            {"full_name": minor.full_name} for minor in report.accompanying_minors
+        ],
+    }
+
+
+class ActivityIn(Strict):
+    """Outreach and training reported outside any case."""
+
+    kind: ActivityKind
+    date: PastDate
+    area: AreaIn
+    sessions: StrictInt = Field(default=0, ge=0, le=100_000)
+    participants: StrictInt = Field(default=0, ge=0, le=10_000_000)
+    panels: StrictInt = Field(default=0, ge=0, le=1_000_000)
+    posters: StrictInt = Field(default=0, ge=0, le=1_000_000)
+    leaflets: StrictInt = Field(default=0, ge=0, le=10_000_000)
+    note: StrictStr | None = Field(default=None, max_length=2000)
+
+
+def activity_problems(activity: ActivityIn) -> list[Problem]:
+    return place(activity.area, "area")[1]

@@ -1,0 +1,63 @@
+"""Events intake publishes. Coded facts only: no names, ID numbers, phones or addresses."""
+
+from datetime import date
+
+from pydantic import Field
+
+from shared.events.base import EventPayload
+from shared.events.registry import EventRegistry
+from shared.names import Stream
+
+
+def register(registry: EventRegistry) -> None:
+    for model in (CaseReceived, ActivityReported):
+        registry.register(model)
+
+
+class Consent(EventPayload):
+    services: bool
+    information_sharing: bool
+    statistics: bool
+
+
+class CaseReceived(EventPayload):
+    """A tip or a person was received; the subject is the case id."""
+
+    event_type = "case.received"
+    stream = Stream.CASES
+
+    case_id: str
+    received_on: date = Field(description="Business date of reception")
+    channel: str
+    reception_form: str
+    province: str = Field(description="2025 province code")
+    ward: str | None = Field(default=None, description="2025 commune code")
+    agency: str = Field(description="The reporting agency (an organisation, not a person)")
+    sex: str
+    age: int | None = Field(default=None, description="Age on the reception date")
+    ethnicity: str | None = Field(default=None, description="GSO code; 01 = Kinh")
+    nationality: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    trafficking_scope: str
+    destination_country: str | None = None
+    purposes: list[str] = Field(default_factory=list)
+    consent: Consent
+    accompanying_minors: int = 0
+
+
+class ActivityReported(EventPayload):
+    """Outreach, training, directive documents or materials reported outside any case."""
+
+    event_type = "activity.reported"
+    stream = Stream.ACTIVITIES
+
+    activity_id: str
+    kind: str
+    held_on: date
+    province: str
+    ward: str | None = None
+    agency: str
+    sessions: int = 0
+    participants: int = 0
+    panels: int = 0
+    posters: int = 0
+    leaflets: int = 0

@@ -1,0 +1,247 @@
+"""Reports through intake's HTTP API, on running services: accepted, idempotent, validated,
+scoped by area, and never leaking personal data to the database in clear or to a stream."""
+
+import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import redis as redis_py
+
+from shared.events.envelope import from_fields
+from shared.names import Service, Stream
+from tests.e2e.conftest import Services
+
+NAME, ID_NUMBER, PHONE = "Lò Thị Mai", "011209001234", "+84 912 345 678"
+
+REPORT: dict[str, Any] = {
+    "source_ref": "111-2026-000123",
+    "channel": "hotline_111",
+    "received_at": "2026-11-20",
+    "area": {"province": "11", "ward": "03325"},
+    "reception_form": "self_returned",
+    "person": {
+        "full_name": NAME,
+        "sex": "female",
+        "birth_date": "2009-03-14",
+        "ethnicity": "08",
+        "nationality": "VN",
+        "id_number": ID_NUMBER,
+        "phone": PHONE,
+    },
+    "trafficking": {"scope": "abroad", "destination_country": "CN",
+                    "purposes": ["forced_marriage"]},
+    "accompanying_minors": [{"sex": "male", "age": 2}],
+    "consent": {"services": True, "information_sharing": True, "statistics": True,
+                "recorded_by": "Cán bộ xã Mường Phăng", "recorded_at": "2026-11-20"},
+}  # fmt: skip
+
+
+def report(source_ref: str, **changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(REPORT) | {"source_ref": source_ref}
+    for key, value in changes.items():
+        body[key] = value
+    return body
+
+
+def post(platform: Services, path: str, body: object, token: str, **kw: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+    if isinstance(body, bytes):
+        return httpx.post(f"{platform.urls[Service.INTAKE]}{path}", content=body,
+                          headers={"content-type": "application/json", **headers})  # fmt: skip
+    return httpx.post(f"{platform.urls[Service.INTAKE]}{path}", json=body, headers=headers)
+
+
+@pytest.fixture(scope="module")
+def reporter(platform: Services) -> str:
+    return platform.token("reporter")
+
+
+def events(platform: Services, stream: str, event_type: str) -> list[dict[str, Any]]:
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    try:
+        entries = client.xrange(stream)
+    finally:
+        client.close()
+    decoded = [from_fields(fields) for _, fields in entries]
+    return [
+        {"subject": e.get_subject(), **json.loads(str(e.get_data()))}
+        for e in decoded
+        if e.get_type() == event_type
+    ]
+
+
+def test_a_report_becomes_a_case_and_a_repeat_returns_it(platform: Services, reporter: str) -> None:
+    first = post(platform, "/v1/reports", report("r-1"), reporter)
+    assert first.status_code == 202, first.text
+    case_id = first.json()["case_id"]
+    assert first.json() == {"case_id": case_id, "status": "received",
+                            "links": {"self": f"/v1/cases/{case_id}"}}  # fmt: skip
+    repeat = post(platform, "/v1/reports", report("r-1"), reporter)
+    assert (repeat.status_code, repeat.json()["case_id"]) == (200, case_id)
+
+    case = httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}",
+                     headers={"Authorization": f"Bearer {reporter}"}).json()  # fmt: skip
+    assert (case["province"], case["ward"], case["status"]) == ("11", "03325", "received")
+    assert [p["role"] for p in case["persons"]] == ["subject", "accompanying_minor"]
+    assert case["persons"][0]["age"] == 17
+    assert NAME not in json.dumps(case, ensure_ascii=False)
+
+    (received,) = [e for e in events(platform, Stream.CASES, "case.received")
+                   if e["subject"] == case_id]  # fmt: skip
+    assert received["reception_form"] == "self_returned"
+    assert (received["sex"], received["age"], received["ethnicity"]) == ("female", 17, "08")
+    assert received["destination_country"] == "CN"
+    assert received["accompanying_minors"] == 1
+    assert received["consent"] == {"services": True, "information_sharing": True,
+                                   "statistics": True}  # fmt: skip
+
+
+def test_concurrent_repeats_make_one_case(platform: Services, reporter: str) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: post(platform, "/v1/reports", report("r-race"), reporter),
+                                range(8)))  # fmt: skip
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [202]
+    (case_id,) = {a.json()["case_id"] for a in answers}
+    received = [
+        e for e in events(platform, Stream.CASES, "case.received") if e["subject"] == case_id
+    ]
+    assert len(received) == 1
+
+
+def test_a_bad_report_names_every_offending_field_and_nothing_is_kept(
+    platform: Services, reporter: str
+) -> None:
+    before = len(events(platform, Stream.CASES, "case.received"))
+    body = report(
+        "r-bad",
+        channel="fax",
+        received_at="2999-01-01",
+        area={"province": "99"},
+        extra="x",
+        person={**REPORT["person"], "ethnicity": "77", "nationality": "XX", "sex": 1},
+        consent={**REPORT["consent"], "statistics": "yes"},
+    )
+    answer = post(platform, "/v1/reports", body, reporter)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    fields = {error["field"] for error in answer.json()["errors"]}
+    assert {"channel", "received_at", "area", "extra", "person.ethnicity", "person.nationality",
+            "person.sex", "consent.statistics"} <= fields  # fmt: skip
+    assert NAME not in answer.text
+    assert ID_NUMBER not in answer.text
+    assert len(events(platform, Stream.CASES, "case.received")) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"person": {**REPORT["person"], "birth_date": "2026-11-21"}}, "person.birth_date"),
+        ({"area": {"province": "11", "ward": "00001"}}, "area.ward"),
+        ({"accompanying_minors": [{"sex": "male", "birth_date": "2001-01-01"}]},
+         "accompanying_minors.0.birth_date"),
+        ({"trafficking": {"scope": "domestic", "destination_country": "CN"}},
+         "trafficking.destination_country"),
+        ({"area": {"legacy_address": "Nowhere at all"}}, "area.legacy_address"),
+    ],
+)  # fmt: skip
+def test_rules_across_fields_are_checked(
+    platform: Services, reporter: str, changes: dict[str, Any], field: str
+) -> None:
+    answer = post(platform, "/v1/reports", report("r-rule", **changes), reporter)
+    assert answer.status_code == 422, answer.text
+    assert field in {error["field"] for error in answer.json()["errors"]}
+
+
+def test_transport_errors_are_problems(platform: Services, reporter: str) -> None:
+    invalid_json = post(platform, "/v1/reports", b"{not json", reporter)
+    assert invalid_json.status_code == 422
+    wrong_type = post(
+        platform, "/v1/reports", b"{}", reporter, headers={"content-type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
+    too_big = post(platform, "/v1/reports", b"[" + b"1," * 200_000 + b"1]", reporter)
+    assert too_big.status_code == 413
+    for answer in (invalid_json, wrong_type, too_big):
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_legacy_address_is_converted_to_the_2025_units(platform: Services, reporter: str) -> None:
+    body = report(
+        "r-legacy", area={"legacy_address": "Xã Mường Phăng, Huyện Điện Biên, Tỉnh Điện Biên"}
+    )
+    answer = post(platform, "/v1/reports", body, reporter)
+    assert answer.status_code == 202, answer.text
+    case = httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{answer.json()['case_id']}",
+                     headers={"Authorization": f"Bearer {reporter}"}).json()  # fmt: skip
+    assert (case["province"], case["ward"]) == ("11", "03325")
+
+
+def test_a_case_is_seen_only_within_the_callers_area(platform: Services, reporter: str) -> None:
+    def case(source_ref: str, area: dict[str, str]) -> str:
+        body = report(source_ref, area=area)
+        case_id: str = post(platform, "/v1/reports", body, reporter).json()["case_id"]
+        return case_id
+
+    here = case("r-area-1", {"province": "11", "ward": "03325"})
+    there = case("r-area-2", {"province": "11", "ward": "03334"})
+    elsewhere = case("r-area-3", {"province": "01"})
+    commune = platform.token("verifier", "11", "03325")
+    province = platform.token("verifier", "11")
+
+    def status(token: str, case_id: str) -> int:
+        return httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}",
+                         headers={"Authorization": f"Bearer {token}"}).status_code  # fmt: skip
+
+    assert [status(commune, c) for c in (here, there, elsewhere)] == [200, 403, 403]
+    assert [status(province, c) for c in (here, there, elsewhere)] == [200, 200, 403]
+    refused = httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{there}",
+                        headers={"Authorization": f"Bearer {commune}"})  # fmt: skip
+    assert refused.json()["title"] == "The case is outside the client's area"
+
+
+def test_an_activity_is_reported(platform: Services, reporter: str) -> None:
+    body = {"kind": "communication_session", "date": "2026-11-01",
+            "area": {"province": "11", "ward": "03325"}, "sessions": 2, "participants": 140,
+            "leaflets": 300, "note": "Tuyên truyền tại chợ phiên"}  # fmt: skip
+    answer = post(platform, "/v1/activities", body, reporter)
+    assert answer.status_code == 202, answer.text
+    (reported,) = [e for e in events(platform, Stream.ACTIVITIES, "activity.reported")
+                   if e["activity_id"] == answer.json()["activity_id"]]  # fmt: skip
+    assert (reported["sessions"], reported["participants"], reported["leaflets"]) == (2, 140, 300)
+    assert "note" not in reported
+
+
+def test_catalogues_carry_codes_and_vietnamese_labels(platform: Services, reporter: str) -> None:
+    def get(name: str) -> httpx.Response:
+        return httpx.get(f"{platform.urls[Service.INTAKE]}/v1/catalogues/{name}",
+                         headers={"Authorization": f"Bearer {reporter}"})  # fmt: skip
+
+    ethnic = {e["code"]: e["label"] for e in get("ethnic_groups").json()["entries"]}
+    assert len(ethnic) == 54
+    assert ethnic["01"] == "Kinh"
+    countries = {e["code"]: e["label"] for e in get("countries").json()["entries"]}
+    assert countries["CN"] == "Trung Quốc"
+    assert get("nothing").status_code == 404
+
+
+def test_personal_data_is_sealed_at_rest_and_never_on_a_stream(
+    platform: Services, reporter: str
+) -> None:
+    assert post(platform, "/v1/reports", report("r-pii"), reporter).status_code in {200, 202}
+    for path in platform.logs.glob("intake.db*"):
+        content = path.read_bytes()
+        for secret in (NAME, ID_NUMBER, PHONE, "Mường Phăng"):
+            assert secret.encode() not in content, f"{secret!r} in clear in {path.name}"
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    try:
+        everything = b"".join(
+            b"".join(b"".join(fields.values()) for _, fields in client.xrange(key))
+            for key in client.scan_iter(_type="stream")
+        )
+    finally:
+        client.close()
+    for secret in (NAME, ID_NUMBER, PHONE):
+        assert secret.encode() not in everything
