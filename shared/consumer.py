@@ -49,6 +49,12 @@ class Subscription:
 
     stream: str
     handlers: Mapping[str, Handler]
+    decode: bool = True
+    """Decode payloads through the registry; off for inbound streams of foreign payloads,
+    whose handlers validate the envelope's data themselves (``Event.payload`` is then None)."""
+    transient: bool = False
+    """Delete entries once acknowledged: for inbound streams that carry personal data,
+    which must not outlive its sealing in the service's own store."""
 
 
 # Deletes a consumer only if, at that very moment, it has nothing pending and is still idle:
@@ -167,6 +173,8 @@ class StreamConsumer:
         done += await self._apply_batch(events)
         if done:
             await self.redis.xack(self.stream, self.group, *done)
+            if self.subscription.transient:
+                await self.redis.xdel(self.stream, *done)
         self.metrics.batch_seconds(self.stream, self.group, time.perf_counter() - started)
 
     def _decode(self, entry: Entry) -> Event[Any] | None:
@@ -176,6 +184,8 @@ class StreamConsumer:
         envelope = from_fields(entry.fields)
         if envelope.get_type() not in self.subscription.handlers:
             return None
+        if not self.subscription.decode:
+            return Event(envelope, None)
         return self.registry.decode(envelope)
 
     async def _apply_batch(self, events: list[tuple[Entry, Event[Any]]]) -> list[str]:

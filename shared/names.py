@@ -17,6 +17,11 @@ class Stream(StrEnum):
     CASES = f"{PREFIX}:{{cases}}"
     ACTIVITIES = f"{PREFIX}:{{activities}}"
     PLATFORM = f"{PREFIX}:{{platform}}"
+    SUBMISSIONS = f"{PREFIX}:{{submissions}}"
+    """Inbound: agency systems publish reports here instead of calling HTTP (private to
+    intake; entries are deleted once committed, since they carry personal data)."""
+    SUBMISSIONS_REJECTED = f"{PREFIX}:{{submissions}}:rejected"
+    """Refused submissions with machine-readable reasons (the original sealed, not lost)."""
 
 
 class Service(StrEnum):

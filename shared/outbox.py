@@ -67,6 +67,19 @@ class UnitOfWork:
         self.emitted += 1
         return event
 
+    async def forward(self, stream: str, fields: dict[str, str]) -> None:
+        """Queue a ready-made entry (not a registered event) for ``stream`` on commit."""
+        await self.session.execute(
+            insert(outbox).values(
+                event_id=str(uuid7()),
+                event_type=fields.get("type", "entry"),
+                stream=stream,
+                fields=fields,
+                created_at=datetime.now(UTC),
+            )
+        )
+        self.emitted += 1
+
 
 class OutboxRelay:
     """Publishes committed outbox rows to their streams, oldest first, a batch per pipeline."""

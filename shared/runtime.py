@@ -49,6 +49,8 @@ class ServiceSpec:
 
     settings: ServiceSettings
     subscriptions: Sequence[Subscription] = ()
+    platform_subscriptions: Callable[["Platform"], Sequence[Subscription]] | None = None
+    """Subscriptions whose handlers need the running plumbing (token checks, for one)."""
     routers: Sequence[APIRouter] = ()
     public_routers: Sequence[APIRouter] = ()
     migrations: Path | None = None
@@ -101,7 +103,10 @@ class Platform:
                 metrics=self.telemetry.metrics,
                 tracer=self.tracer,
             )
-            for subscription in spec.subscriptions
+            for subscription in [
+                *spec.subscriptions,
+                *(spec.platform_subscriptions(self) if spec.platform_subscriptions else ()),
+            ]
         ]
         for consumer in self.consumers:
             consumer.attach(self.broker)

@@ -8,6 +8,7 @@ from services.intake import api, handlers
 from services.intake.identity import admin
 from services.intake.identity import api as identity
 from services.intake.reports import api as reports
+from services.intake.reports import handlers as submissions
 from services.intake.reports.vault import Vault
 from services.intake.settings import IntakeSettings
 from shared.runtime import Platform, ServiceSpec, build_app, serve
@@ -22,9 +23,11 @@ async def publish_revocations(platform: Platform) -> None:
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
+    vault = Vault.load(settings.vault_path, create=settings.vault_create)
     spec = ServiceSpec(
         settings,
         subscriptions=handlers.subscriptions(),
+        platform_subscriptions=submissions.subscriptions(vault),
         routers=[api.router, identity.router, reports.router],
         public_routers=[identity.public],
         migrations=MIGRATIONS,
@@ -32,7 +35,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         housekeeping=publish_revocations,
     )
     app = build_app(spec)
-    app.state.vault = Vault.load(settings.vault_path, create=settings.vault_create)
+    app.state.vault = vault
     return app
 
 

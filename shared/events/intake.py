@@ -10,7 +10,7 @@ from shared.names import Stream
 
 
 def register(registry: EventRegistry) -> None:
-    for model in (CaseReceived, ActivityReported):
+    for model in (CaseReceived, ActivityReported, SubmissionRejected):
         registry.register(model)
 
 
@@ -61,3 +61,25 @@ class ActivityReported(EventPayload):
     panels: int = 0
     posters: int = 0
     leaflets: int = 0
+
+
+class Reason(EventPayload):
+    field: str
+    message: str
+    code: str
+
+
+class SubmissionRejected(EventPayload):
+    """A submission on the submissions stream was refused; nothing of it was admitted.
+
+    ``sealed_original`` is the submitted data sealed by intake's vault: kept, never in clear.
+    """
+
+    event_type = "submission.rejected"
+    stream = Stream.SUBMISSIONS_REJECTED
+
+    submission_id: str
+    submission_type: str
+    submitter: str | None = Field(default=None, description="Client id, if the token was valid")
+    reasons: list[Reason]
+    sealed_original: str | None = None

@@ -59,7 +59,7 @@ async def admit_report(
         raise Rejected(found)
     try:
         async with platform.unit_of_work() as uow:
-            return await _admit(uow, vault, report, submitter)
+            return await admit_in(uow, vault, report, submitter)
     except IntegrityError:
         # A concurrent repeat committed first: answer with its case.
         async with platform.database.reading() as session:
@@ -69,7 +69,7 @@ async def admit_report(
         return Admission(existing, created=False)
 
 
-async def _admit(
+async def admit_in(
     uow: UnitOfWork, vault: Vault, report: ReportIn, submitter: Principal
 ) -> Admission:
     existing = await store.case_by_source(uow.session, submitter.agency, report.source_ref)
@@ -166,38 +166,43 @@ async def admit_activity(
     found = activity_problems(activity)
     if found:
         raise Rejected(found)
+    async with platform.unit_of_work() as uow:
+        return await record_activity(uow, vault, activity, submitter)
+
+
+async def record_activity(
+    uow: UnitOfWork, vault: Vault, activity: ActivityIn, submitter: Principal
+) -> str:
     resolved, _ = place(activity.area, "area")
     assert resolved is not None
     activity_id = str(uuid7())
     counts = {name: getattr(activity, name) for name in
               ("sessions", "participants", "panels", "posters", "leaflets")}  # fmt: skip
-    async with platform.unit_of_work() as uow:
-        await store.add_activity(
-            uow.session,
-            {
-                "activity_id": activity_id,
-                "agency": submitter.agency,
-                "submitted_by": submitter.client_id,
-                "kind": activity.kind,
-                "held_on": activity.date,
-                "province": resolved.province,
-                "ward": resolved.ward,
-                **counts,
-                "sealed": vault.seal({"note": activity.note}, f"activity:{activity_id}")
-                if activity.note
-                else None,
-                "created_at": datetime.now(UTC),
-            },
-        )
-        event = ActivityReported(
-            activity_id=activity_id,
-            kind=activity.kind,
-            held_on=activity.date,
-            province=resolved.province,
-            ward=resolved.ward,
-            agency=submitter.agency,
+    note = vault.seal({"note": activity.note}, f"activity:{activity_id}") if activity.note else None
+    await store.add_activity(
+        uow.session,
+        {
+            "activity_id": activity_id,
+            "agency": submitter.agency,
+            "submitted_by": submitter.client_id,
+            "kind": activity.kind,
+            "held_on": activity.date,
+            "province": resolved.province,
+            "ward": resolved.ward,
             **counts,
-        )
-        time = datetime.combine(activity.date, datetime.min.time(), VIETNAM)
-        await uow.emit(event, subject=None, time=time)
+            "sealed": note,
+            "created_at": datetime.now(UTC),
+        },
+    )
+    event = ActivityReported(
+        activity_id=activity_id,
+        kind=activity.kind,
+        held_on=activity.date,
+        province=resolved.province,
+        ward=resolved.ward,
+        agency=submitter.agency,
+        **counts,
+    )
+    time = datetime.combine(activity.date, datetime.min.time(), VIETNAM)
+    await uow.emit(event, subject=None, time=time)
     return activity_id

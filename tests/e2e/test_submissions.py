@@ -1,0 +1,108 @@
+"""The submissions stream: the HTTP path's rules for systems that publish instead of call."""
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import redis as redis_py
+
+from shared.events.envelope import from_fields
+from shared.names import Service, Stream
+from tests.e2e.conftest import Services
+from tests.e2e.test_reports import ID_NUMBER, NAME, PHONE, report
+
+
+def submit(platform: Services, event_type: str, data: object, token: str | None) -> str:
+    fields = {
+        "specversion": "1.0",
+        "id": f"sub-{time.monotonic_ns()}",
+        "source": "/agency/hotline-111",
+        "type": event_type,
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": data if isinstance(data, str) else json.dumps(data, ensure_ascii=False),
+    }
+    if token:
+        fields["authorization"] = f"Bearer {token}"
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    try:
+        client.xadd(Stream.SUBMISSIONS, fields)
+    finally:
+        client.close()
+    return fields["id"]
+
+
+def rejection(platform: Services, submission_id: str, wait: float = 15.0) -> dict[str, Any]:
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            for _, fields in client.xrange(Stream.SUBMISSIONS_REJECTED):
+                event = from_fields(fields)
+                if event.get_subject() == submission_id:
+                    return {"raw": b" ".join(fields.values()), **json.loads(str(event.get_data()))}
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise AssertionError(f"no rejection for {submission_id}")
+
+
+def case_of(platform: Services, token: str, source_ref: str) -> httpx.Response:
+    """The HTTP path is idempotent on the same key: a repeat answers with the stream's case."""
+    return httpx.post(
+        f"{platform.urls[Service.INTAKE]}/v1/reports",
+        json=report(source_ref),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def admitted_case(platform: Services, submitter: str, wait: float = 15.0) -> str:
+    auditor = {"Authorization": f"Bearer {platform.token('auditor')}"}
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        records = httpx.get(
+            f"{platform.urls[Service.INTAKE]}/v1/audit",
+            headers=auditor,
+            params={"action": "stream report.submitted", "client_id": submitter,
+                    "outcome": "success"},
+        ).json()["records"]  # fmt: skip
+        if records:
+            case_id: str = records[-1]["case_id"]
+            return case_id
+        time.sleep(0.2)
+    raise AssertionError("the submission was never admitted")
+
+
+def test_a_valid_submission_is_admitted_like_an_http_report(platform: Services) -> None:
+    client_id, secret = platform.new_client("reporter")
+    token = platform.token_for(client_id, secret)
+    submit(platform, "report.submitted", report("s-1"), token)
+    case_id = admitted_case(platform, client_id)
+    repeat = case_of(platform, token, "s-1")
+    assert (repeat.status_code, repeat.json()["case_id"]) == (200, case_id)
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    try:
+        leftovers = b" ".join(b" ".join(f.values()) for _, f in client.xrange(Stream.SUBMISSIONS))
+    finally:
+        client.close()
+    assert NAME.encode() not in leftovers, "a committed submission is deleted from the stream"
+
+
+def test_invalid_submissions_are_rejected_with_reasons_and_kept_sealed(platform: Services) -> None:
+    reporter, analyst = platform.token("reporter"), platform.token("analyst")
+    bad_body = rejection(platform, submit(platform, "report.submitted",
+                                          report("s-2", channel="fax"), reporter))  # fmt: skip
+    assert {r["field"] for r in bad_body["reasons"]} == {"channel"}
+    assert bad_body["sealed_original"]
+    for secret in (NAME, ID_NUMBER, PHONE):
+        assert secret.encode() not in bad_body["raw"]
+
+    no_token = rejection(platform, submit(platform, "report.submitted", report("s-3"), None))
+    assert no_token["reasons"][0]["code"] == "unauthenticated"
+    wrong_role = rejection(platform, submit(platform, "report.submitted", report("s-4"), analyst))
+    assert wrong_role["reasons"][0]["code"] == "forbidden"
+    not_json = rejection(platform, submit(platform, "activity.submitted", "{oops", reporter))
+    assert not_json["reasons"][0]["code"] == "json_invalid"
+    assert case_of(platform, reporter, "s-3").status_code == 202  # nothing was admitted for it
