@@ -3,6 +3,7 @@ scoped by area, and never leaking personal data to the database in clear or to a
 
 import copy
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -73,6 +74,20 @@ def events(platform: Services, stream: str, event_type: str) -> list[dict[str, A
     ]
 
 
+def published(
+    platform: Services, stream: str, event_type: str, key: str, value: str
+) -> dict[str, Any]:
+    """The one event with ``key == value``, once the outbox relay has published it."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = [e for e in events(platform, stream, event_type) if e[key] == value]
+        if found:
+            (event,) = found
+            return event
+        time.sleep(0.05)
+    raise AssertionError(f"no {event_type} with {key}={value}")
+
+
 def test_a_report_becomes_a_case_and_a_repeat_returns_it(platform: Services, reporter: str) -> None:
     first = post(platform, "/v1/reports", report("r-1"), reporter)
     assert first.status_code == 202, first.text
@@ -89,8 +104,7 @@ def test_a_report_becomes_a_case_and_a_repeat_returns_it(platform: Services, rep
     assert case["persons"][0]["age"] == 17
     assert NAME not in json.dumps(case, ensure_ascii=False)
 
-    (received,) = [e for e in events(platform, Stream.CASES, "case.received")
-                   if e["subject"] == case_id]  # fmt: skip
+    received = published(platform, Stream.CASES, "case.received", "subject", case_id)
     assert received["reception_form"] == "self_returned"
     assert (received["sex"], received["age"], received["ethnicity"]) == ("female", 17, "08")
     assert received["destination_country"] == "CN"
@@ -105,10 +119,7 @@ def test_concurrent_repeats_make_one_case(platform: Services, reporter: str) -> 
                                 range(8)))  # fmt: skip
     assert sorted(a.status_code for a in answers) == [200] * 7 + [202]
     (case_id,) = {a.json()["case_id"] for a in answers}
-    received = [
-        e for e in events(platform, Stream.CASES, "case.received") if e["subject"] == case_id
-    ]
-    assert len(received) == 1
+    published(platform, Stream.CASES, "case.received", "subject", case_id)  # exactly one
 
 
 def test_a_bad_report_names_every_offending_field_and_nothing_is_kept(
@@ -208,8 +219,10 @@ def test_an_activity_is_reported(platform: Services, reporter: str) -> None:
             "leaflets": 300, "note": "Tuyên truyền tại chợ phiên"}  # fmt: skip
     answer = post(platform, "/v1/activities", body, reporter)
     assert answer.status_code == 202, answer.text
-    (reported,) = [e for e in events(platform, Stream.ACTIVITIES, "activity.reported")
-                   if e["activity_id"] == answer.json()["activity_id"]]  # fmt: skip
+    activity_id = answer.json()["activity_id"]
+    reported = published(
+        platform, Stream.ACTIVITIES, "activity.reported", "activity_id", activity_id
+    )
     assert (reported["sessions"], reported["participants"], reported["leaflets"]) == (2, 140, 300)
     assert "note" not in reported
 
