@@ -8,6 +8,7 @@ the audit chains verify, and a revoked client is refused everywhere within secon
 """
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -107,18 +108,24 @@ def probe(api: ApiClient, say: Say, *, timeout: float = 30.0) -> str:
     return probe_id
 
 
-def show_stream_entry(redis_url: str, event_type: str, say: Say) -> None:
+def show_stream_entry(redis_url: str, stream: str, event_type: str, say: Say) -> None:
     """Read the newest event of a type as any Redis client would: plain fields, no FastStream."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        recent = entries(client.xrevrange(Stream.PLATFORM, count=100))
-    finally:
-        client.close()
-    entry = next((e for e in recent if e.text().get("type") == event_type), None)
-    if entry is None:
-        raise ScenarioError(f"no {event_type} on {Stream.PLATFORM}")
+
+    def newest() -> dict[str, Any] | None:
+        client = redis.Redis.from_url(redis_url)
+        try:
+            recent = entries(client.xrevrange(stream, count=100))
+        finally:
+            client.close()
+        found = next((e for e in recent if e.text().get("type") == event_type), None)
+        return {"entry": found} if found else None
+
+    found = _poll(newest, 15.0)
+    if found is None:
+        raise ScenarioError(f"no {event_type} on {stream}")
+    entry = found["entry"]
     event = from_fields(entry.text())
-    say(f"the {event_type} entry on {Stream.PLATFORM} ({entry.id}), as XREVRANGE returns it:")
+    say(f"the newest {event_type} on {stream} ({entry.id}), as XREVRANGE returns it:")
     for name, value in entry.text().items():
         say(f"  {name:<16} {value}")
     say(f"  → decodes as CloudEvent {event.get_type()} from {event.get_source()}")
@@ -152,6 +159,119 @@ def revoke_everywhere(operator: ApiClient, client_id: str, say: Say, timeout: fl
     raise ScenarioError(f"a revoked token was still accepted after {timeout}s")
 
 
+TODAY = "{today}"
+
+REPORTS: list[dict[str, Any]] = [
+    {
+        "source_ref": "111-{stamp}-0042",
+        "channel": "hotline_111",
+        "received_at": TODAY,
+        "area": {"province": "11", "ward": "03325"},
+        "reception_form": "suspected",
+        "person": {"sex": "female", "age": 16, "ethnicity": "08", "nationality": "VN"},
+        "trafficking": {"scope": "abroad", "destination_country": "CN"},
+        "consent": {"services": False, "information_sharing": False, "statistics": True,
+                    "recorded_by": "Tổng đài viên 111", "recorded_at": TODAY},
+        "note": "Gia đình báo con gái vắng mặt lâu ngày, nghi bị đưa sang Trung Quốc",
+    },
+    {
+        "source_ref": "UBND-MP-{stamp}-007",
+        "channel": "commune",
+        "received_at": TODAY,
+        "area": {"legacy_address": "Xã Mường Phăng, Huyện Điện Biên, Tỉnh Điện Biên"},
+        "reception_form": "self_returned",
+        "person": {"full_name": "Lò Thị Mai", "sex": "female", "birth_date": "2007-03-14",
+                   "ethnicity": "03", "nationality": "VN", "id_number": "011307001234",
+                   "phone": "0912345678",
+                   "residence": {"province": "11", "ward": "03325"}},
+        "trafficking": {"scope": "abroad", "destination_country": "CN",
+                        "purposes": ["forced_marriage"]},
+        "accompanying_minors": [{"full_name": "Lò Văn An", "sex": "male", "age": 2}],
+        "consent": {"services": True, "information_sharing": True, "statistics": True,
+                    "recorded_by": "Cán bộ văn hóa - xã hội xã Mường Phăng",
+                    "recorded_at": TODAY},
+    },
+]  # fmt: skip
+
+HANDOVER: dict[str, Any] = {
+    "source_ref": "BP-LC-{stamp}-003",
+    "channel": "border_guard",
+    "received_at": TODAY,
+    "area": {"province": "11"},
+    "reception_form": "bilateral_handover",
+    "person": {"full_name": "Vàng Thị Dung", "sex": "female", "age": 19, "ethnicity": "08",
+               "nationality": "VN"},
+    "trafficking": {"scope": "abroad", "destination_country": "CN",
+                    "purposes": ["sexual_exploitation"]},
+    "consent": {"services": True, "information_sharing": True, "statistics": True,
+                "recorded_by": "Đồn Biên phòng", "recorded_at": TODAY},
+}  # fmt: skip
+
+
+def _fill(template: Any, values: dict[str, str]) -> Any:
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    return template.format(**values) if isinstance(template, str) else template
+
+
+def submit_on_stream(redis_url: str, event_type: str, data: dict[str, Any], token: str) -> str:
+    submission_id = secrets.token_hex(8)
+    fields = {
+        "specversion": "1.0", "id": submission_id, "source": "/agency/border-guard",
+        "type": event_type, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "datacontenttype": "application/json", "authorization": f"Bearer {token}",
+        "data": json.dumps(data, ensure_ascii=False),
+    }  # fmt: skip
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.xadd(Stream.SUBMISSIONS, fields)  # type: ignore[arg-type]
+    finally:
+        client.close()
+    return submission_id
+
+
+def report_cases(urls: Mapping[str, str], redis_url: str, reporter: ApiClient, say: Say) -> None:
+    values = {"today": time.strftime("%Y-%m-%d"), "stamp": secrets.token_hex(3)}
+    for body in _fill(REPORTS, values):
+        answer = reporter.post(Service.INTAKE, "/v1/reports", json=body)
+        if answer.status_code != 202:
+            raise ScenarioError(f"report refused: {answer.status_code} {answer.text}")
+        case_id = answer.json()["case_id"]
+        say(f"  {body['channel']:<12} {body['reception_form']:<18} → case {case_id}")
+    repeat = reporter.post(Service.INTAKE, "/v1/reports", json=_fill(REPORTS, values)[1])
+    again = repeat.json()["case_id"]
+    say(f"  the same report again → {repeat.status_code}, case {again} (idempotent)")
+    activity = {"kind": "communication_session", "date": values["today"],
+                "area": {"province": "11", "ward": "03325"}, "sessions": 2,
+                "participants": 140, "leaflets": 300}  # fmt: skip
+    answer = reporter.post(Service.INTAKE, "/v1/activities", json=activity)
+    say(f"  an outreach session → {answer.status_code} {answer.json().get('status')}")
+    handover = _fill(HANDOVER, values)
+    submit_on_stream(redis_url, "report.submitted", handover, reporter.token)
+    bad = dict(handover, source_ref="BP-LC-bad", received_at="2999-01-01")
+    submit_on_stream(redis_url, "report.submitted", bad, reporter.token)
+    say("  two submissions published on the submissions stream (one with a future date)")
+    rejected = _poll(lambda: _rejected(redis_url), 15.0)
+    if rejected is None:
+        raise ScenarioError("the bad submission was not rejected")
+    reasons = ", ".join(f"{r['field']}: {r['message']}" for r in rejected["reasons"])
+    say(f"  refused onto {Stream.SUBMISSIONS_REJECTED}: {reasons}")
+
+
+def _rejected(redis_url: str) -> dict[str, Any] | None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        found = entries(client.xrevrange(Stream.SUBMISSIONS_REJECTED, count=1))
+    finally:
+        client.close()
+    if not found:
+        return None
+    data: dict[str, Any] = json.loads(str(from_fields(found[0].text()).get_data()))
+    return data
+
+
 def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
     say("1. Agency systems get credentials (secrets are shown once, stored only as hashes)")
     operator_credentials = asyncio.run(
@@ -160,22 +280,31 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
     auditor_credentials = asyncio.run(
         admin.create_client(say, "Ministry inspectorate (demo)", Role.AUDITOR, None, None)
     )
+    reporter_credentials = asyncio.run(
+        admin.create_client(say, "Sở Y tế Điện Biên (demo)", Role.REPORTER, "11", None)
+    )
+    reporter = ApiClient(urls, reporter_credentials.client.client_id, reporter_credentials.secret)
     operator = ApiClient(urls, operator_credentials.client.client_id, operator_credentials.secret)
     auditor = ApiClient(urls, auditor_credentials.client.client_id, auditor_credentials.secret)
     try:
         say("")
-        say("2. A probe crosses every service (the domain scenario arrives with intake)")
+        say("2. A probe crosses every service")
         probe(operator, say)
-        show_stream_entry(redis_url, ProbeRequested.event_type, say)
+        show_stream_entry(redis_url, Stream.PLATFORM, ProbeRequested.event_type, say)
         say("")
-        say("3. Every caller is checked and every call is on record")
+        say("3. Reports arrive over HTTP and on the submissions stream")
+        report_cases(urls, redis_url, reporter, say)
+        show_stream_entry(redis_url, Stream.CASES, "case.received", say)
+        say("")
+        say("4. Every caller is checked and every call is on record")
         show_guard(urls, auditor, say)
         if not asyncio.run(admin.verify_audit(say, list(Service))):
             raise ScenarioError("an audit chain does not verify")
         say("")
-        say("4. Revoking the operator's client")
+        say("5. Revoking the operator's client")
         revoke_everywhere(operator, operator_credentials.client.client_id, say)
-        asyncio.run(admin.revoke_client(say, auditor_credentials.client.client_id))
+        for credentials in (auditor_credentials, reporter_credentials):
+            asyncio.run(admin.revoke_client(say, credentials.client.client_id))
     finally:
-        operator.close()
-        auditor.close()
+        for client in (operator, auditor, reporter):
+            client.close()

@@ -31,6 +31,12 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "stats         recorded it" in out
     assert "round trip through all five services" in out
     assert "→ decodes as CloudEvent platform.probe." in out
+    assert out.count("→ case ") == 2
+    assert "the same report again → 200" in out
+    assert "refused onto safereturn:{submissions}:rejected: received_at: is in the future" in out
+    assert "→ decodes as CloudEvent case.received" in out
+    assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
+    assert out.count("audit chain intact") == 5
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server
     for name in Service:
         assert (tmp_path / f"{name}.db").exists()
