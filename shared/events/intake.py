@@ -10,7 +10,13 @@ from shared.names import Stream
 
 
 def register(registry: EventRegistry) -> None:
-    for model in (CaseReceived, ActivityReported, SubmissionRejected):
+    for model in (
+        CaseReceived,
+        ActivityReported,
+        SubmissionRejected,
+        CaseDuplicateSuspected,
+        CaseMerged,
+    ):
         registry.register(model)
 
 
@@ -83,3 +89,25 @@ class SubmissionRejected(EventPayload):
     submitter: str | None = Field(default=None, description="Client id, if the token was valid")
     reasons: list[Reason]
     sealed_original: str | None = None
+
+
+class CaseDuplicateSuspected(EventPayload):
+    """A new case may be a person already reported; someone must confirm or reject it."""
+
+    event_type = "case.duplicate_suspected"
+    stream = Stream.CASES
+
+    case_id: str
+    candidate_case_id: str
+    score: float = Field(description="Name similarity, 0-100, with birth date and area equal")
+
+
+class CaseMerged(EventPayload):
+    """A case is the same person as another: count and follow ``into`` only."""
+
+    event_type = "case.merged"
+    stream = Stream.CASES
+
+    case_id: str
+    into: str
+    method: str = Field(description="id_number (certain) or review (confirmed by a person)")

@@ -4,6 +4,7 @@ scoped by area, and never leaking personal data to the database in clear or to a
 import copy
 import json
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,7 +42,9 @@ REPORT: dict[str, Any] = {
 
 
 def report(source_ref: str, **changes: Any) -> dict[str, Any]:
+    """A valid report; each source_ref reports a different person unless told otherwise."""
     body = copy.deepcopy(REPORT) | {"source_ref": source_ref}
+    body["person"]["id_number"] = f"{zlib.crc32(source_ref.encode()):012d}"
     for key, value in changes.items():
         body[key] = value
     return body
@@ -243,7 +246,8 @@ def test_catalogues_carry_codes_and_vietnamese_labels(platform: Services, report
 def test_personal_data_is_sealed_at_rest_and_never_on_a_stream(
     platform: Services, reporter: str
 ) -> None:
-    assert post(platform, "/v1/reports", report("r-pii"), reporter).status_code in {200, 202}
+    body = report("r-pii", person=REPORT["person"])  # the name, ID number and phone above
+    assert post(platform, "/v1/reports", body, reporter).status_code in {200, 202}
     for path in platform.logs.glob("intake.db*"):
         content = path.read_bytes()
         for secret in (NAME, ID_NUMBER, PHONE, "Mường Phăng"):
@@ -258,3 +262,61 @@ def test_personal_data_is_sealed_at_rest_and_never_on_a_stream(
         client.close()
     for secret in (NAME, ID_NUMBER, PHONE):
         assert secret.encode() not in everything
+
+
+def person(name: str, birth: str, id_number: str | None = None) -> dict[str, Any]:
+    return {"full_name": name, "sex": "female", "birth_date": birth, "ethnicity": "03",
+            "nationality": "VN", **({"id_number": id_number} if id_number else {})}  # fmt: skip
+
+
+def test_the_same_id_number_links_the_second_report_to_the_first_case(
+    platform: Services, reporter: str
+) -> None:
+    hotline = post(platform, "/v1/reports",
+                   report("d-1", person=person("Giàng Thị Say", "2004-02-02", "011204009999")),
+                   reporter).json()["case_id"]  # fmt: skip
+    commune = post(platform, "/v1/reports",
+                   report("d-2", channel="commune",
+                          person=person("Giang Thi Say", "2004-02-02", "011204009999")),
+                   reporter)  # fmt: skip
+    assert commune.status_code == 202
+    assert commune.json()["status"] == "merged"
+    assert commune.json()["links"]["merged_into"] == f"/v1/cases/{hotline}"
+    merged = published(platform, Stream.CASES, "case.merged", "subject", commune.json()["case_id"])
+    assert (merged["into"], merged["method"]) == (hotline, "id_number")
+    received = [e for e in events(platform, Stream.CASES, "case.received")
+                if e["subject"] == commune.json()["case_id"]]  # fmt: skip
+    assert received == [], "a merged report is not a second person"
+
+
+def test_a_similar_name_is_flagged_and_a_person_decides(platform: Services, reporter: str) -> None:
+    first = post(platform, "/v1/reports",
+                 report("d-3", person=person("Nguyễn Thị Hoa", "2005-05-05")),
+                 reporter).json()["case_id"]  # fmt: skip
+    second = post(platform, "/v1/reports",
+                  report("d-4", area={"province": "11", "ward": "03334"},
+                         person=person("Nguyen Thi  Hoa", "2005-05-05")),
+                  reporter).json()["case_id"]  # fmt: skip
+    other = post(platform, "/v1/reports",
+                 report("d-5", person=person("Trần Văn Bình", "2005-05-05")),
+                 reporter).json()["case_id"]  # fmt: skip
+    suspected = published(platform, Stream.CASES, "case.duplicate_suspected", "subject", second)
+    assert suspected["candidate_case_id"] == first
+    assert suspected["score"] >= 85
+    assert not [e for e in events(platform, Stream.CASES, "case.duplicate_suspected")
+                if e["subject"] == other]  # fmt: skip
+
+    verifier = {"Authorization": f"Bearer {platform.token('verifier', '11')}"}
+    url = f"{platform.urls[Service.INTAKE]}/v1/cases/{second}/duplicates/{first}"
+    commune = {"Authorization": f"Bearer {platform.token('verifier', '11', '03325')}"}
+    assert httpx.post(url, json={"decision": "confirm"}, headers=commune).status_code == 403
+    confirmed = httpx.post(url, json={"decision": "confirm"}, headers=verifier)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["merged_into"] == first
+    assert [e["event"] for e in confirmed.json()["timeline"]] == [
+        "received", "duplicate_suspected", "duplicate_confirmed", "merged",
+    ]  # fmt: skip
+    merged = published(platform, Stream.CASES, "case.merged", "subject", second)
+    assert (merged["into"], merged["method"]) == (first, "review")
+    again = httpx.post(url, json={"decision": "reject"}, headers=verifier)
+    assert again.status_code == 409

@@ -13,6 +13,7 @@ from uuid6 import uuid7
 
 from services.intake.reports import store
 from services.intake.reports.domain import (
+    SAME_PERSON_SCORE,
     VIETNAM,
     ActivityIn,
     Place,
@@ -20,13 +21,20 @@ from services.intake.reports.domain import (
     ReportIn,
     activity_problems,
     age_at,
+    name_similarity,
     place,
     problems,
     sensitive,
 )
 from services.intake.reports.vault import Vault
 from shared.access import Principal
-from shared.events.intake import ActivityReported, CaseReceived, Consent
+from shared.events.intake import (
+    ActivityReported,
+    CaseDuplicateSuspected,
+    CaseMerged,
+    CaseReceived,
+    Consent,
+)
 from shared.outbox import UnitOfWork
 from shared.runtime import Platform
 
@@ -43,6 +51,8 @@ class Rejected(ValueError):
 class Admission:
     case_id: str
     created: bool
+    status: str = "received"
+    merged_into: str | None = None
 
 
 def _place(report: ReportIn) -> Place:
@@ -103,6 +113,7 @@ async def admit_in(
             "created_at": datetime.now(UTC),
         },
     )
+    id_index = vault.blind_index(person.id_number) if person.id_number else None
     rows = [
         {
             "person_id": str(uuid7()),
@@ -113,7 +124,7 @@ async def admit_in(
             "age": age_at(person, report.received_at),
             "ethnicity": person.ethnicity,
             "nationality": person.nationality,
-            "id_index": vault.blind_index(person.id_number) if person.id_number else None,
+            "id_index": id_index,
             "sealed": None,
         }
     ]
@@ -133,6 +144,14 @@ async def admit_in(
         for minor in report.accompanying_minors
     ]
     await store.add_persons(uow.session, rows)
+    business_time = datetime.combine(report.received_at, datetime.min.time(), VIETNAM)
+    if id_index is not None:
+        same = await store.case_with_id_index(uow.session, id_index, case_id)
+        if same is not None:  # the same ID number: the same person, certainly
+            await store.set_status(uow.session, case_id, "merged", same)
+            merged = CaseMerged(case_id=case_id, into=same, method="id_number")
+            await uow.emit(merged, subject=case_id, time=business_time)
+            return Admission(case_id, created=True, status="merged", merged_into=same)
     event = CaseReceived(
         case_id=case_id,
         received_on=report.received_at,
@@ -155,9 +174,33 @@ async def admit_in(
         ),
         accompanying_minors=len(report.accompanying_minors),
     )
-    business_time = datetime.combine(report.received_at, datetime.min.time(), VIETNAM)
     await uow.emit(event, subject=case_id, time=business_time)
+    await _flag_look_alikes(uow, vault, report, case_id, where.province)
     return Admission(case_id, created=True)
+
+
+async def _flag_look_alikes(
+    uow: UnitOfWork, vault: Vault, report: ReportIn, case_id: str, province: str
+) -> None:
+    """Same birth date, same province, a similar name: one person, probably — ask a person."""
+    person = report.person
+    if person.full_name is None or person.birth_date is None:
+        return
+    for row in await store.look_alikes(uow.session, case_id, person.birth_date, province):
+        name = vault.open(row.sealed, f"case:{row.case_id}").get("full_name")
+        score = name_similarity(person.full_name, name) if name else 0.0
+        if score < SAME_PERSON_SCORE:
+            continue
+        now = datetime.now(UTC)
+        await store.add_duplicate(
+            uow.session,
+            {"case_id": case_id, "candidate_case_id": row.case_id, "score": score,
+             "status": "suspected", "flagged_at": now},
+        )  # fmt: skip
+        suspected = CaseDuplicateSuspected(
+            case_id=case_id, candidate_case_id=row.case_id, score=score
+        )
+        await uow.emit(suspected, subject=case_id, time=now)
 
 
 async def admit_activity(

@@ -1,16 +1,18 @@
 """Reports, cases, activities and catalogues over HTTP."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.reports import store
 from services.intake.reports.admission import Rejected, admit_activity, admit_report
 from services.intake.reports.catalogues import CATALOGUES, catalogue
 from services.intake.reports.domain import ActivityIn, Problem, ReportIn
 from services.intake.reports.vault import Vault
+from shared.events.intake import CaseMerged
 from shared.guard import PrincipalDep, ensure_area
 from shared.http import problem
 from shared.runtime import PlatformDep
@@ -37,7 +39,9 @@ router = APIRouter(tags=["reports"])
 
 class Accepted(BaseModel):
     case_id: str
-    status: Literal["received"]
+    status: Literal["received", "merged"] = Field(
+        description="merged: the person was already reported (same ID number)"
+    )
     links: dict[str, str]
 
 
@@ -68,10 +72,13 @@ async def submit_report(
         admission = await admit_report(platform, vault, report, principal)
     except Rejected as error:
         return rejected(error.problems)
+    links = {"self": f"/v1/cases/{admission.case_id}"}
+    if admission.merged_into:
+        links["merged_into"] = f"/v1/cases/{admission.merged_into}"
     body = Accepted(
         case_id=admission.case_id,
-        status="received",
-        links={"self": f"/v1/cases/{admission.case_id}"},
+        status="merged" if admission.merged_into else "received",
+        links=links,
     )
     return JSONResponse(body.model_dump(), status_code=202 if admission.created else 200)
 
@@ -113,6 +120,8 @@ class CaseOut(BaseModel):
     purposes: list[str]
     consent: dict[str, bool]
     persons: list[dict[str, Any]]
+    merged_into: str | None
+    duplicates: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
 
 
@@ -122,6 +131,7 @@ async def get_case(case_id: str, platform: PlatformDep, principal: PrincipalDep)
     async with platform.database.reading() as session:
         case = await store.get_case(session, case_id)
         persons = await store.case_persons(session, case_id) if case else []
+        links = await store.case_duplicates(session, case_id) if case else []
     if case is None:
         return problem(404, "No such case", kind="not-found")
     ensure_area(principal, case.province, case.ward, case_id)
@@ -152,10 +162,73 @@ async def get_case(case_id: str, platform: PlatformDep, principal: PrincipalDep)
             }
             for p in persons
         ],
-        timeline=[
-            {"at": case.received_on.isoformat(), "event": "received", "agency": case.agency},
+        merged_into=case.merged_into,
+        duplicates=[
+            {
+                "case_id": link.candidate_case_id if link.case_id == case_id else link.case_id,
+                "score": link.score,
+                "status": link.status,
+            }
+            for link in links
         ],
+        timeline=_timeline(case, links),
     )
+
+
+def _timeline(case: Any, links: list[Any]) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = [
+        {"at": case.received_on.isoformat(), "event": "received", "agency": case.agency}
+    ]
+    for link in links:
+        other = link.candidate_case_id if link.case_id == case.case_id else link.case_id
+        entries.append({"at": link.flagged_at.isoformat(), "event": "duplicate_suspected",
+                        "case_id": other})  # fmt: skip
+        if link.decided_at is not None:
+            entries.append({"at": link.decided_at.isoformat(), "event": f"duplicate_{link.status}",
+                            "case_id": other})  # fmt: skip
+    if case.merged_into:
+        entries.append({"event": "merged", "into": case.merged_into})
+    return entries
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["confirm", "reject"]
+
+
+@router.post(
+    "/v1/cases/{case_id}/duplicates/{candidate_case_id}",
+    response_model=CaseOut,
+    responses={403: {}, 404: {}, 409: {}},
+)
+async def decide_duplicate(
+    case_id: str,
+    candidate_case_id: str,
+    decision: Decision,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+) -> Any:
+    """Confirm (the later case merges into the other) or reject a suspected duplicate."""
+    async with platform.database.reading() as session:
+        found = [await store.get_case(session, c) for c in (case_id, candidate_case_id)]
+    if any(case is None for case in found):
+        return problem(404, "No such case", kind="not-found")
+    for case in found:
+        ensure_area(principal, case.province, case.ward, case.case_id)
+    status = "confirmed" if decision.decision == "confirm" else "rejected"
+    async with platform.unit_of_work() as uow:
+        decided = await store.decide_duplicate(
+            uow.session, case_id, candidate_case_id, status,
+            {"decided_at": datetime.now(UTC), "decided_by": principal.client_id},
+        )  # fmt: skip
+        if decided and status == "confirmed":
+            await store.set_status(uow.session, case_id, "merged", candidate_case_id)
+            merged = CaseMerged(case_id=case_id, into=candidate_case_id, method="review")
+            await uow.emit(merged, subject=case_id, time=datetime.now(UTC))
+    if not decided:
+        return problem(409, "No suspected duplicate to decide", kind="conflict")
+    return await get_case(case_id, platform, principal)
 
 
 @router.get("/v1/catalogues")

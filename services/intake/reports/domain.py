@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from rapidfuzz import fuzz
 from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
 from services.intake.reports.catalogues import (
@@ -311,3 +312,13 @@ class ActivityIn(Strict):
 
 def activity_problems(activity: ActivityIn) -> list[Problem]:
     return place(activity.area, "area")[1]
+
+
+SAME_PERSON_SCORE = 85.0
+"""Name similarity (0-100) from which two reports with the same birth date and province are
+flagged as one person for review; an equal ID number links them without review."""
+
+
+def name_similarity(first: str, second: str) -> float:
+    """How alike two names are, ignoring case, diacritics, spacing and word order."""
+    return float(fuzz.token_sort_ratio(normalise_name(first), normalise_name(second)))

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     insert,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +44,7 @@ cases = Table(
     Column("consent_statistics", Boolean, nullable=False),
     Column("consent_recorded_on", Date, nullable=False),
     Column("status", String(20), nullable=False),
+    Column("merged_into", String(40), nullable=True),
     Column("sealed", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("agency", "source_ref", name="uq_cases_agency_source_ref"),
@@ -60,6 +63,18 @@ persons = Table(
     Column("nationality", String(2), nullable=True),
     Column("id_index", String(64), nullable=True, index=True),
     Column("sealed", Text, nullable=True),
+)
+
+duplicates = Table(
+    "duplicates",
+    metadata,
+    Column("case_id", String(40), ForeignKey("cases.case_id"), primary_key=True),
+    Column("candidate_case_id", String(40), ForeignKey("cases.case_id"), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("flagged_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decided_by", String(40), nullable=True),
 )
 
 activities = Table(
@@ -116,3 +131,78 @@ async def add_activity(session: AsyncSession, values: dict[str, Any]) -> None:
 async def activity_by_id(session: AsyncSession, activity_id: str) -> Any:
     rows = await session.execute(select(activities).where(activities.c.activity_id == activity_id))
     return rows.first()
+
+
+async def case_with_id_index(session: AsyncSession, id_index: str, case_id: str) -> str | None:
+    """An open case whose subject has this ID number (by blind index)."""
+    found = await session.scalar(
+        select(cases.c.case_id)
+        .join(persons, persons.c.case_id == cases.c.case_id)
+        .where(
+            persons.c.id_index == id_index,
+            persons.c.role == "subject",
+            cases.c.case_id != case_id,
+            cases.c.status != "merged",
+        )
+        .order_by(cases.c.created_at)
+        .limit(1)
+    )
+    return str(found) if found else None
+
+
+async def look_alikes(
+    session: AsyncSession, case_id: str, birth_date: Any, province: str
+) -> list[Any]:
+    """Open cases in the same province whose subject has the same birth date."""
+    rows = await session.execute(
+        select(cases.c.case_id, cases.c.sealed)
+        .join(persons, persons.c.case_id == cases.c.case_id)
+        .where(
+            persons.c.birth_date == birth_date,
+            persons.c.role == "subject",
+            cases.c.province == province,
+            cases.c.case_id != case_id,
+            cases.c.status != "merged",
+        )
+        .order_by(cases.c.created_at)
+        .limit(50)
+    )
+    return list(rows)
+
+
+async def set_status(
+    session: AsyncSession, case_id: str, status: str, merged_into: str | None = None
+) -> None:
+    await session.execute(
+        update(cases)
+        .where(cases.c.case_id == case_id)
+        .values(status=status, merged_into=merged_into)
+    )
+
+
+async def add_duplicate(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(duplicates).values(**values))
+
+
+async def case_duplicates(session: AsyncSession, case_id: str) -> list[Any]:
+    rows = await session.execute(
+        select(duplicates).where(
+            (duplicates.c.case_id == case_id) | (duplicates.c.candidate_case_id == case_id)
+        )
+    )
+    return list(rows)
+
+
+async def decide_duplicate(
+    session: AsyncSession, case_id: str, candidate: str, status: str, values: dict[str, Any]
+) -> int:
+    result = await session.execute(
+        update(duplicates)
+        .where(
+            duplicates.c.case_id == case_id,
+            duplicates.c.candidate_case_id == candidate,
+            duplicates.c.status == "suspected",
+        )
+        .values(status=status, **values)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
