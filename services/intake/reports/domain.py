@@ -137,8 +137,27 @@ class ConsentIn(Strict):
     recorded_at: PastDate
 
 
+REPORT_EXAMPLE = {
+    "source_ref": "UBND-MP-2026-007",
+    "channel": "commune",
+    "received_at": "2026-11-20",
+    "area": {"province": "11", "ward": "03325"},
+    "reception_form": "self_returned",
+    "person": {"full_name": "Lò Thị Mai", "sex": "female", "birth_date": "2007-03-14",
+               "ethnicity": "03", "nationality": "VN", "id_number": "011307001234",
+               "phone": "0912345678"},
+    "trafficking": {"scope": "abroad", "destination_country": "CN",
+                    "purposes": ["forced_marriage"]},
+    "accompanying_minors": [{"sex": "male", "age": 2}],
+    "consent": {"services": True, "information_sharing": True, "statistics": True,
+                "recorded_by": "Cán bộ xã Mường Phăng", "recorded_at": "2026-11-20"},
+}  # fmt: skip
+
+
 class ReportIn(Strict):
     """A report of a tip, a returning or rescued person, a handover or a suspected case."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [REPORT_EXAMPLE]})
 
     source_ref: StrictStr = Field(min_length=1, max_length=100, examples=["111-2026-000123"])
     channel: Channel
@@ -298,6 +317,16 @@ def sensitive(report: ReportIn) -> dict[str, Any]:
 
 class ActivityIn(Strict):
     """Outreach and training reported outside any case."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"kind": "communication_session", "date": "2026-11-01",
+                 "area": {"province": "11", "ward": "03325"}, "sessions": 2,
+                 "participants": 140, "leaflets": 300}
+            ]
+        }
+    )  # fmt: skip
 
     kind: ActivityKind
     date: PastDate
