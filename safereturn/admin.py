@@ -136,3 +136,20 @@ async def verify_audit(say: Say, services: Sequence[str]) -> bool:
             intact = False
             say(f"{service:<13} audit chain BROKEN at record {report.broken_at}: {report.problem}")
     return intact
+
+
+async def rotate_vault_key(say: Say) -> None:
+    """A new vault key becomes active, and every sealed value is sealed again with it."""
+    from services.intake.reports.admission import reseal_all  # noqa: PLC0415
+    from services.intake.reports.vault import Vault  # noqa: PLC0415
+    from services.intake.settings import IntakeSettings  # noqa: PLC0415
+
+    settings = IntakeSettings()
+    kid = Vault.add_key(settings.vault_path)
+    vault = Vault.load(settings.vault_path, create=False)
+    async with database_of(Service.INTAKE) as database:
+        changed = await reseal_all(database, vault)
+        async with database.transaction() as session:
+            await _audit(session, "vault rotate", f"key {kid}")
+    say(f"vault key {kid} is active; {changed} sealed value(s) sealed again with it")
+    say("Old keys stay in the keyring until you remove them after checking nothing uses them.")

@@ -196,6 +196,11 @@ def parser() -> argparse.ArgumentParser:
     rotate = client_commands.add_parser("rotate-secret", help="give a client a new secret")
     rotate.add_argument("id")
 
+    vault = commands.add_parser("vault", help="intake's personal-data vault")
+    vault.add_subparsers(dest="vault_command", required=True).add_parser(
+        "rotate", help="make a new key active and seal every stored value again with it"
+    )
+
     keys = commands.add_parser("keys", help="token signing keys")
     keys.add_subparsers(dest="keys_command", required=True).add_parser(
         "rotate", help="sign new tokens with a new key; old tokens stay valid until they expire"
@@ -245,6 +250,11 @@ def cmd_keys(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vault(_: argparse.Namespace) -> int:
+    asyncio.run(admin.rotate_vault_key(say))
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(admin.verify_audit(say, args.services or list(Service))) else 1
 
@@ -259,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": cmd_migrate,
         "clients": cmd_clients,
         "keys": cmd_keys,
+        "vault": cmd_vault,
         "audit": cmd_audit,
     }
     return commands[args.command](args)

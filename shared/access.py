@@ -22,6 +22,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"  # the audit log
     INTEGRATOR = "integrator"  # public streams and subscriptions
     ADMIN = "admin"  # clients and operations
+    SERVICE = "service"  # another SafeReturn service acting on its own behalf
 
 
 class AuditKind(StrEnum):

@@ -83,6 +83,7 @@ async def authorize(request: Request) -> Principal:
     audit = current_audit.get()
     if audit is not None:
         audit.action = f"{request.method} {route.path}"
+        audit.case_id = request.path_params.get("case_id")
         audit.rule = rule
         audit.success_status = route.status_code or 200
     if rule is None:

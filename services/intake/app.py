@@ -1,5 +1,6 @@
 """Intake's process: settings, subscriptions and routes assembled on the shared runtime."""
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,10 +17,15 @@ from shared.runtime import Platform, ServiceSpec, build_app, serve
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def publish_revocations(platform: Platform) -> None:
-    """Keep Redis's revocation list complete, even after Redis lost it."""
-    async with platform.database.reading() as session:
-        await admin.publish_revocations(session, platform.redis)
+def housekeeping(vault: Vault) -> Callable[[Platform], Awaitable[None]]:
+    async def run(platform: Platform) -> None:
+        """Keep Redis's revocation list complete (even after a Redis loss); pick up a
+        rotated vault keyring so new values are sealed with the new key."""
+        async with platform.database.reading() as session:
+            await admin.publish_revocations(session, platform.redis)
+        vault.reload_if_changed()
+
+    return run
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
@@ -32,7 +38,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         public_routers=[identity.public],
         migrations=MIGRATIONS,
         signing_keys=identity.local_signing_keys,
-        housekeeping=publish_revocations,
+        housekeeping=housekeeping(vault),
     )
     app = build_app(spec)
     app.state.vault = vault

@@ -3,6 +3,9 @@ scoped by area, and never leaking personal data to the database in clear or to a
 
 import copy
 import json
+import sqlite3
+import subprocess
+import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -320,3 +323,49 @@ def test_a_similar_name_is_flagged_and_a_person_decides(platform: Services, repo
     assert (merged["into"], merged["method"]) == (first, "review")
     again = httpx.post(url, json={"decision": "reject"}, headers=verifier)
     assert again.status_code == 409
+
+
+def test_a_contact_is_opened_for_the_right_role_and_every_read_is_on_record(
+    platform: Services, reporter: str
+) -> None:
+    body = report("c-1", person={**REPORT["person"], "id_number": "079300000001"})
+    case_id = post(platform, "/v1/reports", body, reporter).json()["case_id"]
+    url = f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}/contact"
+    service = httpx.get(url, headers={"Authorization": f"Bearer {platform.token('service')}"})
+    assert service.status_code == 200
+    assert (service.json()["full_name"], service.json()["phone"]) == (NAME, PHONE)
+    assert service.json()["consent"]["services"] is True
+    denied = httpx.get(url, headers={"Authorization": f"Bearer {reporter}"})
+    assert denied.status_code == 403
+    auditor = {"Authorization": f"Bearer {platform.token('auditor')}"}
+    records = httpx.get(
+        f"{platform.urls[Service.INTAKE]}/v1/audit",
+        headers=auditor,
+        params={"case_id": case_id, "action": "GET /v1/cases/{case_id}/contact"},
+    ).json()["records"]
+    assert [(r["role"], r["outcome"]) for r in records] == [("service", "success"),
+                                                             ("reporter", "denied")]  # fmt: skip
+    assert NAME not in json.dumps(records, ensure_ascii=False)
+
+
+def test_rotating_the_vault_key_reseals_everything_and_keeps_it_readable(
+    platform: Services, reporter: str
+) -> None:
+    body = report("v-1", person={**REPORT["person"], "id_number": "079300000002"})
+    case_id = post(platform, "/v1/reports", body, reporter).json()["case_id"]
+    rotated = subprocess.run(
+        [sys.executable, "-m", "safereturn", "vault", "rotate"],
+        env=platform.env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert rotated.returncode == 0, rotated.stderr
+    active = json.loads((platform.logs / "intake-vault.json").read_text())["active"]
+    assert f"vault key {active} is active" in rotated.stdout
+    with sqlite3.connect(platform.logs / "intake.db") as connection:
+        keys = {row[0].split(".")[0] for row in connection.execute("SELECT sealed FROM cases")}
+    assert keys == {active}
+    contact = httpx.get(
+        f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}/contact",
+        headers={"Authorization": f"Bearer {platform.token('service')}"},
+    )
+    assert contact.status_code == 200
+    assert contact.json()["full_name"] == NAME

@@ -28,6 +28,7 @@ from services.intake.reports.domain import (
 )
 from services.intake.reports.vault import Vault
 from shared.access import Principal
+from shared.db import Database
 from shared.events.intake import (
     ActivityReported,
     CaseDuplicateSuspected,
@@ -249,3 +250,26 @@ async def record_activity(
     time = datetime.combine(activity.date, datetime.min.time(), VIETNAM)
     await uow.emit(event, subject=None, time=time)
     return activity_id
+
+
+CONTEXTS = {"cases": "case", "activities": "activity"}
+
+
+async def reseal_all(database: Database, vault: Vault, batch: int = 200) -> int:
+    """Seal every stored value again with the vault's active key; how many were changed."""
+    changed = 0
+    for table in store.SEALED_TABLES:
+        after = ""
+        while True:
+            async with database.transaction() as session:
+                rows = await store.sealed_values(session, table, after, batch)
+                for row in rows:
+                    context = f"{CONTEXTS[table.name]}:{row.id}"
+                    if vault.key_of(row.sealed) != vault.active:
+                        opened = vault.open(row.sealed, context)
+                        await store.reseal(session, table, row.id, vault.seal(opened, context))
+                        changed += 1
+            if len(rows) < batch:
+                break
+            after = rows[-1].id
+    return changed

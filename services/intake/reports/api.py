@@ -191,6 +191,36 @@ def _timeline(case: Any, links: list[Any]) -> list[dict[str, Any]]:
     return entries
 
 
+class Contact(BaseModel):
+    case_id: str
+    full_name: str | None
+    phone: str | None
+    consent: dict[str, bool] = Field(description="What the person agreed to; obey it")
+
+
+@router.get("/v1/cases/{case_id}/contact", response_model=Contact, responses={403: {}, 404: {}})
+async def get_contact(
+    case_id: str, platform: PlatformDep, vault: VaultDep, principal: PrincipalDep
+) -> Any:
+    """The person's contact details, opened from the vault for this one request."""
+    async with platform.database.reading() as session:
+        case = await store.get_case(session, case_id)
+    if case is None:
+        return problem(404, "No such case", kind="not-found")
+    ensure_area(principal, case.province, case.ward, case_id)
+    sealed = vault.open(case.sealed, f"case:{case_id}")
+    return Contact(
+        case_id=case_id,
+        full_name=sealed.get("full_name"),
+        phone=sealed.get("phone"),
+        consent={
+            "services": case.consent_services,
+            "information_sharing": case.consent_information_sharing,
+            "statistics": case.consent_statistics,
+        },
+    )
+
+
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -137,7 +138,7 @@ class ConsentIn(Strict):
     recorded_at: PastDate
 
 
-REPORT_EXAMPLE = {
+REPORT_EXAMPLE: dict[str, JsonValue] = {
     "source_ref": "UBND-MP-2026-007",
     "channel": "commune",
     "received_at": "2026-11-20",

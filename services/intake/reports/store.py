@@ -206,3 +206,22 @@ async def decide_duplicate(
         .values(status=status, **values)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+SEALED_TABLES = (cases, activities)
+
+
+async def sealed_values(session: AsyncSession, table: Table, after: str, limit: int) -> list[Any]:
+    key = table.primary_key.columns.values()[0]
+    rows = await session.execute(
+        select(key.label("id"), table.c.sealed)
+        .where(key > after, table.c.sealed.is_not(None))
+        .order_by(key)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def reseal(session: AsyncSession, table: Table, row_id: str, sealed: str) -> None:
+    key = table.primary_key.columns.values()[0]
+    await session.execute(update(table).where(key == row_id).values(sealed=sealed))

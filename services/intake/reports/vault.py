@@ -34,12 +34,16 @@ def _unb64(text: str) -> bytes:
 
 
 class Vault:
-    def __init__(self, keys: dict[str, bytes], active: str, index_key: bytes) -> None:
+    def __init__(
+        self, keys: dict[str, bytes], active: str, index_key: bytes, path: Path | None = None
+    ) -> None:
         if active not in keys:
             raise VaultError("the active key is not in the keyring")
         self.keys = keys
         self.active = active
         self.index_key = index_key
+        self.path = path
+        self._loaded_at = path.stat().st_mtime_ns if path else 0
 
     @classmethod
     def load(cls, path: Path, *, create: bool) -> "Vault":
@@ -49,7 +53,15 @@ class Vault:
             cls.write(path, cls.new_keyring())
         document = json.loads(path.read_text())
         keys = {kid: _unb64(key) for kid, key in document["keys"].items()}
-        return cls(keys, document["active"], _unb64(document["index_key"]))
+        return cls(keys, document["active"], _unb64(document["index_key"]), path)
+
+    def reload_if_changed(self) -> bool:
+        """Pick up a rotated keyring (``safereturn vault rotate``) without a restart."""
+        if self.path is None or self.path.stat().st_mtime_ns == self._loaded_at:
+            return False
+        fresh = Vault.load(self.path, create=False)
+        self.keys, self.active, self._loaded_at = fresh.keys, fresh.active, fresh._loaded_at
+        return True
 
     @staticmethod
     def new_keyring() -> dict[str, Any]:
@@ -87,6 +99,8 @@ class Vault:
 
     def open(self, sealed: str, context: str) -> dict[str, Any]:
         kid, nonce, body = sealed.split(".")
+        if kid not in self.keys and not self.reload_if_changed():
+            raise VaultError(f"unknown vault key {kid}")
         if kid not in self.keys:
             raise VaultError(f"unknown vault key {kid}")
         try:
