@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
@@ -232,14 +233,22 @@ def submit_on_stream(redis_url: str, event_type: str, data: dict[str, Any], toke
     return submission_id
 
 
-def report_cases(urls: Mapping[str, str], redis_url: str, reporter: ApiClient, say: Say) -> None:
+def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: Say) -> None:
     values = {"today": time.strftime("%Y-%m-%d"), "stamp": secrets.token_hex(3)}
+    case_id = ""
     for body in _fill(REPORTS, values):
         answer = reporter.post(Service.INTAKE, "/v1/reports", json=body)
         if answer.status_code != 202:
             raise ScenarioError(f"report refused: {answer.status_code} {answer.text}")
         case_id = answer.json()["case_id"]
         say(f"  {body['channel']:<12} {body['reception_form']:<18} → case {case_id}")
+    known = [
+        service
+        for service in Service
+        if service != Service.INTAKE
+        and _poll(partial(_known, operator, service, case_id), 15.0) is not None
+    ]
+    say(f"  case.received reached {', '.join(known)} (area and consent, no names)")
     repeat = reporter.post(Service.INTAKE, "/v1/reports", json=_fill(REPORTS, values)[1])
     again = repeat.json()["case_id"]
     say(f"  the same report again → {repeat.status_code}, case {again} (idempotent)")
@@ -258,6 +267,12 @@ def report_cases(urls: Mapping[str, str], redis_url: str, reporter: ApiClient, s
         raise ScenarioError("the bad submission was not rejected")
     reasons = ", ".join(f"{r['field']}: {r['message']}" for r in rejected["reasons"])
     say(f"  refused onto {Stream.SUBMISSIONS_REJECTED}: {reasons}")
+
+
+def _known(operator: ApiClient, service: str, case_id: str) -> dict[str, Any] | None:
+    answer = operator.get(service, f"/v1/diagnostics/cases/{case_id}")
+    found: dict[str, Any] | None = answer.json() if answer.status_code == 200 else None
+    return found
 
 
 def _rejected(redis_url: str) -> dict[str, Any] | None:
@@ -293,7 +308,7 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
         show_stream_entry(redis_url, Stream.PLATFORM, ProbeRequested.event_type, say)
         say("")
         say("3. Reports arrive over HTTP and on the submissions stream")
-        report_cases(urls, redis_url, reporter, say)
+        report_cases(redis_url, reporter, operator, say)
         show_stream_entry(redis_url, Stream.CASES, "case.received", say)
         say("")
         say("4. Every caller is checked and every call is on record")

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -134,6 +136,20 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Sequence64, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+case_register = Table(
+    "case_register",
+    plumbing,
+    Column("case_id", String(40), primary_key=True),
+    Column("received_on", Date, nullable=True),
+    Column("province", String(2), nullable=True),
+    Column("ward", String(5), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("merged_into", String(40), nullable=True),
+    Column("consent_services", Boolean, nullable=True),
+    Column("consent_information_sharing", Boolean, nullable=True),
+    Column("consent_statistics", Boolean, nullable=True),
 )
 
 

@@ -117,3 +117,24 @@ def create_plumbing_v2() -> None:
 def drop_plumbing_v2() -> None:
     op.drop_table("audit_head")
     op.drop_table("audit_log")
+
+
+def create_plumbing_v3() -> None:
+    """The case register of downstream services. Never edit: add a v4 instead."""
+    op.create_table(
+        "case_register",
+        sa.Column("case_id", sa.String(40), nullable=False),
+        sa.Column("received_on", sa.Date(), nullable=True),
+        sa.Column("province", sa.String(2), nullable=True),
+        sa.Column("ward", sa.String(5), nullable=True),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("merged_into", sa.String(40), nullable=True),
+        sa.Column("consent_services", sa.Boolean(), nullable=True),
+        sa.Column("consent_information_sharing", sa.Boolean(), nullable=True),
+        sa.Column("consent_statistics", sa.Boolean(), nullable=True),
+        sa.PrimaryKeyConstraint("case_id", name="pk_case_register"),
+    )
+
+
+def drop_plumbing_v3() -> None:
+    op.drop_table("case_register")

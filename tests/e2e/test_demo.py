@@ -33,6 +33,7 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "→ decodes as CloudEvent platform.probe." in out
     assert out.count("→ case ") == 2
     assert "the same report again → 200" in out
+    assert "case.received reached verification, support, notify, stats" in out
     assert "refused onto safereturn:{submissions}:rejected: received_at: is in the future" in out
     assert "→ decodes as CloudEvent case.received" in out
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output

@@ -369,3 +369,25 @@ def test_rotating_the_vault_key_reseals_everything_and_keeps_it_readable(
     )
     assert contact.status_code == 200
     assert contact.json()["full_name"] == NAME
+
+
+def test_case_events_reach_every_other_service(platform: Services, reporter: str) -> None:
+    first = post(platform, "/v1/reports",
+                 report("e-1", person={**REPORT["person"], "id_number": "079300000003"}),
+                 reporter).json()["case_id"]  # fmt: skip
+    second = post(platform, "/v1/reports",
+                  report("e-2", person={**REPORT["person"], "id_number": "079300000003"}),
+                  reporter).json()["case_id"]  # fmt: skip
+    admin = {"Authorization": f"Bearer {platform.token('admin')}"}
+    for service in (Service.VERIFICATION, Service.SUPPORT, Service.NOTIFY, Service.STATS):
+        for case_id, status in ((first, "received"), (second, "merged")):
+            url = f"{platform.urls[service]}/v1/diagnostics/cases/{case_id}"
+            deadline = time.monotonic() + 15
+            while (known := httpx.get(url, headers=admin)).status_code != 200:
+                assert time.monotonic() < deadline, f"{service} never heard of {case_id}"
+                time.sleep(0.1)
+            assert known.json()["status"] == status
+        register = httpx.get(f"{platform.urls[service]}/v1/diagnostics/cases/{first}",
+                             headers=admin).json()  # fmt: skip
+        assert (register["province"], register["ward"]) == ("11", "03325")
+        assert register["consent_statistics"] is True
