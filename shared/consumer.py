@@ -54,7 +54,13 @@ class Subscription:
     whose handlers validate the envelope's data themselves (``Event.payload`` is then None)."""
     transient: bool = False
     """Delete entries once acknowledged: for inbound streams that carry personal data,
-    which must not outlive its sealing in the service's own store."""
+    which must not outlive its sealing in the service's own store. Their dead letters keep
+    the attributes and the reason but not ``data`` or ``authorization``."""
+    inbox: bool = True
+    """Record (source, id) so a redelivery has no second effect. Off where the handler is
+    idempotent on a business key and a sender may rightly resend the same event id."""
+    fallback: Handler | None = None
+    """Handles entries of any other type (for inbound streams nothing may be ignored)."""
 
 
 # Deletes a consumer only if, at that very moment, it has nothing pending and is still idle:
@@ -182,9 +188,10 @@ class StreamConsumer:
         if not entry.fields:  # deleted from the stream while pending
             return None
         envelope = from_fields(entry.fields)
-        if envelope.get_type() not in self.subscription.handlers:
+        known = envelope.get_type() in self.subscription.handlers
+        if not known and self.subscription.fallback is None:
             return None
-        if not self.subscription.decode:
+        if not self.subscription.decode or not known:
             return Event(envelope, None)
         return self.registry.decode(envelope)
 
@@ -214,18 +221,23 @@ class StreamConsumer:
         async with self.unit_of_work() as uow:
             seen = await self._already_processed(uow, [event for _, event in events])
             received: list[dict[str, Any]] = []
+            processed = 0
             for _, event in events:
                 key = (event.source, event.id)
                 if key in seen:
                     self.metrics.consumed(self.stream, self.group, "duplicate")
                     continue
-                seen.add(key)
+                if self.subscription.inbox:
+                    seen.add(key)
+                    received.append(self._inbox_row(event))
+                handler = self.subscription.handlers.get(event.type, self.subscription.fallback)
+                assert handler is not None  # _decode let only handled types through
                 with self._span(event):
-                    await self.subscription.handlers[event.type](uow, event)
-                received.append(self._inbox_row(event))
+                    await handler(uow, event)
+                processed += 1
             if received:
                 await uow.session.execute(insert(inbox), received)
-        for _ in received:
+        for _ in range(processed):
             self.metrics.consumed(self.stream, self.group, "processed")
 
     async def _already_processed(
@@ -290,7 +302,13 @@ class StreamConsumer:
             error_type=type(error).__name__,
             reason=describe(error),
         )
-        await dead_letter(self.redis, failure, entry.fields)
+        if self.subscription.transient:
+            kept = {k: v for k, v in (entry.fields or {}).items()
+                    if k not in {b"data", b"authorization"}}  # fmt: skip
+            await dead_letter(self.redis, failure, kept)
+            await self.redis.xdel(self.stream, entry.id)
+        else:
+            await dead_letter(self.redis, failure, entry.fields)
         self.metrics.consumed(self.stream, self.group, "dead_lettered")
 
     async def _deliveries(self, entry_id: str) -> int:

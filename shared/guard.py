@@ -105,11 +105,13 @@ PrincipalDep = Annotated[Principal, Depends(authorize)]
 
 
 def ensure_area(principal: Principal, province: str | None, ward: str | None, case_id: str) -> None:
-    """Refuse (403) a case outside the caller's area; the refusal is audited with the case."""
+    """Refuse (403) a case outside the caller's area; the refusal is audited with that case
+    (otherwise the record keeps the case the request is about, from its path)."""
     audit = current_audit.get()
-    if audit is not None:
+    covered = principal.area.covers(province, ward)
+    if audit is not None and (audit.case_id is None or not covered):
         audit.case_id = case_id
-    if not principal.area.covers(province, ward):
+    if not covered:
         if audit is not None:
             audit.reason = "area"
         raise forbidden("The case is outside the client's area")

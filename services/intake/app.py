@@ -21,9 +21,9 @@ def housekeeping(vault: Vault) -> Callable[[Platform], Awaitable[None]]:
     async def run(platform: Platform) -> None:
         """Keep Redis's revocation list complete (even after a Redis loss); pick up a
         rotated vault keyring so new values are sealed with the new key."""
+        vault.reload_if_changed()
         async with platform.database.reading() as session:
             await admin.publish_revocations(session, platform.redis)
-        vault.reload_if_changed()
 
     return run
 

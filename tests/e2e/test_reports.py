@@ -162,6 +162,9 @@ def test_a_bad_report_names_every_offending_field_and_nothing_is_kept(
         ({"trafficking": {"scope": "domestic", "destination_country": "CN"}},
          "trafficking.destination_country"),
         ({"area": {"legacy_address": "Nowhere at all"}}, "area.legacy_address"),
+        ({"trafficking": {"scope": "abroad", "left_on": "2026-05-01", "returned_on": "2026-04-01"}},
+         "trafficking.returned_on"),
+        ({"note": "a\u0000b"}, "note"),
     ],
 )  # fmt: skip
 def test_rules_across_fields_are_checked(
@@ -323,6 +326,16 @@ def test_a_similar_name_is_flagged_and_a_person_decides(platform: Services, repo
     assert (merged["into"], merged["method"]) == (first, "review")
     again = httpx.post(url, json={"decision": "reject"}, headers=verifier)
     assert again.status_code == 409
+    auditor = {"Authorization": f"Bearer {platform.token('auditor')}"}
+    decisions = httpx.get(
+        f"{platform.urls[Service.INTAKE]}/v1/audit",
+        headers=auditor,
+        params={
+            "case_id": second,
+            "action": "POST /v1/cases/{case_id}/duplicates/{candidate_case_id}",
+        },
+    ).json()["records"]
+    assert [r["outcome"] for r in decisions] == ["denied", "success", "rejected"]
 
 
 def test_a_contact_is_opened_for_the_right_role_and_every_read_is_on_record(

@@ -106,3 +106,35 @@ def test_invalid_submissions_are_rejected_with_reasons_and_kept_sealed(platform:
     not_json = rejection(platform, submit(platform, "activity.submitted", "{oops", reporter))
     assert not_json["reasons"][0]["code"] == "json_invalid"
     assert case_of(platform, reporter, "s-3").status_code == 202  # nothing was admitted for it
+
+
+def test_a_refused_submission_can_be_sent_again_under_the_same_id(platform: Services) -> None:
+    client_id, secret = platform.new_client("reporter")
+    token = platform.token_for(client_id, secret)
+    fields_id = submit(platform, "report.submitted", report("s-again"), None)
+    assert rejection(platform, fields_id)["reasons"][0]["code"] == "unauthenticated"
+    resend(platform, fields_id, "report.submitted", report("s-again"), token)
+    case_id = admitted_case(platform, client_id)
+    assert case_of(platform, token, "s-again").json()["case_id"] == case_id
+
+
+def test_an_unknown_type_is_refused_not_ignored(platform: Services) -> None:
+    refused = rejection(
+        platform, submit(platform, "report.amended", report("s-5"), platform.token("reporter"))
+    )
+    assert refused["reasons"][0]["code"] == "unknown_type"
+    assert refused["submission_type"] == "report.amended"
+
+
+def resend(platform: Services, event_id: str, event_type: str, data: object, token: str) -> None:
+    fields = {
+        "specversion": "1.0", "id": event_id, "source": "/agency/hotline-111",
+        "type": event_type, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json", "data": json.dumps(data, ensure_ascii=False),
+        "authorization": f"Bearer {token}",
+    }  # fmt: skip
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    try:
+        client.xadd(Stream.SUBMISSIONS, fields)
+    finally:
+        client.close()

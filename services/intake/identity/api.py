@@ -79,19 +79,21 @@ def _token_ttl(platform: Platform) -> timedelta:
     return timedelta(seconds=platform.settings.token_ttl_s)
 
 
-async def _refused(platform: Platform, client_id: str, reason: str) -> Refused:
-    await platform.audit(
-        AuditRecord(
-            at=datetime.now(UTC),
-            service=platform.name,
-            action=TOKEN_ENDPOINT,
-            outcome="failed_login",
-            status=401,
-            client_id=client_id[:64],
-            reason=reason,
-            trace_id=current_trace_id(),
-        )
+async def _audit(platform: Platform, outcome: str, status: int, **who: str | None) -> None:
+    record = AuditRecord(
+        at=datetime.now(UTC),
+        service=platform.name,
+        action=TOKEN_ENDPOINT,
+        outcome=outcome,
+        status=status,
+        trace_id=current_trace_id(),
+        **who,
     )
+    await platform.audit(record)
+
+
+async def _refused(platform: Platform, client_id: str, reason: str) -> Refused:
+    await _audit(platform, "failed_login", 401, client_id=client_id[:64], reason=reason)
     return Refused(
         oauth_error(
             401, "invalid_client", "Client authentication failed", **{"WWW-Authenticate": "Basic"}
@@ -152,19 +154,10 @@ async def issue_token(
     except Refused as refused:
         return refused.response
     token, ttl = await _sign(platform, client)
-    await platform.audit(
-        AuditRecord(
-            at=datetime.now(UTC),
-            service=platform.name,
-            action=TOKEN_ENDPOINT,
-            outcome="success",
-            status=200,
-            client_id=client.client_id,
-            role=str(client.role),
-            agency=client.agency,
-            trace_id=current_trace_id(),
-        )
-    )
+    await _audit(
+        platform, "success", 200,
+        client_id=client.client_id, role=str(client.role), agency=client.agency,
+    )  # fmt: skip
     body = TokenResponse(access_token=token, expires_in=int(ttl.total_seconds()))
     return JSONResponse(
         body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}

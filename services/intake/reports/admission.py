@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
 from services.intake.reports import store
@@ -16,6 +17,8 @@ from services.intake.reports.domain import (
     SAME_PERSON_SCORE,
     VIETNAM,
     ActivityIn,
+    MinorIn,
+    PersonIn,
     Place,
     Problem,
     ReportIn,
@@ -75,9 +78,15 @@ async def admit_report(
         # A concurrent repeat committed first: answer with its case.
         async with platform.database.reading() as session:
             existing = await store.case_by_source(session, submitter.agency, report.source_ref)
-        if existing is None:
-            raise
-        return Admission(existing, created=False)
+            if existing is None:
+                raise
+            return await _repeat(session, existing)
+
+
+async def _repeat(session: AsyncSession, case_id: str) -> Admission:
+    """A repeat of a report: the case it made, as it stands now."""
+    case = await store.get_case(session, case_id)
+    return Admission(case_id, created=False, status=case.status, merged_into=case.merged_into)
 
 
 async def admit_in(
@@ -85,7 +94,7 @@ async def admit_in(
 ) -> Admission:
     existing = await store.case_by_source(uow.session, submitter.agency, report.source_ref)
     if existing is not None:
-        return Admission(existing, created=False)
+        return await _repeat(uow.session, existing)
     case_id = str(uuid7())
     where = _place(report)
     person = report.person
@@ -105,6 +114,8 @@ async def admit_in(
             "trafficking_scope": trafficking.scope,
             "destination_country": trafficking.destination_country,
             "purposes": sorted(trafficking.purposes),
+            "left_on": trafficking.left_on,
+            "returned_on": trafficking.returned_on,
             "consent_services": report.consent.services,
             "consent_information_sharing": report.consent.information_sharing,
             "consent_statistics": report.consent.statistics,
@@ -115,33 +126,9 @@ async def admit_in(
         },
     )
     id_index = vault.blind_index(person.id_number) if person.id_number else None
-    rows = [
-        {
-            "person_id": str(uuid7()),
-            "case_id": case_id,
-            "role": "subject",
-            "sex": person.sex,
-            "birth_date": person.birth_date,
-            "age": age_at(person, report.received_at),
-            "ethnicity": person.ethnicity,
-            "nationality": person.nationality,
-            "id_index": id_index,
-            "sealed": None,
-        }
-    ]
+    rows = [_person_row(case_id, "subject", person, report, id_index)]
     rows += [
-        {
-            "person_id": str(uuid7()),
-            "case_id": case_id,
-            "role": "accompanying_minor",
-            "sex": minor.sex,
-            "birth_date": minor.birth_date,
-            "age": age_at(minor, report.received_at),
-            "ethnicity": None,
-            "nationality": None,
-            "id_index": None,
-            "sealed": None,
-        }
+        _person_row(case_id, "accompanying_minor", minor, report, None)
         for minor in report.accompanying_minors
     ]
     await store.add_persons(uow.session, rows)
@@ -178,6 +165,28 @@ async def admit_in(
     await uow.emit(event, subject=case_id, time=business_time)
     await _flag_look_alikes(uow, vault, report, case_id, where.province)
     return Admission(case_id, created=True)
+
+
+def _person_row(
+    case_id: str,
+    role: str,
+    person: PersonIn | MinorIn,
+    report: ReportIn,
+    id_index: str | None,
+) -> dict[str, object]:
+    """Coded facts only; names, ID numbers and phones are in the case's sealed value."""
+    return {
+        "person_id": str(uuid7()),
+        "case_id": case_id,
+        "role": role,
+        "sex": person.sex,
+        "birth_date": person.birth_date,
+        "age": age_at(person, report.received_at),
+        "ethnicity": getattr(person, "ethnicity", None),
+        "nationality": getattr(person, "nationality", None),
+        "id_index": id_index,
+        "sealed": None,
+    }
 
 
 async def _flag_look_alikes(

@@ -12,10 +12,11 @@ from services.intake.reports.admission import Rejected, admit_activity, admit_re
 from services.intake.reports.catalogues import CATALOGUES, catalogue
 from services.intake.reports.domain import ActivityIn, Problem, ReportIn
 from services.intake.reports.vault import Vault
+from shared.access import Principal
 from shared.events.intake import CaseMerged
 from shared.guard import PrincipalDep, ensure_area
 from shared.http import problem
-from shared.runtime import PlatformDep
+from shared.runtime import Platform, PlatformDep
 
 JSON_TYPES = ("application/json", "application/cloudevents+json")
 
@@ -73,14 +74,21 @@ async def submit_report(
     except Rejected as error:
         return rejected(error.problems)
     links = {"self": f"/v1/cases/{admission.case_id}"}
-    if admission.merged_into:
+    merged = admission.merged_into is not None and await _within_area(
+        platform, principal, admission.merged_into
+    )  # a case elsewhere is not revealed, not even that there is one
+    if merged:
         links["merged_into"] = f"/v1/cases/{admission.merged_into}"
     body = Accepted(
-        case_id=admission.case_id,
-        status="merged" if admission.merged_into else "received",
-        links=links,
+        case_id=admission.case_id, status="merged" if merged else "received", links=links
     )
     return JSONResponse(body.model_dump(), status_code=202 if admission.created else 200)
+
+
+async def _within_area(platform: Platform, principal: Principal, case_id: str) -> bool:
+    async with platform.database.reading() as session:
+        case = await store.get_case(session, case_id)
+    return case is not None and principal.area.covers(case.province, case.ward)
 
 
 class ActivityAccepted(BaseModel):
@@ -247,18 +255,27 @@ async def decide_duplicate(
     for case in found:
         ensure_area(principal, case.province, case.ward, case.case_id)
     status = "confirmed" if decision.decision == "confirm" else "rejected"
-    async with platform.unit_of_work() as uow:
-        decided = await store.decide_duplicate(
-            uow.session, case_id, candidate_case_id, status,
-            {"decided_at": datetime.now(UTC), "decided_by": principal.client_id},
-        )  # fmt: skip
-        if decided and status == "confirmed":
-            await store.set_status(uow.session, case_id, "merged", candidate_case_id)
-            merged = CaseMerged(case_id=case_id, into=candidate_case_id, method="review")
-            await uow.emit(merged, subject=case_id, time=datetime.now(UTC))
-    if not decided:
-        return problem(409, "No suspected duplicate to decide", kind="conflict")
+    decided = {"decided_at": datetime.now(UTC), "decided_by": principal.client_id}
+    try:
+        # Raising inside the unit of work rolls back the decision and its audit record.
+        async with platform.unit_of_work() as uow:
+            if not await store.decide_duplicate(
+                uow.session, case_id, candidate_case_id, status, decided
+            ):
+                raise Undecidable
+            if status == "confirmed":
+                if not await store.merge(uow.session, case_id, candidate_case_id):
+                    raise Undecidable  # one of the two was merged meanwhile
+                await store.close_duplicates(uow.session, case_id, decided)
+                merged = CaseMerged(case_id=case_id, into=candidate_case_id, method="review")
+                await uow.emit(merged, subject=case_id, time=datetime.now(UTC))
+    except Undecidable:
+        return problem(409, "No open suspected duplicate to decide", kind="conflict")
     return await get_case(case_id, platform, principal)
+
+
+class Undecidable(Exception):
+    pass
 
 
 @router.get("/v1/catalogues")

@@ -20,6 +20,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -44,6 +45,13 @@ MAX_AGE = 120
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("nul_character", "must not contain NUL characters")
+        return value
 
 
 def _known_country(code: str) -> str:
@@ -281,6 +289,13 @@ def problems(report: ReportIn) -> list[Problem]:
         field = f"accompanying_minors.{index}"
         found += _person_problems(minor, field, report.received_at, minor=True)
     trafficking = report.trafficking
+    if trafficking.left_on and trafficking.left_on > report.received_at:
+        found.append(Problem("trafficking.left_on", "is after received_at", "date_order"))
+    if trafficking.returned_on:
+        if trafficking.returned_on > report.received_at:
+            found.append(Problem("trafficking.returned_on", "is after received_at", "date_order"))
+        if trafficking.left_on and trafficking.returned_on < trafficking.left_on:
+            found.append(Problem("trafficking.returned_on", "is before left_on", "date_order"))
     if trafficking.scope is Scope.DOMESTIC and trafficking.destination_country not in (None, "VN"):
         found.append(Problem("trafficking.destination_country", "domestic but abroad", "scope"))
     return found

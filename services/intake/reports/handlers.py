@@ -49,9 +49,10 @@ class Refusal(Exception):
 def _validated(model: type[M], raw: Any) -> M:
     try:
         data = json.loads(raw) if isinstance(raw, str | bytes) else raw
-        return model.model_validate(data)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason
         raise Refusal([Problem("data", "is not JSON", "json_invalid")]) from None
+    try:
+        return model.model_validate(data)
     except ValidationError as error:
         raise Refusal(
             [
@@ -149,10 +150,28 @@ async def _audit(
     )
 
 
+def refuse_unknown_type(vault: Vault) -> Callable[..., Awaitable[None]]:
+    async def refuse(uow: UnitOfWork, event: Event[Any]) -> None:
+        known = ", ".join(ENDPOINTS)
+        problem = Problem("type", f"must be one of {known}", "unknown_type")
+        await _reject(uow, vault, event, Refusal([problem]))
+
+    return refuse
+
+
 def subscriptions(vault: Vault) -> Callable[[Platform], list[Subscription]]:
     def subscribe(platform: Platform) -> list[Subscription]:
         handler = submission_handler(platform, vault)
         handlers = {REPORT_SUBMITTED: handler, ACTIVITY_SUBMITTED: handler}
-        return [Subscription(Stream.SUBMISSIONS, handlers, decode=False, transient=True)]
+        return [
+            Subscription(
+                Stream.SUBMISSIONS,
+                handlers,
+                decode=False,
+                transient=True,
+                inbox=False,  # idempotent on (agency, source_ref); a sender may resend an id
+                fallback=refuse_unknown_type(vault),
+            )
+        ]
 
     return subscribe

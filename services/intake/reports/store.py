@@ -39,6 +39,8 @@ cases = Table(
     Column("trafficking_scope", String(20), nullable=False),
     Column("destination_country", String(2), nullable=True),
     Column("purposes", JSON, nullable=False),
+    Column("left_on", Date, nullable=True),
+    Column("returned_on", Date, nullable=True),
     Column("consent_services", Boolean, nullable=False),
     Column("consent_information_sharing", Boolean, nullable=False),
     Column("consent_statistics", Boolean, nullable=False),
@@ -206,6 +208,33 @@ async def decide_duplicate(
         .values(status=status, **values)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def merge(session: AsyncSession, case_id: str, into: str) -> bool:
+    """Merge an open case into another open case (never into a merged one: no chains)."""
+    target_open = await session.scalar(
+        select(cases.c.case_id).where(cases.c.case_id == into, cases.c.status == "received")
+    )
+    if target_open is None:
+        return False
+    result = await session.execute(
+        update(cases)
+        .where(cases.c.case_id == case_id, cases.c.status == "received")
+        .values(status="merged", merged_into=into)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def close_duplicates(session: AsyncSession, case_id: str, values: dict[str, Any]) -> None:
+    """Once a case is merged, its other open suspicions have nothing left to decide."""
+    await session.execute(
+        update(duplicates)
+        .where(
+            (duplicates.c.case_id == case_id) | (duplicates.c.candidate_case_id == case_id),
+            duplicates.c.status == "suspected",
+        )
+        .values(status="moot", **values)
+    )
 
 
 SEALED_TABLES = (cases, activities)

@@ -65,7 +65,7 @@ class Vault:
 
     @staticmethod
     def new_keyring() -> dict[str, Any]:
-        kid = f"k{datetime.now(UTC):%Y%m%d%H%M%S}"
+        kid = f"k{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
         return {
             "active": kid,
             "keys": {kid: _b64(AESGCM.generate_key(bit_length=256))},
@@ -86,6 +86,8 @@ class Vault:
         """Add a new key to the keyring file and make it the active one; its id."""
         keyring = json.loads(path.read_text())
         fresh = Vault.new_keyring()
+        if set(fresh["keys"]) & set(keyring["keys"]):
+            raise VaultError("a new key id collides with an existing one; try again")
         keyring["keys"] |= fresh["keys"]
         keyring["active"] = fresh["active"]
         Vault.write(path, keyring)
