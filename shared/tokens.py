@@ -112,7 +112,8 @@ class TokenVerifier:
             raise TokenError("invalid_claims") from None
 
     async def _key(self, kid: str) -> jwt.PyJWK:
-        if self._needs_refresh(kid):
+        # A request that arrives while another one fetches the keys waits for that fetch.
+        if self._needs_refresh(kid) or (kid not in self._keys and self._lock.locked()):
             async with self._lock:
                 if self._needs_refresh(kid):  # another request may have refreshed meanwhile
                     await self._refresh_keys()

@@ -404,3 +404,19 @@ def test_case_events_reach_every_other_service(platform: Services, reporter: str
                              headers=admin).json()  # fmt: skip
         assert (register["province"], register["ward"]) == ("11", "03325")
         assert register["consent_statistics"] is True
+
+
+def test_simultaneous_reports_of_one_id_number_make_one_person(
+    platform: Services, reporter: str
+) -> None:
+    same_person = {**REPORT["person"], "id_number": "079300000004"}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(
+            pool.map(
+                lambda n: post(platform, "/v1/reports", report(f"p-{n}", person=same_person),
+                               reporter),
+                range(6),
+            )
+        )  # fmt: skip
+    assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
+    assert sorted(a.json()["status"] for a in answers) == ["merged"] * 5 + ["received"]

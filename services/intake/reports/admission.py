@@ -134,6 +134,7 @@ async def admit_in(
     await store.add_persons(uow.session, rows)
     business_time = datetime.combine(report.received_at, datetime.min.time(), VIETNAM)
     if id_index is not None:
+        await store.lock_person(uow.session, id_index)
         same = await store.case_with_id_index(uow.session, id_index, case_id)
         if same is not None:  # the same ID number: the same person, certainly
             await store.set_status(uow.session, case_id, "merged", same)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,6 +134,15 @@ async def add_activity(session: AsyncSession, values: dict[str, Any]) -> None:
 async def activity_by_id(session: AsyncSession, activity_id: str) -> Any:
     rows = await session.execute(select(activities).where(activities.c.activity_id == activity_id))
     return rows.first()
+
+
+async def lock_person(session: AsyncSession, id_index: str) -> None:
+    """Serialise admissions of one ID number until commit, so two reports of the same person
+    at the same moment cannot both miss each other. SQLite writers are serial already."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": id_index}
+        )
 
 
 async def case_with_id_index(session: AsyncSession, id_index: str, case_id: str) -> str | None:

@@ -1,0 +1,51 @@
+"""Token verification: one key fetch however many requests wait for it."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from redis.asyncio import Redis
+
+from shared.tokens import ALGORITHM, AUDIENCE, ISSUER, TokenError, TokenVerifier
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def token(kid: str = "k1") -> str:
+    now = datetime.now(UTC)
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "sr-1", "iat": int(now.timestamp()),
+              "exp": int((now + timedelta(minutes=5)).timestamp()), "jti": "j",
+              "role": "reporter", "agency": "Commune"}  # fmt: skip
+    return jwt.encode(claims, KEY, ALGORITHM, headers={"kid": kid})
+
+
+class SlowKeys:
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    async def __call__(self) -> dict[str, Any]:
+        self.fetches += 1
+        await asyncio.sleep(0.2)
+        jwk = ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True) | {"kid": "k1", "alg": ALGORITHM}
+        return {"keys": [jwk]}
+
+
+async def test_concurrent_first_requests_share_one_key_fetch(redis: Redis) -> None:
+    keys = SlowKeys()
+    verifier = TokenVerifier(keys, redis)
+    principals = await asyncio.gather(*(verifier.verify(token()) for _ in range(20)))
+    assert {p.client_id for p in principals} == {"sr-1"}
+    assert keys.fetches == 1
+
+
+async def test_an_unknown_key_id_is_refused_without_refetching_at_once(redis: Redis) -> None:
+    keys = SlowKeys()
+    verifier = TokenVerifier(keys, redis)
+    await verifier.verify(token())
+    with pytest.raises(TokenError, match="unknown_key"):
+        await verifier.verify(token("k-forged"))
+    assert keys.fetches == 1
