@@ -5,6 +5,7 @@ obey it) and whether it was merged into another case (to follow and count the ri
 without ever asking intake. The register holds coded facts only.
 """
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -63,8 +64,22 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def subscription() -> Subscription:
-    return Subscription(Stream.CASES, HANDLERS)
+def subscription(also: Mapping[str, Handler] | None = None) -> Subscription:
+    """The case stream: the register is kept first, then ``also`` handles its types."""
+    handlers = dict(HANDLERS)
+    for event_type, handler in (also or {}).items():
+        handlers[event_type] = (
+            _chain(handlers[event_type], handler) if event_type in handlers else handler
+        )
+    return Subscription(Stream.CASES, handlers)
+
+
+def _chain(first: Handler, then: Handler) -> Handler:
+    async def both(uow: UnitOfWork, event: Event[Any]) -> None:
+        await first(uow, event)
+        await then(uow, event)
+
+    return both
 
 
 class KnownCase(BaseModel):

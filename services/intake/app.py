@@ -32,7 +32,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     vault = Vault.load(settings.vault_path, create=settings.vault_create)
     spec = ServiceSpec(
         settings,
-        subscriptions=handlers.subscriptions(),
+        subscriptions=[*handlers.subscriptions(), submissions.case_subscription()],
         platform_subscriptions=submissions.subscriptions(vault),
         routers=[api.router, identity.router, reports.router],
         public_routers=[identity.public],

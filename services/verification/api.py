@@ -1,10 +1,169 @@
-"""Verification's HTTP API."""
+"""Verification's HTTP API: decisions, the work list, a case's verification."""
 
-from fastapi import APIRouter
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from shared.cases import register_api
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from services.verification import domain, store
+from services.verification.domain import DecisionRefused, Evidence, Outcome
+from services.verification.handlers import today
+from shared.cases import known_case, register_api
 from shared.diagnostics import receipts
+from shared.events.verification import (
+    CaseIdentificationAmended,
+    CaseIdentified,
+    CaseNotIdentified,
+    Trafficking,
+)
+from shared.guard import PrincipalDep, ensure_area, forbidden
+from shared.http import problem
+from shared.runtime import PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)
 router.include_router(register_api)
+
+
+class Corrections(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["domestic", "abroad", "unknown"] | None = None
+    destination_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    purposes: list[StrictStr] | None = None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    decided_at: date
+    evidence: Evidence | None = Field(default=None, description="Required to identify a victim")
+    corrections: Corrections = Field(default_factory=Corrections)
+    amend_reason: StrictStr | None = Field(
+        default=None, max_length=500, description="Required to change an earlier decision"
+    )
+
+
+class VerificationOut(BaseModel):
+    case_id: str
+    task: dict[str, Any] | None
+    decision: dict[str, Any] | None
+
+
+@router.post(
+    "/v1/cases/{case_id}/decision",
+    response_model=VerificationOut,
+    responses={403: {}, 404: {}, 409: {}, 422: {}},
+)
+async def decide(
+    case_id: str, decision: DecisionIn, platform: PlatformDep, principal: PrincipalDep
+) -> Any:
+    """Identify the person as a victim or not; amend an earlier decision with a reason."""
+    case = await known_case(platform.database, case_id)
+    if case is None or case.received_on is None:
+        return problem(404, "No such case here", kind="not-found")
+    ensure_area(principal, case.province, case.ward, case_id)
+    if case.status == "merged":
+        return problem(409, "The case was merged into another", kind="conflict",
+                       merged_into=case.merged_into)  # fmt: skip
+    if decision.outcome is Outcome.VICTIM and decision.evidence is None:
+        return _refused(DecisionRefused("evidence", "a victim is identified on a document"))
+    async with platform.unit_of_work() as uow:
+        earlier = await store.decision_of(uow.session, case_id)
+        try:
+            domain.check_decision(
+                decision.decided_at, case.received_on, today().date(),
+                already_decided=earlier is not None, amend_reason=decision.amend_reason,
+            )  # fmt: skip
+        except DecisionRefused as refused:
+            return _refused(refused)
+        await _record(uow, case_id, decision, principal.client_id, earlier)
+    return await verification(case_id, platform, principal)
+
+
+def _refused(refused: DecisionRefused) -> Any:
+    status = 409 if refused.field == "amend_reason" else 422
+    return problem(status, "The decision is refused", detail=str(refused), kind="invalid-request",
+                   errors=[{"field": refused.field, "message": refused.message}])  # fmt: skip
+
+
+async def _record(
+    uow: Any, case_id: str, decision: DecisionIn, decided_by: str, earlier: Any
+) -> None:
+    corrections = decision.corrections.model_dump(exclude_none=True)
+    amendments = list(earlier.amendments) if earlier else []
+    if earlier is not None:
+        amendments.append({"outcome": earlier.outcome, "decided_on": earlier.decided_on.isoformat(),
+                           "reason": decision.amend_reason})  # fmt: skip
+    await store.save_decision(
+        uow.session,
+        {"case_id": case_id, "outcome": decision.outcome, "decided_on": decision.decided_at,
+         "evidence": decision.evidence, "corrections": corrections, "decided_by": decided_by,
+         "amendments": amendments},
+        new=earlier is None,
+    )  # fmt: skip
+    await store.close_task(uow.session, case_id, "decided", datetime.now(UTC))
+    time = datetime.combine(decision.decided_at, datetime.min.time(), UTC)
+    fixes = Trafficking(**corrections)
+    event: Any
+    if earlier is not None:
+        event = CaseIdentificationAmended(
+            case_id=case_id, outcome=decision.outcome, previous_outcome=earlier.outcome,
+            decided_on=decision.decided_at, evidence=decision.evidence, corrections=fixes,
+        )  # fmt: skip
+    elif decision.outcome is Outcome.VICTIM:
+        event = CaseIdentified(case_id=case_id, decided_on=decision.decided_at,
+                               evidence=str(decision.evidence), corrections=fixes)  # fmt: skip
+    else:
+        event = CaseNotIdentified(case_id=case_id, decided_on=decision.decided_at,
+                                  evidence=decision.evidence)  # fmt: skip
+    await uow.emit(event, subject=case_id, time=time)
+
+
+@router.get("/v1/cases/{case_id}/verification", response_model=VerificationOut,
+            responses={403: {}, 404: {}})  # fmt: skip
+async def verification(case_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
+    """The case's verification task and decision, with its amendments."""
+    case = await known_case(platform.database, case_id)
+    if case is None:
+        return problem(404, "No such case here", kind="not-found")
+    ensure_area(principal, case.province, case.ward, case_id)
+    async with platform.database.reading() as session:
+        task = await store.task_of(session, case_id)
+        decision = await store.decision_of(session, case_id)
+    return VerificationOut(
+        case_id=case_id,
+        task=_jsonable(task._asdict()) if task else None,
+        decision=_jsonable(decision._asdict()) if decision else None,
+    )
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in row.items()}
+
+
+class TaskPage(BaseModel):
+    tasks: list[dict[str, Any]]
+
+
+@router.get("/v1/tasks", response_model=TaskPage)
+async def work_list(
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    status: Literal["open", "overdue", "closed"] | None = None,
+    province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
+    ward: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
+) -> TaskPage:
+    """Verification tasks within the caller's area, soonest due first."""
+    area = principal.area
+    if (area.province and province not in (None, area.province)) or (
+        area.ward and ward not in (None, area.ward)
+    ):
+        raise forbidden("The area asked for is outside the client's area")
+    async with platform.database.reading() as session:
+        rows = await store.list_tasks(
+            session, status, area.province or province, area.ward or ward, limit=500
+        )
+    return TaskPage(tasks=[_jsonable(row._asdict()) for row in rows])

@@ -1,5 +1,7 @@
 from typing import ClassVar
 
+from pydantic import Field, PositiveInt
+
 from shared.names import Service
 from shared.settings import ServiceSettings
 
@@ -8,3 +10,8 @@ class VerificationSettings(ServiceSettings):
     """Verification's settings (env prefix ``SAFERETURN_VERIFICATION_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.VERIFICATION
+
+    unknown_limit_days: PositiveInt | None = Field(
+        default=None,
+        description="Days allowed where the law sets no limit (rows marked known = false)",
+    )

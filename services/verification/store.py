@@ -1,6 +1,113 @@
-"""Verification's own tables and every query on them;
-the shared plumbing tables live in ``shared.db``."""
+"""Verification's tables and every query on them; the shared plumbing tables (and the case
+register) live in ``shared.db``."""
 
-from shared.db import new_metadata
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Date, String, Table, Text, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import UtcDateTime, new_metadata
 
 metadata = new_metadata()
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("task_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, unique=True),
+    Column("agencies", JSON, nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("ward", String(5), nullable=True),
+    Column("received_on", Date, nullable=False),
+    Column("due_on", Date, nullable=False, index=True),
+    Column("legal_basis", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("reminded_at", UtcDateTime(), nullable=True),
+    Column("overdue_at", UtcDateTime(), nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("closed_because", String(20), nullable=True),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("outcome", String(20), nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("evidence", String(40), nullable=True),
+    Column("corrections", JSON, nullable=False),
+    Column("decided_by", String(40), nullable=False),
+    Column("amendments", JSON, nullable=False),
+)
+
+
+async def add_task(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(tasks).values(**values))
+
+
+async def task_of(session: AsyncSession, case_id: str) -> Any:
+    return (await session.execute(select(tasks).where(tasks.c.case_id == case_id))).first()
+
+
+async def close_task(session: AsyncSession, case_id: str, because: str, now: datetime) -> None:
+    await session.execute(
+        update(tasks)
+        .where(tasks.c.case_id == case_id, tasks.c.status.in_(["open", "overdue"]))
+        .values(status="closed", closed_at=now, closed_because=because)
+    )
+
+
+async def list_tasks(
+    session: AsyncSession, status: str | None, province: str | None, ward: str | None, limit: int
+) -> list[Any]:
+    statement = select(tasks)
+    if status:
+        statement = statement.where(tasks.c.status == status)
+    if province:
+        statement = statement.where(tasks.c.province == province)
+    if ward:
+        statement = statement.where(tasks.c.ward == ward)
+    rows = await session.execute(statement.order_by(tasks.c.due_on, tasks.c.task_id).limit(limit))
+    return list(rows)
+
+
+async def open_past(session: AsyncSession, day: date, limit: int) -> list[Any]:
+    rows = await session.execute(
+        select(tasks).where(tasks.c.status == "open", tasks.c.due_on < day).limit(limit)
+    )
+    return list(rows)
+
+
+async def to_remind(session: AsyncSession, until: date, limit: int) -> list[Any]:
+    rows = await session.execute(
+        select(tasks)
+        .where(tasks.c.status == "open", tasks.c.reminded_at.is_(None), tasks.c.due_on <= until)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def claim(session: AsyncSession, task_id: str, expected: str, values: dict[str, Any]) -> bool:
+    """Change a task only if it is still as we saw it: with several replicas, one wins."""
+    conditions = [tasks.c.task_id == task_id, tasks.c.status == expected]
+    if "reminded_at" in values:
+        conditions.append(tasks.c.reminded_at.is_(None))
+    result = await session.execute(update(tasks).where(*conditions).values(**values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def decision_of(session: AsyncSession, case_id: str) -> Any:
+    return (await session.execute(select(decisions).where(decisions.c.case_id == case_id))).first()
+
+
+async def save_decision(session: AsyncSession, values: dict[str, Any], *, new: bool) -> None:
+    if new:
+        await session.execute(insert(decisions).values(**values))
+    else:
+        case_id = values.pop("case_id")
+        await session.execute(
+            update(decisions).where(decisions.c.case_id == case_id).values(**values)
+        )

@@ -1,6 +1,6 @@
 """Event contracts: the CloudEvents envelope, payload models per producer, and the registry."""
 
-from shared.events import intake, platform
+from shared.events import intake, platform, verification
 from shared.events.base import EventPayload
 from shared.events.registry import Event, EventRegistry, PayloadError, UnknownEventError
 
@@ -10,6 +10,7 @@ def default_registry() -> EventRegistry:
     registry = EventRegistry()
     platform.register(registry)
     intake.register(registry)
+    verification.register(registry)
     return registry
 
 

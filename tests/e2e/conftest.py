@@ -50,6 +50,26 @@ class Services:
         for name in names:
             self._wait_ready(name)
 
+    def start_replica(self, name: str) -> subprocess.Popen[bytes]:
+        """Another process of an already started service: same database, same group."""
+        port = free_port()
+        env = self.env | {f"SAFERETURN_{name.upper()}_HTTP_PORT": str(port),
+                          "SAFERETURN_CONSUMER_NAME": f"{name}@replica-{port}"}  # fmt: skip
+        with (self.logs / f"{name}-replica.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"], env=env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.processes[f"{name}-replica-{port}"] = process
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        pytest.fail(f"{name} replica not ready")
+
     def _wait_ready(self, name: str) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -109,6 +129,7 @@ def service_env(redis_url: str, data_dir: Path) -> dict[str, str]:
         "SAFERETURN_REDIS_URL": redis_url,
         "SAFERETURN_DATA_DIR": str(data_dir),
         "SAFERETURN_RECLAIM_IDLE_MS": "1000",
+        "SAFERETURN_MAINTENANCE_INTERVAL_S": "0.5",
         "SAFERETURN_LOG_LEVEL": "INFO",
     }
 
@@ -134,6 +155,7 @@ def platform(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with pytest.MonkeyPatch.context() as monkeypatch:
         started = Services(service_env(own_redis, data_dir), data_dir, monkeypatch)
         started.env["SAFERETURN_REVOCATION_REFRESH_S"] = "0.5"
+        started.env["SAFERETURN_MAINTENANCE_INTERVAL_S"] = "0.5"
         started.start(*Service)
         yield started
         started.stop()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from services.intake.reports import store
 from services.intake.reports.admission import admit_in, record_activity
 from services.intake.reports.domain import (
     ActivityIn,
@@ -175,3 +176,25 @@ def subscriptions(vault: Vault) -> Callable[[Platform], list[Subscription]]:
         ]
 
     return subscribe
+
+
+STATUS_OF = {
+    "verification.opened": "being_identified",
+    "case.identified": "identified",
+    "case.not_identified": "not_identified",
+}
+
+
+async def follow_verification(uow: UnitOfWork, event: Event[Any]) -> None:
+    """Intake's view of a case follows verification: being identified, then decided."""
+    data = json.loads(str(event.envelope.get_data()))
+    if event.type == "case.identification_amended":
+        status = "identified" if data["outcome"] == "victim" else "not_identified"
+    else:
+        status = STATUS_OF[event.type]
+    await store.follow_status(uow.session, data["case_id"], status)
+
+
+def case_subscription() -> Subscription:
+    types = [*STATUS_OF, "case.identification_amended"]
+    return Subscription(Stream.CASES, dict.fromkeys(types, follow_verification), decode=False)

@@ -192,6 +192,14 @@ async def set_status(
     )
 
 
+async def follow_status(session: AsyncSession, case_id: str, status: str) -> None:
+    """A status learned from verification; a merged case stays merged."""
+    await session.execute(
+        update(cases).where(cases.c.case_id == case_id, cases.c.status != "merged")
+        .values(status=status)
+    )  # fmt: skip
+
+
 async def add_duplicate(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(duplicates).values(**values))
 

@@ -1,0 +1,106 @@
+"""Events verification publishes. Coded facts only."""
+
+from datetime import date
+
+from pydantic import Field
+
+from shared.events.base import EventPayload
+from shared.events.registry import EventRegistry
+from shared.names import Stream
+
+
+def register(registry: EventRegistry) -> None:
+    for model in (
+        VerificationOpened,
+        VerificationReminderDue,
+        VerificationOverdue,
+        CaseIdentified,
+        CaseNotIdentified,
+        CaseIdentificationAmended,
+    ):
+        registry.register(model)
+
+
+class VerificationOpened(EventPayload):
+    """A verification task was opened: the case is now being identified."""
+
+    event_type = "verification.opened"
+    stream = Stream.CASES
+
+    case_id: str
+    task_id: str
+    agencies: list[str] = Field(description="commune_police, border_guard, provincial_police")
+    level: str = Field(description="commune or province")
+    province: str
+    ward: str | None = None
+    due_on: date
+    legal_basis: str
+    limit_known: bool = Field(description="False when the law sets no limit and ours is a setting")
+
+
+class VerificationReminderDue(EventPayload):
+    """A verification task is due soon."""
+
+    event_type = "verification.reminder_due"
+    stream = Stream.CASES
+
+    case_id: str
+    task_id: str
+    due_on: date
+    level: str
+
+
+class VerificationOverdue(EventPayload):
+    """A verification task passed its due date and went up a level."""
+
+    event_type = "verification.overdue"
+    stream = Stream.CASES
+
+    case_id: str
+    task_id: str
+    due_on: date
+    escalated_to: str
+    province: str
+
+
+class Trafficking(EventPayload):
+    scope: str | None = None
+    destination_country: str | None = None
+    purposes: list[str] | None = None
+
+
+class CaseIdentified(EventPayload):
+    """The police or border guard identified the person as a victim of trafficking."""
+
+    event_type = "case.identified"
+    stream = Stream.CASES
+
+    case_id: str
+    decided_on: date
+    evidence: str
+    corrections: Trafficking = Field(default_factory=Trafficking)
+
+
+class CaseNotIdentified(EventPayload):
+    """The police or border guard concluded the person is not a victim of trafficking."""
+
+    event_type = "case.not_identified"
+    stream = Stream.CASES
+
+    case_id: str
+    decided_on: date
+    evidence: str | None = None
+
+
+class CaseIdentificationAmended(EventPayload):
+    """An identification decision was amended: follow this one, not the earlier."""
+
+    event_type = "case.identification_amended"
+    stream = Stream.CASES
+
+    case_id: str
+    outcome: str = Field(description="victim or not_victim")
+    previous_outcome: str
+    decided_on: date
+    evidence: str | None = None
+    corrections: Trafficking = Field(default_factory=Trafficking)

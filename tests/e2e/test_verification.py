@@ -1,0 +1,135 @@
+"""Verification on running services: tasks open on reception, decisions within the area,
+amendments, and overdue escalations that fire once whatever the replicas and restarts."""
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.names import Service, Stream
+from tests.e2e.conftest import Services
+from tests.e2e.test_reports import REPORT, events, post, published, report
+
+WARD, OTHER_WARD = "03325", "03334"
+
+
+@pytest.fixture(scope="module")
+def reporter(platform: Services) -> str:
+    return platform.token("reporter")
+
+
+def new_case(platform: Services, reporter: str, ref: str, **changes: Any) -> str:
+    answer = post(platform, "/v1/reports", report(ref, **changes), reporter)
+    assert answer.status_code == 202, answer.text
+    case_id: str = answer.json()["case_id"]
+    return case_id
+
+
+def decide(platform: Services, token: str, case_id: str, **body: Any) -> httpx.Response:
+    return httpx.post(
+        f"{platform.urls[Service.VERIFICATION]}/v1/cases/{case_id}/decision",
+        json={"outcome": "victim", "decided_at": "2026-11-21",
+              "evidence": "police_certificate", **body},
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+
+
+def wait_until_known(platform: Services, case_id: str) -> None:
+    published(platform, Stream.CASES, "verification.opened", "case_id", case_id)
+
+
+def test_a_received_case_opens_one_task_for_the_competent_agency(
+    platform: Services, reporter: str
+) -> None:
+    case_id = new_case(platform, reporter, "v-open")
+    opened = published(platform, Stream.CASES, "verification.opened", "case_id", case_id)
+    assert opened["agencies"] == ["commune_police"]
+    assert (opened["level"], opened["ward"], opened["due_on"]) == ("commune", WARD, "2026-12-10")
+    assert opened["limit_known"] is False  # received after 2025-07-01: a configured limit
+    handover = new_case(platform, reporter, "v-border", reception_form="bilateral_handover")
+    opened = published(platform, Stream.CASES, "verification.opened", "case_id", handover)
+    assert opened["agencies"] == ["border_guard", "provincial_police"]
+
+    verifier = {"Authorization": f"Bearer {platform.token('verifier', '11', WARD)}"}
+    tasks = httpx.get(f"{platform.urls[Service.VERIFICATION]}/v1/tasks",
+                      params={"status": "open"}, headers=verifier).json()["tasks"]  # fmt: skip
+    assert [t["case_id"] for t in tasks].count(case_id) == 1
+    assert all(t["ward"] == WARD for t in tasks)
+    assert [t["due_on"] for t in tasks] == sorted(t["due_on"] for t in tasks)
+
+
+def test_a_verifier_decides_within_its_area_and_amends_with_a_reason(
+    platform: Services, reporter: str
+) -> None:
+    case_id = new_case(platform, reporter, "v-decide")
+    wait_until_known(platform, case_id)
+    commune = platform.token("verifier", "11", WARD)
+    elsewhere = platform.token("verifier", "11", OTHER_WARD)
+    assert decide(platform, elsewhere, case_id).status_code == 403
+    assert decide(platform, commune, case_id, decided_at="2026-11-01").status_code == 422
+    decided = decide(platform, commune, case_id,
+                     corrections={"purposes": ["forced_labour"]})  # fmt: skip
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["task"]["status"] == "closed"
+    identified = published(platform, Stream.CASES, "case.identified", "case_id", case_id)
+    intake_view = f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}"
+    deadline = time.monotonic() + 10
+    while (
+        httpx.get(intake_view, headers={"Authorization": f"Bearer {commune}"}).json()["status"]
+        != "identified"
+    ):
+        assert time.monotonic() < deadline, "intake did not follow the decision"
+        time.sleep(0.1)
+    assert identified["corrections"]["purposes"] == ["forced_labour"]
+
+    again = decide(platform, commune, case_id, outcome="not_victim")
+    assert again.status_code == 409
+    amended = decide(platform, commune, case_id, outcome="not_victim",
+                     amend_reason="the certificate was withdrawn")  # fmt: skip
+    assert amended.status_code == 200
+    amendment = published(platform, Stream.CASES, "case.identification_amended", "case_id", case_id)
+    assert (amendment["outcome"], amendment["previous_outcome"]) == ("not_victim", "victim")
+    assert decide(platform, commune, "no-such-case").status_code == 404
+
+
+def test_a_case_decided_not_a_victim(platform: Services, reporter: str) -> None:
+    case_id = new_case(platform, reporter, "v-not")
+    wait_until_known(platform, case_id)
+    answer = decide(platform, platform.token("verifier", "11"), case_id,
+                    outcome="not_victim", evidence=None)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    published(platform, Stream.CASES, "case.not_identified", "case_id", case_id)
+
+
+def test_every_received_case_has_exactly_one_task(platform: Services, reporter: str) -> None:
+    case_ids = [new_case(platform, reporter, f"v-many-{n}") for n in range(12)]
+    for case_id in case_ids:
+        wait_until_known(platform, case_id)
+    opened = [e["case_id"] for e in events(platform, Stream.CASES, "verification.opened")]
+    assert all(opened.count(case_id) == 1 for case_id in case_ids)
+
+
+def test_an_overdue_task_escalates_once_with_two_replicas_and_a_restart(
+    services: Services,
+) -> None:
+    services.start(Service.INTAKE, Service.VERIFICATION)
+    replica = services.start_replica(Service.VERIFICATION)
+    reporter = services.token("reporter")
+    late = {**report("v-late", received_at="2026-01-05"),
+            "consent": {**REPORT["consent"], "recorded_at": "2026-01-05"}}  # fmt: skip
+    answer = post(services, "/v1/reports", late, reporter)
+    assert answer.status_code == 202, answer.text
+    case_id = answer.json()["case_id"]
+    overdue = published(services, Stream.CASES, "verification.overdue", "case_id", case_id)
+    assert (overdue["escalated_to"], overdue["due_on"]) == ("province", "2026-01-25")
+    replica.terminate()
+    replica.wait(15)
+    services.start_replica(Service.VERIFICATION)
+    time.sleep(2.0)  # several timer rounds of both processes
+    fired = [e for e in events(services, Stream.CASES, "verification.overdue")
+             if e["case_id"] == case_id]  # fmt: skip
+    assert len(fired) == 1
+    reminders = [e for e in events(services, Stream.CASES, "verification.reminder_due")
+                 if e["case_id"] == case_id]  # fmt: skip
+    assert reminders == [], "a task already late gets an escalation, not a reminder"
