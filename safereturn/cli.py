@@ -58,6 +58,7 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     data_dir, redis_url = _platform_settings(args)
     # This process reads the services' settings too (demo clients, audit checks): same values.
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
+    os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
     try:
         with running(data_dir, redis_url) as platform:
             _describe(platform)

@@ -269,6 +269,45 @@ def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: 
     say(f"  refused onto {Stream.SUBMISSIONS_REJECTED}: {reasons}")
 
 
+def verify_cases(redis_url: str, reporter: ApiClient, verifier: ApiClient, say: Say) -> None:
+    """Tasks open on reception; the police decide; a late one escalates to the province."""
+    if _poll(lambda: _events(redis_url, "verification.opened"), 15.0) is None:
+        raise ScenarioError("no verification task was opened")
+    tasks = verifier.get(Service.VERIFICATION, "/v1/tasks", params={"status": "open"}).json()
+    say(f"  {len(tasks['tasks'])} verification task(s) open in the province, soonest due first:")
+    for task in tasks["tasks"][:3]:
+        agencies = ", ".join(task["agencies"])
+        say(f"    due {task['due_on']}  {agencies:<32} {task['legal_basis'][:40]}")
+    decided: list[str] = []
+    for task, outcome in zip(tasks["tasks"][:2], ("victim", "not_victim"), strict=False):
+        body = {"outcome": outcome, "decided_at": time.strftime("%Y-%m-%d"),
+                "evidence": "police_certificate" if outcome == "victim" else None}  # fmt: skip
+        answer = verifier.post(Service.VERIFICATION, f"/v1/cases/{task['case_id']}/decision",
+                               json=body)  # fmt: skip
+        decided.append(f"{outcome} ({answer.status_code})")
+    say(f"  decisions: {', '.join(decided)} → case.identified / case.not_identified")
+    late = _fill(REPORTS, {"today": "2026-01-05", "stamp": secrets.token_hex(3)})[0]
+    reporter.post(Service.INTAKE, "/v1/reports", json=late)
+    escalated = _poll(lambda: _events(redis_url, "verification.overdue"), 30.0)
+    if escalated is None:
+        raise ScenarioError("no overdue escalation")
+    say(f"  a report received on 2026-01-05 was past due ({escalated['due_on']}): "
+        f"verification.overdue, escalated to the {escalated['escalated_to']}")  # fmt: skip
+
+
+def _events(redis_url: str, event_type: str) -> dict[str, Any] | None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        recent = entries(client.xrevrange(Stream.CASES, count=500))
+    finally:
+        client.close()
+    for entry in recent:
+        if entry.text().get("type") == event_type:
+            found: dict[str, Any] = json.loads(entry.text()["data"])
+            return found
+    return None
+
+
 def _known(operator: ApiClient, service: str, case_id: str) -> dict[str, Any] | None:
     answer = operator.get(service, f"/v1/diagnostics/cases/{case_id}")
     found: dict[str, Any] | None = answer.json() if answer.status_code == 200 else None
@@ -299,6 +338,10 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
         admin.create_client(say, "Sở Y tế Điện Biên (demo)", Role.REPORTER, "11", None)
     )
     reporter = ApiClient(urls, reporter_credentials.client.client_id, reporter_credentials.secret)
+    verifier_credentials = asyncio.run(
+        admin.create_client(say, "Công an tỉnh Điện Biên (demo)", Role.VERIFIER, "11", None)
+    )
+    verifier = ApiClient(urls, verifier_credentials.client.client_id, verifier_credentials.secret)
     operator = ApiClient(urls, operator_credentials.client.client_id, operator_credentials.secret)
     auditor = ApiClient(urls, auditor_credentials.client.client_id, auditor_credentials.secret)
     try:
@@ -311,15 +354,18 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
         report_cases(redis_url, reporter, operator, say)
         show_stream_entry(redis_url, Stream.CASES, "case.received", say)
         say("")
-        say("4. Every caller is checked and every call is on record")
+        say("4. The police verify within the legal time limits")
+        verify_cases(redis_url, reporter, verifier, say)
+        say("")
+        say("5. Every caller is checked and every call is on record")
         show_guard(urls, auditor, say)
         if not asyncio.run(admin.verify_audit(say, list(Service))):
             raise ScenarioError("an audit chain does not verify")
         say("")
-        say("5. Revoking the operator's client")
+        say("6. Revoking the operator's client")
         revoke_everywhere(operator, operator_credentials.client.client_id, say)
-        for credentials in (auditor_credentials, reporter_credentials):
+        for credentials in (auditor_credentials, reporter_credentials, verifier_credentials):
             asyncio.run(admin.revoke_client(say, credentials.client.client_id))
     finally:
-        for client in (operator, auditor, reporter):
+        for client in (operator, auditor, reporter, verifier):
             client.close()

@@ -36,6 +36,8 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "case.received reached verification, support, notify, stats" in out
     assert "refused onto safereturn:{submissions}:rejected: received_at: is in the future" in out
     assert "→ decodes as CloudEvent case.received" in out
+    assert "decisions: victim (200), not_victim (200)" in out
+    assert "verification.overdue, escalated to the province" in out
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
     assert out.count("audit chain intact") == 5
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server

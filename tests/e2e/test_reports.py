@@ -105,7 +105,8 @@ def test_a_report_becomes_a_case_and_a_repeat_returns_it(platform: Services, rep
 
     case = httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}",
                      headers={"Authorization": f"Bearer {reporter}"}).json()  # fmt: skip
-    assert (case["province"], case["ward"], case["status"]) == ("11", "03325", "received")
+    assert (case["province"], case["ward"]) == ("11", "03325")
+    assert case["status"] in {"received", "being_identified"}  # verification may be quick
     assert [p["role"] for p in case["persons"]] == ["subject", "accompanying_minor"]
     assert case["persons"][0]["age"] == 17
     assert NAME not in json.dumps(case, ensure_ascii=False)

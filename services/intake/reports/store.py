@@ -231,13 +231,13 @@ async def decide_duplicate(
 async def merge(session: AsyncSession, case_id: str, into: str) -> bool:
     """Merge an open case into another open case (never into a merged one: no chains)."""
     target_open = await session.scalar(
-        select(cases.c.case_id).where(cases.c.case_id == into, cases.c.status == "received")
+        select(cases.c.case_id).where(cases.c.case_id == into, cases.c.status != "merged")
     )
     if target_open is None:
         return False
     result = await session.execute(
         update(cases)
-        .where(cases.c.case_id == case_id, cases.c.status == "received")
+        .where(cases.c.case_id == case_id, cases.c.status != "merged")
         .values(status="merged", merged_into=into)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
