@@ -198,6 +198,13 @@ def test_a_legacy_address_is_converted_to_the_2025_units(platform: Services, rep
     case = httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{answer.json()['case_id']}",
                      headers={"Authorization": f"Bearer {reporter}"}).json()  # fmt: skip
     assert (case["province"], case["ward"]) == ("11", "03325")
+    by_code = report("r-legacy-code", area={"legacy_ward_code": "03325"})
+    answer = post(platform, "/v1/reports", by_code, reporter)
+    assert answer.status_code == 202, answer.text
+    nowhere = report("r-legacy-x", area={"legacy_ward_code": "99999"})
+    unknown = post(platform, "/v1/reports", nowhere, reporter)
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "area.legacy_ward_code"
 
 
 def test_a_case_is_seen_only_within_the_callers_area(platform: Services, reporter: str) -> None:

@@ -101,12 +101,17 @@ class AreaIn(Strict):
         examples=["Xã Mường Phăng, Huyện Điện Biên, Tỉnh Điện Biên"],
         description="A pre-2025 commune, district, province; converted, the original kept",
     )
+    legacy_ward_code: Code5 | None = Field(
+        default=None,
+        examples=["03325"],
+        description="A pre-2025 commune code (GSO); converted, the original kept",
+    )
 
     @model_validator(mode="after")
     def _names_a_place(self) -> "AreaIn":
         if self.province is not None and self.province not in _provinces():
             raise PydanticCustomError("unknown_code", "province is not a 2025 province code")
-        if self.province is None and self.legacy_address is None:
+        if self.province is None and self.legacy_address is None and not self.legacy_ward_code:
             raise PydanticCustomError("missing", "give a province code or a legacy address")
         return self
 
@@ -227,7 +232,7 @@ def convert_legacy(address: str) -> Place | None:
 
 def place(area: AreaIn, field: str) -> tuple[Place | None, list[Problem]]:
     """The 2025 province and commune an area names, or the problems with it."""
-    if area.legacy_address is not None:
+    if area.legacy_address is not None or area.legacy_ward_code is not None:
         return _legacy_place(area, field)
     problem: Problem | None = None
     if area.province is None:
@@ -244,13 +249,32 @@ def place(area: AreaIn, field: str) -> tuple[Place | None, list[Problem]]:
 
 
 def _legacy_place(area: AreaIn, field: str) -> tuple[Place | None, list[Problem]]:
-    if area.province or area.ward:
-        return None, [Problem(field, "give 2025 codes or a legacy address, not both", "area")]
+    if area.province or area.ward or (area.legacy_address and area.legacy_ward_code):
+        return None, [Problem(field, "give one of 2025 codes, a legacy address or code", "area")]
+    if area.legacy_ward_code is not None:
+        address = legacy_address_of(area.legacy_ward_code)
+        converted = convert_legacy(address) if address else None
+        if converted is None:
+            message = "not a pre-2025 commune code"
+            return None, [Problem(f"{field}.legacy_ward_code", message, "unknown_code")]
+        return converted, []
     converted = convert_legacy(area.legacy_address or "")
     if converted is None:
         message = "the legacy address names no known administrative unit"
         return None, [Problem(f"{field}.legacy_address", message, "unknown_area")]
     return converted, []
+
+
+def legacy_address_of(ward_code: str) -> str | None:
+    """The pre-2025 commune, district and province named by a pre-2025 commune code."""
+    from vietnamadminunits.database import query  # noqa: PLC0415 - heavy, rarely needed
+
+    if not ward_code.isdigit():
+        return None
+    # The library takes SQL text only; the code is five digits (checked), so nothing to escape.
+    statement = "SELECT ward, district, province FROM admin_units_legacy WHERE wardCode = '{}'"
+    rows = query(statement.format(ward_code) + " LIMIT 1")
+    return ", ".join(rows[0][k] for k in ("ward", "district", "province")) if rows else None
 
 
 def age_on(birth_date: date, day: date) -> int:
@@ -323,6 +347,7 @@ def sensitive(report: ReportIn) -> dict[str, Any]:
         "phone": person.phone,
         "residence": person.residence.model_dump() if person.residence else None,
         "legacy_address": report.area.legacy_address,
+        "legacy_ward_code": report.area.legacy_ward_code,
         "note": report.note,
         "consent_recorded_by": report.consent.recorded_by,
         "accompanying_minors": [
