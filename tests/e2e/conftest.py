@@ -140,8 +140,10 @@ def services(
 ) -> Iterator[Services]:
     """Starts service processes on the test Redis (flushed) and stops them afterwards."""
     started = Services(service_env(redis_url, tmp_path), tmp_path, monkeypatch)
-    yield started
-    started.stop()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +158,8 @@ def platform(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         started = Services(service_env(own_redis, data_dir), data_dir, monkeypatch)
         started.env["SAFERETURN_REVOCATION_REFRESH_S"] = "0.5"
         started.env["SAFERETURN_MAINTENANCE_INTERVAL_S"] = "0.5"
-        started.start(*Service)
-        yield started
-        started.stop()
+        try:
+            started.start(*Service)
+            yield started
+        finally:
+            started.stop()
