@@ -11,6 +11,7 @@ from services.verification.domain import DecisionRefused, Evidence, Outcome
 from services.verification.handlers import today
 from shared.cases import known_case, register_api
 from shared.diagnostics import receipts
+from shared.events.base import business_time
 from shared.events.verification import (
     CaseIdentificationAmended,
     CaseIdentified,
@@ -105,7 +106,7 @@ async def _record(
         new=earlier is None,
     )  # fmt: skip
     await store.close_task(uow.session, case_id, "decided", datetime.now(UTC))
-    time = datetime.combine(decision.decided_at, datetime.min.time(), UTC)
+    time = business_time(decision.decided_at)
     fixes = Trafficking(**corrections)
     event: Any
     if earlier is not None:

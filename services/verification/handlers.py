@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from uuid6 import uuid7
 
@@ -11,6 +10,7 @@ from services.verification.domain import Level, Limit
 from shared import cases
 from shared.consumer import Subscription
 from shared.diagnostics import probe_receiver
+from shared.events.base import VIETNAM
 from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.platform import ProbeRequested
 from shared.events.registry import Event
@@ -23,12 +23,11 @@ from shared.names import Service, Stream
 from shared.outbox import UnitOfWork
 from shared.runtime import Platform
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 TIMER_BATCH = 200
 
 
 def today() -> datetime:
-    return datetime.now(VIETNAM)
+    return datetime.now(VIETNAM)  # business dates are Viet Nam's
 
 
 def open_task(limits: list[Limit]) -> Any:

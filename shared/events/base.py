@@ -1,6 +1,8 @@
-"""Base class of every event payload."""
+"""Base class of every event payload, and business time."""
 
+from datetime import date, datetime, time
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,3 +21,16 @@ class EventPayload(BaseModel):
     event_type: ClassVar[str]
     version: ClassVar[int] = 1
     stream: ClassVar[Stream]
+
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+"""Business dates are Viet Nam's dates."""
+
+
+def business_time(day: date) -> datetime:
+    """The CloudEvents ``time`` of something that happened on ``day`` (its start, in Viet Nam)."""
+    return datetime.combine(day, time.min, VIETNAM)
+
+
+def business_today() -> date:
+    return datetime.now(VIETNAM).date()

@@ -15,7 +15,6 @@ from uuid6 import uuid7
 from services.intake.reports import store
 from services.intake.reports.domain import (
     SAME_PERSON_SCORE,
-    VIETNAM,
     ActivityIn,
     MinorIn,
     PersonIn,
@@ -32,6 +31,7 @@ from services.intake.reports.domain import (
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.db import Database
+from shared.events.base import business_time
 from shared.events.intake import (
     ActivityReported,
     CaseDuplicateSuspected,
@@ -132,14 +132,14 @@ async def admit_in(
         for minor in report.accompanying_minors
     ]
     await store.add_persons(uow.session, rows)
-    business_time = datetime.combine(report.received_at, datetime.min.time(), VIETNAM)
+    received = business_time(report.received_at)
     if id_index is not None:
         await store.lock_person(uow.session, id_index)
         same = await store.case_with_id_index(uow.session, id_index, case_id)
         if same is not None:  # the same ID number: the same person, certainly
             await store.set_status(uow.session, case_id, "merged", same)
             merged = CaseMerged(case_id=case_id, into=same, method="id_number")
-            await uow.emit(merged, subject=case_id, time=business_time)
+            await uow.emit(merged, subject=case_id, time=received)
             return Admission(case_id, created=True, status="merged", merged_into=same)
     event = CaseReceived(
         case_id=case_id,
@@ -163,7 +163,7 @@ async def admit_in(
         ),
         accompanying_minors=len(report.accompanying_minors),
     )
-    await uow.emit(event, subject=case_id, time=business_time)
+    await uow.emit(event, subject=case_id, time=received)
     await _flag_look_alikes(uow, vault, report, case_id, where.province)
     return Admission(case_id, created=True)
 
@@ -257,8 +257,7 @@ async def record_activity(
         agency=submitter.agency,
         **counts,
     )
-    time = datetime.combine(activity.date, datetime.min.time(), VIETNAM)
-    await uow.emit(event, subject=None, time=time)
+    await uow.emit(event, subject=None, time=business_time(activity.date))
     return activity_id
 
 

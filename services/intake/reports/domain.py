@@ -6,10 +6,9 @@ need code lists (dates against each other, codes, areas), naming every offending
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -37,8 +36,8 @@ from services.intake.reports.catalogues import (
     Sex,
     countries,
 )
+from shared.events.base import business_today
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 ADULT_AGE = 18
 MAX_AGE = 120
 
@@ -74,7 +73,7 @@ def _not_future(day: date) -> date:
 
 def today() -> date:
     """Reports are dated in Viet Nam's time zone."""
-    return datetime.now(VIETNAM).date()
+    return business_today()
 
 
 Code2 = Annotated[StrictStr, Field(pattern=r"^\d{2}$")]
