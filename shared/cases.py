@@ -11,13 +11,18 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.consumer import Handler, Subscription
 from shared.db import Database, case_register
 from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.registry import Event
+from shared.events.verification import (
+    CaseIdentificationAmended,
+    CaseIdentified,
+    CaseNotIdentified,
+)
 from shared.http import problem
 from shared.names import Stream
 from shared.outbox import UnitOfWork
@@ -58,9 +63,26 @@ async def on_case_merged(uow: UnitOfWork, event: Event[Any]) -> None:
     )
 
 
+async def on_identification(uow: UnitOfWork, event: Event[Any]) -> None:
+    """The register follows verification's decision, amendments included."""
+    decided: CaseIdentified | CaseNotIdentified | CaseIdentificationAmended = event.payload
+    if isinstance(decided, CaseIdentificationAmended):
+        status = "identified" if decided.outcome == "victim" else "not_identified"
+    else:
+        status = "identified" if isinstance(decided, CaseIdentified) else "not_identified"
+    await uow.session.execute(
+        update(case_register)
+        .where(case_register.c.case_id == decided.case_id, case_register.c.status != "merged")
+        .values(status=status)
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     CaseReceived.event_type: on_case_received,
     CaseMerged.event_type: on_case_merged,
+    CaseIdentified.event_type: on_identification,
+    CaseNotIdentified.event_type: on_identification,
+    CaseIdentificationAmended.event_type: on_identification,
 }
 
 

@@ -91,6 +91,13 @@ def test_a_verifier_decides_within_its_area_and_amends_with_a_reason(
     amendment = published(platform, Stream.CASES, "case.identification_amended", "case_id", case_id)
     assert (amendment["outcome"], amendment["previous_outcome"]) == ("not_victim", "victim")
     assert decide(platform, commune, "no-such-case").status_code == 404
+    admin = {"Authorization": f"Bearer {platform.token('admin')}"}
+    for service in (Service.SUPPORT, Service.NOTIFY, Service.STATS):  # consumers follow it
+        url = f"{platform.urls[service]}/v1/diagnostics/cases/{case_id}"
+        deadline = time.monotonic() + 10
+        while httpx.get(url, headers=admin).json().get("status") != "not_identified":
+            assert time.monotonic() < deadline, f"{service} did not follow the amendment"
+            time.sleep(0.1)
 
 
 def test_a_case_decided_not_a_victim(platform: Services, reporter: str) -> None:
