@@ -1,10 +1,12 @@
 """Verification's HTTP API: decisions, the work list, a case's verification."""
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from uuid6 import uuid7
 
 from services.verification import domain, store
 from services.verification.domain import DecisionRefused, Evidence, Outcome
@@ -16,6 +18,9 @@ from shared.events.verification import (
     CaseIdentificationAmended,
     CaseIdentified,
     CaseNotIdentified,
+    Protected,
+    ProtectionEnded,
+    ProtectionOrdered,
     Trafficking,
 )
 from shared.guard import PrincipalDep, ensure_area, forbidden
@@ -168,3 +173,118 @@ async def work_list(
             session, status, area.province or province, area.ward or ward, limit=500
         )
     return TaskPage(tasks=[_jsonable(row._asdict()) for row in rows])
+
+
+class Measure(StrEnum):
+    CONFIDENTIALITY = "confidentiality"
+    GUARD = "guard"
+    TEMPORARY_SHELTER = "temporary_shelter"
+    RELOCATION = "relocation"
+    CLOSED_HEARING = "closed_hearing"
+
+
+class ProtectedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    relation: Literal["victim", "accompanying_minor", "close_relative"]
+    count: int = Field(ge=1, le=100)
+
+
+class ProtectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    measures: list[Measure] = Field(min_length=1, max_length=len(Measure))
+    protected: list[ProtectedIn] = Field(min_length=1, max_length=3)
+    starts_on: date
+    ends_on: date | None = None
+
+
+class ProtectionOut(BaseModel):
+    order_id: str
+    case_id: str
+    measures: list[str]
+    protected: list[dict[str, Any]]
+    starts_on: date
+    ends_on: date | None
+    ended_on: date | None
+
+
+class EndIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ended_on: date
+
+
+@router.post(
+    "/v1/cases/{case_id}/protection",
+    status_code=201,
+    response_model=ProtectionOut,
+    responses={403: {}, 404: {}, 409: {}, 422: {}},
+)
+async def order_protection(
+    case_id: str, order: ProtectionIn, platform: PlatformDep, principal: PrincipalDep
+) -> Any:
+    """Order protection for the victim, accompanying minors and close relatives."""
+    case = await known_case(platform.database, case_id)
+    if case is None or case.received_on is None:
+        return problem(404, "No such case here", kind="not-found")
+    ensure_area(principal, case.province, case.ward, case_id)
+    if case.status == "merged":
+        return problem(409, "The case was merged into another", kind="conflict")
+    if order.starts_on < case.received_on or (order.ends_on and order.ends_on < order.starts_on):
+        return _refused(DecisionRefused("starts_on", "the period must start after reception "
+                                        "and end after it starts"))  # fmt: skip
+    order_id = str(uuid7())
+    measures = [str(m) for m in order.measures]
+    protected = [p.model_dump() for p in order.protected]
+    values = {
+        "order_id": order_id, "case_id": case_id, "measures": measures, "protected": protected,
+        "starts_on": order.starts_on, "ends_on": order.ends_on, "ended_on": None,
+        "ordered_by": principal.client_id,
+    }  # fmt: skip
+    async with platform.unit_of_work() as uow:
+        await store.add_order(uow.session, values)
+        ordered = ProtectionOrdered(
+            case_id=case_id, order_id=order_id, measures=measures,
+            protected=[Protected(**p) for p in protected],
+            starts_on=order.starts_on, ends_on=order.ends_on,
+        )  # fmt: skip
+        await uow.emit(ordered, subject=case_id, time=business_time(order.starts_on))
+    return ProtectionOut(**values)
+
+
+@router.post(
+    "/v1/cases/{case_id}/protection/{order_id}/end",
+    response_model=ProtectionOut,
+    responses={403: {}, 404: {}, 409: {}, 422: {}},
+)
+async def end_protection(
+    case_id: str, order_id: str, end: EndIn, platform: PlatformDep, principal: PrincipalDep
+) -> Any:
+    """End a protection order."""
+    case = await known_case(platform.database, case_id)
+    if case is None:
+        return problem(404, "No such case here", kind="not-found")
+    ensure_area(principal, case.province, case.ward, case_id)
+    try:
+        async with platform.unit_of_work() as uow:
+            order = await store.order_of(uow.session, case_id, order_id)
+            if order is None:
+                raise LookupError
+            if end.ended_on < order.starts_on:
+                raise ValueError
+            if not await store.end_order(uow.session, order_id, end.ended_on):
+                raise Undecidable
+            ended = ProtectionEnded(case_id=case_id, order_id=order_id, ended_on=end.ended_on)
+            await uow.emit(ended, subject=case_id, time=business_time(end.ended_on))
+    except LookupError:
+        return problem(404, "No such protection order", kind="not-found")
+    except Undecidable:
+        return problem(409, "The protection order has already ended", kind="conflict")
+    except ValueError:
+        return _refused(DecisionRefused("ended_on", "is before the order started"))
+    return ProtectionOut(**(order._asdict() | {"ended_on": end.ended_on}))
+
+
+class Undecidable(Exception):
+    pass

@@ -44,6 +44,49 @@ decisions = Table(
 )
 
 
+protection_orders = Table(
+    "protection_orders",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("measures", JSON, nullable=False),
+    Column("protected", JSON, nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=True),
+    Column("ended_on", Date, nullable=True),
+    Column("ordered_by", String(40), nullable=False),
+)
+
+
+async def add_order(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(protection_orders).values(**values))
+
+
+async def order_of(session: AsyncSession, case_id: str, order_id: str) -> Any:
+    rows = await session.execute(
+        select(protection_orders).where(
+            protection_orders.c.case_id == case_id, protection_orders.c.order_id == order_id
+        )
+    )
+    return rows.first()
+
+
+async def end_order(session: AsyncSession, order_id: str, ended_on: date) -> bool:
+    result = await session.execute(
+        update(protection_orders)
+        .where(protection_orders.c.order_id == order_id, protection_orders.c.ended_on.is_(None))
+        .values(ended_on=ended_on)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def orders_of(session: AsyncSession, case_id: str) -> list[Any]:
+    rows = await session.execute(
+        select(protection_orders).where(protection_orders.c.case_id == case_id)
+    )
+    return list(rows)
+
+
 async def add_task(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(tasks).values(**values))
 

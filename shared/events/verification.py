@@ -17,6 +17,8 @@ def register(registry: EventRegistry) -> None:
         CaseIdentified,
         CaseNotIdentified,
         CaseIdentificationAmended,
+        ProtectionOrdered,
+        ProtectionEnded,
     ):
         registry.register(model)
 
@@ -104,3 +106,33 @@ class CaseIdentificationAmended(EventPayload):
     decided_on: date
     evidence: str | None = None
     corrections: Trafficking = Field(default_factory=Trafficking)
+
+
+class Protected(EventPayload):
+    relation: str = Field(description="victim, accompanying_minor or close_relative")
+    count: int
+
+
+class ProtectionOrdered(EventPayload):
+    """Protection measures were ordered for the victim and those close to them."""
+
+    event_type = "protection.ordered"
+    stream = Stream.CASES
+
+    case_id: str
+    order_id: str
+    measures: list[str]
+    protected: list[Protected]
+    starts_on: date
+    ends_on: date | None = None
+
+
+class ProtectionEnded(EventPayload):
+    """A protection order ended."""
+
+    event_type = "protection.ended"
+    stream = Stream.CASES
+
+    case_id: str
+    order_id: str
+    ended_on: date

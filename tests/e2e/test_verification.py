@@ -140,3 +140,27 @@ def test_an_overdue_task_escalates_once_with_two_replicas_and_a_restart(
     reminders = [e for e in events(services, Stream.CASES, "verification.reminder_due")
                  if e["case_id"] == case_id]  # fmt: skip
     assert reminders == [], "a task already late gets an escalation, not a reminder"
+
+
+def test_a_protection_order_is_made_and_ended(platform: Services, reporter: str) -> None:
+    case_id = new_case(platform, reporter, "v-protect")
+    wait_until_known(platform, case_id)
+    verifier = {"Authorization": f"Bearer {platform.token('verifier', '11', WARD)}"}
+    base = f"{platform.urls[Service.VERIFICATION]}/v1/cases/{case_id}/protection"
+    order = {"measures": ["confidentiality", "temporary_shelter"],
+             "protected": [{"relation": "victim", "count": 1},
+                           {"relation": "accompanying_minor", "count": 1}],
+             "starts_on": "2026-11-21", "ends_on": "2027-02-21"}  # fmt: skip
+    early = httpx.post(base, json=order | {"starts_on": "2026-01-01"}, headers=verifier)
+    assert early.status_code == 422
+    made = httpx.post(base, json=order, headers=verifier)
+    assert made.status_code == 201, made.text
+    order_id = made.json()["order_id"]
+    ordered = published(platform, Stream.CASES, "protection.ordered", "order_id", order_id)
+    assert ordered["measures"] == ["confidentiality", "temporary_shelter"]
+    assert ordered["protected"][1] == {"relation": "accompanying_minor", "count": 1}
+    ended = httpx.post(f"{base}/{order_id}/end", json={"ended_on": "2026-12-01"}, headers=verifier)
+    assert ended.status_code == 200, ended.text
+    published(platform, Stream.CASES, "protection.ended", "order_id", order_id)
+    again = httpx.post(f"{base}/{order_id}/end", json={"ended_on": "2026-12-02"}, headers=verifier)
+    assert again.status_code == 409
