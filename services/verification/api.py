@@ -11,6 +11,7 @@ from uuid6 import uuid7
 from services.verification import domain, store
 from services.verification.domain import DecisionRefused, Evidence, Outcome
 from services.verification.handlers import today
+from services.verification.metrics import TaskMetrics
 from shared.cases import known_case, register_api
 from shared.diagnostics import receipts
 from shared.events.base import business_time
@@ -86,6 +87,8 @@ async def decide(
         except DecisionRefused as refused:
             return _refused(refused)
         await _record(uow, case_id, decision, principal.client_id, earlier)
+    if earlier is None:
+        TaskMetrics.of(platform).decided(case.received_on, decision.decided_at)
     return await verification(case_id, platform, principal)
 
 

@@ -7,6 +7,7 @@ from uuid6 import uuid7
 
 from services.verification import domain, store
 from services.verification.domain import Level, Limit
+from services.verification.metrics import TaskMetrics
 from shared import cases
 from shared.consumer import Subscription
 from shared.diagnostics import probe_receiver
@@ -88,6 +89,7 @@ async def fire_timers(platform: Platform) -> None:
         soon = await store.to_remind(
             session, day + timedelta(days=domain.REMINDER_DAYS), TIMER_BATCH
         )
+    metrics = TaskMetrics.of(platform)
     for task in late:
         async with platform.unit_of_work() as uow:
             changed = {"status": "overdue", "overdue_at": now, "level": Level.PROVINCE}
@@ -104,3 +106,6 @@ async def fire_timers(platform: Platform) -> None:
                 reminder = VerificationReminderDue(case_id=task.case_id, task_id=task.task_id,
                                                 due_on=task.due_on, level=task.level)  # fmt: skip
                 await uow.emit(reminder, subject=task.case_id, time=now)
+
+    async with platform.database.reading() as session:
+        metrics.observe(await store.unfinished(session), day)

@@ -117,6 +117,14 @@ async def list_tasks(
     return list(rows)
 
 
+async def unfinished(session: AsyncSession) -> list[tuple[date, str]]:
+    """Reception date and status of every task not closed."""
+    rows = await session.execute(
+        select(tasks.c.received_on, tasks.c.status).where(tasks.c.status.in_(["open", "overdue"]))
+    )
+    return [(row.received_on, row.status) for row in rows]
+
+
 async def open_past(session: AsyncSession, day: date, limit: int) -> list[Any]:
     rows = await session.execute(
         select(tasks).where(tasks.c.status == "open", tasks.c.due_on < day).limit(limit)

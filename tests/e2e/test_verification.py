@@ -2,14 +2,16 @@
 amendments, and overdue escalations that fire once whatever the replicas and restarts."""
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from services.verification.domain import due_on, load_limits
 from shared.names import Service, Stream
 from tests.e2e.conftest import Services
-from tests.e2e.test_reports import REPORT, events, post, published, report
+from tests.e2e.test_reports import RECEIVED, REPORT, TODAY, events, post, published, report
 
 WARD, OTHER_WARD = "03325", "03334"
 
@@ -29,7 +31,7 @@ def new_case(platform: Services, reporter: str, ref: str, **changes: Any) -> str
 def decide(platform: Services, token: str, case_id: str, **body: Any) -> httpx.Response:
     return httpx.post(
         f"{platform.urls[Service.VERIFICATION]}/v1/cases/{case_id}/decision",
-        json={"outcome": "victim", "decided_at": "2026-11-21",
+        json={"outcome": "victim", "decided_at": TODAY.isoformat(),
               "evidence": "police_certificate", **body},
         headers={"Authorization": f"Bearer {token}"},
     )  # fmt: skip
@@ -45,7 +47,8 @@ def test_a_received_case_opens_one_task_for_the_competent_agency(
     case_id = new_case(platform, reporter, "v-open")
     opened = published(platform, Stream.CASES, "verification.opened", "case_id", case_id)
     assert opened["agencies"] == ["commune_police"]
-    assert (opened["level"], opened["ward"], opened["due_on"]) == ("commune", WARD, "2026-12-10")
+    due = due_on(load_limits(), RECEIVED).isoformat()
+    assert (opened["level"], opened["ward"], opened["due_on"]) == ("commune", WARD, due)
     assert opened["limit_known"] is False  # received after 2025-07-01: a configured limit
     handover = new_case(platform, reporter, "v-border", reception_form="bilateral_handover")
     opened = published(platform, Stream.CASES, "verification.opened", "case_id", handover)
@@ -67,7 +70,8 @@ def test_a_verifier_decides_within_its_area_and_amends_with_a_reason(
     commune = platform.token("verifier", "11", WARD)
     elsewhere = platform.token("verifier", "11", OTHER_WARD)
     assert decide(platform, elsewhere, case_id).status_code == 403
-    assert decide(platform, commune, case_id, decided_at="2026-11-01").status_code == 422
+    before = (RECEIVED - timedelta(days=1)).isoformat()
+    assert decide(platform, commune, case_id, decided_at=before).status_code == 422
     decided = decide(platform, commune, case_id,
                      corrections={"purposes": ["forced_labour"]})  # fmt: skip
     assert decided.status_code == 200, decided.text
@@ -98,6 +102,23 @@ def test_a_verifier_decides_within_its_area_and_amends_with_a_reason(
         while httpx.get(url, headers=admin).json().get("status") != "not_identified":
             assert time.monotonic() < deadline, f"{service} did not follow the amendment"
             time.sleep(0.1)
+
+
+def test_verification_metrics_are_exported(platform: Services, reporter: str) -> None:
+    case_id = new_case(platform, reporter, "v-metrics")
+    wait_until_known(platform, case_id)
+    assert decide(platform, platform.token("verifier", "11"), case_id).status_code == 200
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(f"{platform.urls[Service.VERIFICATION]}/metrics").text
+        if "safereturn_verification_open_tasks" in text:
+            break
+        assert time.monotonic() < deadline, "no task gauges"
+        time.sleep(0.2)
+    assert 'safereturn_verification_open_tasks{age="' in text
+    assert "safereturn_verification_overdue_tasks" in text
+    assert "safereturn_verification_days_to_decision" in text
+    assert case_id not in text
 
 
 def test_a_case_decided_not_a_victim(platform: Services, reporter: str) -> None:
@@ -150,7 +171,8 @@ def test_a_protection_order_is_made_and_ended(platform: Services, reporter: str)
     order = {"measures": ["confidentiality", "temporary_shelter"],
              "protected": [{"relation": "victim", "count": 1},
                            {"relation": "accompanying_minor", "count": 1}],
-             "starts_on": "2026-11-21", "ends_on": "2027-02-21"}  # fmt: skip
+             "starts_on": TODAY.isoformat(),
+             "ends_on": (TODAY + timedelta(days=90)).isoformat()}  # fmt: skip
     early = httpx.post(base, json=order | {"starts_on": "2026-01-01"}, headers=verifier)
     assert early.status_code == 422
     made = httpx.post(base, json=order, headers=verifier)
@@ -159,8 +181,16 @@ def test_a_protection_order_is_made_and_ended(platform: Services, reporter: str)
     ordered = published(platform, Stream.CASES, "protection.ordered", "order_id", order_id)
     assert ordered["measures"] == ["confidentiality", "temporary_shelter"]
     assert ordered["protected"][1] == {"relation": "accompanying_minor", "count": 1}
-    ended = httpx.post(f"{base}/{order_id}/end", json={"ended_on": "2026-12-01"}, headers=verifier)
+    ended = httpx.post(
+        f"{base}/{order_id}/end",
+        json={"ended_on": (TODAY + timedelta(days=10)).isoformat()},
+        headers=verifier,
+    )
     assert ended.status_code == 200, ended.text
     published(platform, Stream.CASES, "protection.ended", "order_id", order_id)
-    again = httpx.post(f"{base}/{order_id}/end", json={"ended_on": "2026-12-02"}, headers=verifier)
+    again = httpx.post(
+        f"{base}/{order_id}/end",
+        json={"ended_on": (TODAY + timedelta(days=11)).isoformat()},
+        headers=verifier,
+    )
     assert again.status_code == 409

@@ -1,0 +1,61 @@
+"""Verification's business metrics: open tasks by age band, overdue tasks, and how many days
+reception to decision takes. Labels are bands and statuses, never cases or people."""
+
+from collections import Counter
+from datetime import date
+from typing import ClassVar
+from weakref import WeakKeyDictionary
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from shared.runtime import Platform
+
+AGE_BANDS = ((7, "0-7d"), (14, "8-14d"), (30, "15-30d"))
+OLDER = "over-30d"
+
+
+def age_band(received_on: date, today: date) -> str:
+    age = (today - received_on).days
+    return next((band for limit, band in AGE_BANDS if age <= limit), OLDER)
+
+
+class TaskMetrics:
+    _of: ClassVar[WeakKeyDictionary[Platform, "TaskMetrics"]] = WeakKeyDictionary()
+
+    def __init__(self, platform: Platform) -> None:
+        meter = platform.telemetry.meter_provider.get_meter("safereturn.verification")
+        self.open_by_band: Counter[str] = Counter()
+        self.overdue = 0
+        meter.create_observable_gauge(
+            "safereturn_verification_open_tasks",
+            callbacks=[self._observe_open],
+            unit="{task}",
+            description="Open verification tasks by time since reception",
+        )
+        meter.create_observable_gauge(
+            "safereturn_verification_overdue_tasks",
+            callbacks=[lambda _: [Observation(self.overdue)]],
+            unit="{task}",
+            description="Verification tasks past their legal due date",
+        )
+        self._decision_days = meter.create_histogram(
+            "safereturn_verification_days_to_decision",
+            unit="d",
+            description="Days from reception to the first identification decision",
+        )
+
+    @classmethod
+    def of(cls, platform: Platform) -> "TaskMetrics":
+        if platform not in cls._of:
+            cls._of[platform] = cls(platform)
+        return cls._of[platform]
+
+    def _observe_open(self, _: CallbackOptions) -> list[Observation]:
+        return [Observation(n, {"age": band}) for band, n in sorted(self.open_by_band.items())]
+
+    def observe(self, received: list[tuple[date, str]], today: date) -> None:
+        self.open_by_band = Counter(age_band(day, today) for day, _ in received)
+        self.overdue = sum(1 for _, status in received if status == "overdue")
+
+    def decided(self, received_on: date, decided_on: date) -> None:
+        self._decision_days.record((decided_on - received_on).days)
