@@ -269,7 +269,9 @@ def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: 
     say(f"  refused onto {Stream.SUBMISSIONS_REJECTED}: {reasons}")
 
 
-def verify_cases(redis_url: str, reporter: ApiClient, verifier: ApiClient, say: Say) -> None:
+def verify_cases(
+    redis_url: str, reporter: ApiClient, verifier: ApiClient, operator: ApiClient, say: Say
+) -> None:
     """Tasks open on reception; the police decide; a late one escalates to the province."""
     if _poll(lambda: _events(redis_url, "verification.opened"), 15.0) is None:
         raise ScenarioError("no verification task was opened")
@@ -286,6 +288,17 @@ def verify_cases(redis_url: str, reporter: ApiClient, verifier: ApiClient, say: 
                                json=body)  # fmt: skip
         decided.append(f"{outcome} ({answer.status_code})")
     say(f"  decisions: {', '.join(decided)} → case.identified / case.not_identified")
+    victim = tasks["tasks"][0]["case_id"]
+    order = {"measures": ["confidentiality", "temporary_shelter"],
+             "protected": [{"relation": "victim", "count": 1},
+                           {"relation": "close_relative", "count": 2}],
+             "starts_on": time.strftime("%Y-%m-%d")}  # fmt: skip
+    ordered = verifier.post(Service.VERIFICATION, f"/v1/cases/{victim}/protection", json=order)
+    say(f"  protection ordered for the victim and 2 relatives → {ordered.status_code}"
+        " protection.ordered")  # fmt: skip
+    for service in (Service.SUPPORT, Service.NOTIFY, Service.STATS):
+        known = _poll(partial(_decided, operator, service, victim), 15.0)
+        say(f"  {service} sees the case as {known['status'] if known else 'UNKNOWN'}")
     late = _fill(REPORTS, {"today": "2026-01-05", "stamp": secrets.token_hex(3)})[0]
     reporter.post(Service.INTAKE, "/v1/reports", json=late)
     escalated = _poll(lambda: _events(redis_url, "verification.overdue"), 30.0)
@@ -306,6 +319,11 @@ def _events(redis_url: str, event_type: str) -> dict[str, Any] | None:
             found: dict[str, Any] = json.loads(entry.text()["data"])
             return found
     return None
+
+
+def _decided(client: ApiClient, service: str, case_id: str) -> dict[str, Any] | None:
+    found = _known(client, service, case_id)
+    return found if found and found["status"] == "identified" else None
 
 
 def _known(operator: ApiClient, service: str, case_id: str) -> dict[str, Any] | None:
@@ -355,7 +373,7 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
         show_stream_entry(redis_url, Stream.CASES, "case.received", say)
         say("")
         say("4. The police verify within the legal time limits")
-        verify_cases(redis_url, reporter, verifier, say)
+        verify_cases(redis_url, reporter, verifier, operator, say)
         say("")
         say("5. Every caller is checked and every call is on record")
         show_guard(urls, auditor, say)

@@ -38,6 +38,9 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "→ decodes as CloudEvent case.received" in out
     assert "decisions: victim (200), not_victim (200)" in out
     assert "verification.overdue, escalated to the province" in out
+    assert "protection ordered for the victim and 2 relatives → 201" in out
+    for name in ("support", "notify", "stats"):
+        assert f"  {name} sees the case as identified" in out
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
     assert out.count("audit chain intact") == 5
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server
