@@ -22,6 +22,7 @@ from shared.events.verification import (
     CaseIdentificationAmended,
     CaseIdentified,
     CaseNotIdentified,
+    VerificationOpened,
 )
 from shared.http import problem
 from shared.names import Stream
@@ -77,9 +78,19 @@ async def on_identification(uow: UnitOfWork, event: Event[Any]) -> None:
     )
 
 
+async def on_verification_opened(uow: UnitOfWork, event: Event[Any]) -> None:
+    opened: VerificationOpened = event.payload
+    await uow.session.execute(
+        update(case_register)
+        .where(case_register.c.case_id == opened.case_id, case_register.c.status == "received")
+        .values(status="being_identified")
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     CaseReceived.event_type: on_case_received,
     CaseMerged.event_type: on_case_merged,
+    VerificationOpened.event_type: on_verification_opened,
     CaseIdentified.event_type: on_identification,
     CaseNotIdentified.event_type: on_identification,
     CaseIdentificationAmended.event_type: on_identification,
