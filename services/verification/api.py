@@ -5,6 +5,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from uuid6 import uuid7
 
@@ -12,7 +13,8 @@ from services.verification import domain, store
 from services.verification.domain import DecisionRefused, Evidence, Outcome
 from services.verification.handlers import today
 from services.verification.metrics import TaskMetrics
-from shared.cases import known_case, register_api
+from shared.access import Principal
+from shared.cases import KnownCase, known_case, register_api
 from shared.diagnostics import receipts
 from shared.events.base import business_time
 from shared.events.verification import (
@@ -26,7 +28,7 @@ from shared.events.verification import (
 )
 from shared.guard import PrincipalDep, ensure_area, forbidden
 from shared.http import problem
-from shared.runtime import PlatformDep
+from shared.runtime import Platform, PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)
@@ -68,6 +70,32 @@ async def decide(
     case_id: str, decision: DecisionIn, platform: PlatformDep, principal: PrincipalDep
 ) -> Any:
     """Identify the person as a victim or not; amend an earlier decision with a reason."""
+    found = await _case_to_act_on(platform, principal, case_id)
+    if isinstance(found, JSONResponse):
+        return found
+    _, received_on = found
+    if decision.outcome is Outcome.VICTIM and decision.evidence is None:
+        return _refused(DecisionRefused("evidence", "a victim is identified on a document"))
+    async with platform.unit_of_work() as uow:
+        earlier = await store.decision_of(uow.session, case_id)
+        try:
+            domain.check_decision(
+                decision.decided_at, received_on, today().date(),
+                already_decided=earlier is not None, amend_reason=decision.amend_reason,
+            )  # fmt: skip
+        except DecisionRefused as refused:
+            return _refused(refused)
+        await _record(uow, case_id, decision, principal.client_id, earlier)
+    if earlier is None:
+        TaskMetrics.of(platform).decided(received_on, decision.decided_at)
+    return await verification(case_id, platform, principal)
+
+
+async def _case_to_act_on(
+    platform: Platform, principal: Principal, case_id: str
+) -> tuple[KnownCase, date] | JSONResponse:
+    """The case and its reception date, if known here, within the caller's area and not
+    merged; else the problem to answer with."""
     case = await known_case(platform.database, case_id)
     if case is None or case.received_on is None:
         return problem(404, "No such case here", kind="not-found")
@@ -75,21 +103,7 @@ async def decide(
     if case.status == "merged":
         return problem(409, "The case was merged into another", kind="conflict",
                        merged_into=case.merged_into)  # fmt: skip
-    if decision.outcome is Outcome.VICTIM and decision.evidence is None:
-        return _refused(DecisionRefused("evidence", "a victim is identified on a document"))
-    async with platform.unit_of_work() as uow:
-        earlier = await store.decision_of(uow.session, case_id)
-        try:
-            domain.check_decision(
-                decision.decided_at, case.received_on, today().date(),
-                already_decided=earlier is not None, amend_reason=decision.amend_reason,
-            )  # fmt: skip
-        except DecisionRefused as refused:
-            return _refused(refused)
-        await _record(uow, case_id, decision, principal.client_id, earlier)
-    if earlier is None:
-        TaskMetrics.of(platform).decided(case.received_on, decision.decided_at)
-    return await verification(case_id, platform, principal)
+    return case, case.received_on
 
 
 def _refused(refused: DecisionRefused) -> Any:
@@ -228,13 +242,11 @@ async def order_protection(
     case_id: str, order: ProtectionIn, platform: PlatformDep, principal: PrincipalDep
 ) -> Any:
     """Order protection for the victim, accompanying minors and close relatives."""
-    case = await known_case(platform.database, case_id)
-    if case is None or case.received_on is None:
-        return problem(404, "No such case here", kind="not-found")
-    ensure_area(principal, case.province, case.ward, case_id)
-    if case.status == "merged":
-        return problem(409, "The case was merged into another", kind="conflict")
-    if order.starts_on < case.received_on or (order.ends_on and order.ends_on < order.starts_on):
+    found = await _case_to_act_on(platform, principal, case_id)
+    if isinstance(found, JSONResponse):
+        return found
+    _, received_on = found
+    if order.starts_on < received_on or (order.ends_on and order.ends_on < order.starts_on):
         return _refused(DecisionRefused("starts_on", "the period must start after reception "
                                         "and end after it starts"))  # fmt: skip
     order_id = str(uuid7())
