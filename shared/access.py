@@ -18,6 +18,7 @@ class Role(StrEnum):
     VERIFIER = "verifier"  # police / border guard: decisions and protection
     SUPPORT_OFFICER = "support_officer"  # grants, disbursements, referrals
     APPROVER = "approver"  # the second officer for grants above a threshold
+    PROVIDER = "provider"  # a service provider answering referrals
     ANALYST = "analyst"  # statistics
     AUDITOR = "auditor"  # the audit log
     INTEGRATOR = "integrator"  # public streams and subscriptions

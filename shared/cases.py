@@ -12,10 +12,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.consumer import Handler, Subscription
-from shared.db import Database, case_register
+from shared.db import Database, case_register, upsert
 from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.registry import Event
 from shared.events.verification import (
@@ -30,10 +29,6 @@ from shared.outbox import UnitOfWork
 from shared.runtime import PlatformDep
 
 
-def _upsert(database_dialect: str) -> Any:
-    return (postgresql if database_dialect == "postgresql" else sqlite).insert(case_register)
-
-
 async def on_case_received(uow: UnitOfWork, event: Event[Any]) -> None:
     case: CaseReceived = event.payload
     values = {
@@ -46,14 +41,14 @@ async def on_case_received(uow: UnitOfWork, event: Event[Any]) -> None:
         "consent_information_sharing": case.consent.information_sharing,
         "consent_statistics": case.consent.statistics,
     }
-    insert = _upsert(uow.session.get_bind().dialect.name)
+    insert = upsert(uow.session, case_register)
     # A merge may have arrived first (streams are ordered, replays are not): keep its status.
     await uow.session.execute(insert.values(values).on_conflict_do_nothing())
 
 
 async def on_case_merged(uow: UnitOfWork, event: Event[Any]) -> None:
     merged: CaseMerged = event.payload
-    insert = _upsert(uow.session.get_bind().dialect.name)
+    insert = upsert(uow.session, case_register)
     await uow.session.execute(
         insert.values(
             case_id=merged.case_id, status="merged", merged_into=merged.into

@@ -1,10 +1,11 @@
-"""Support's process: settings, subscriptions and routes assembled on the shared runtime."""
+"""Support's process: settings, legal tables, subscriptions and routes on the shared runtime."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.support import api, handlers
+from services.support.policies import load_rules
 from services.support.settings import SupportSettings
 from shared.runtime import ServiceSpec, build_app, serve
 
@@ -18,7 +19,9 @@ def create_app(settings: SupportSettings) -> FastAPI:
         routers=[api.router],
         migrations=MIGRATIONS,
     )
-    return build_app(spec)
+    app = build_app(spec)
+    app.state.policy = api.Policy(load_rules(settings.policy_dir), settings.approval_threshold_vnd)
+    return app
 
 
 def main() -> None:

@@ -1,5 +1,9 @@
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field, PositiveInt
+
+from services.support.policies import POLICY_DIR
 from shared.names import Service
 from shared.settings import ServiceSettings
 
@@ -8,3 +12,11 @@ class SupportSettings(ServiceSettings):
     """Support's settings (env prefix ``SAFERETURN_SUPPORT_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.SUPPORT
+
+    policy_dir: Path = Field(
+        default=POLICY_DIR, description="Folder of the legal support tables (one TOML per document)"
+    )
+    approval_threshold_vnd: PositiveInt = Field(
+        default=2_000_000,
+        description="Grants above this amount (VND) need a second officer's approval",
+    )

@@ -1,0 +1,192 @@
+"""The legal support tables, as data: one TOML file per legal document (see
+``policies/README.md``). Loading checks every row, so a bad file stops the service at start."""
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+POLICY_DIR = Path(__file__).with_name("policies")
+REGIME_CHANGE = date(2025, 7, 1)  # Law 53/2024/QH15 in force
+
+
+class Regime(StrEnum):
+    LAW_66_2011 = "law-66-2011"
+    LAW_53_2024 = "law-53-2024"
+
+
+class Kind(StrEnum):
+    SHELTER_MEALS = "shelter_meals"
+    ROAD_MEALS = "road_meals"
+    TRAVEL_FARE = "travel_fare"
+    CLOTHING = "clothing"
+    MEDICINE = "medicine"
+    MEDICAL_CARE = "medical_care"
+    PSYCHOLOGICAL_COUNSELLING = "psychological_counselling"
+    LEGAL_AID = "legal_aid"
+    EDUCATION = "education"
+    VOCATIONAL_TRAINING = "vocational_training"
+    HARDSHIP_ALLOWANCE = "hardship_allowance"
+    HEALTH_INSURANCE = "health_insurance"
+
+
+class Unit(StrEnum):
+    PER_DAY = "per_day"
+    ONCE = "once"
+    PER_SCHOOL_YEAR = "per_school_year"
+    ACTUAL_COST = "actual_cost"
+
+
+class Group(StrEnum):
+    VICTIM = "victim"
+    BEING_IDENTIFIED = "being_identified"
+    ACCOMPANYING_MINOR = "accompanying_minor"
+
+
+class Condition(StrEnum):
+    POOR_HOUSEHOLD = "poor_household"
+    WITHIN_12_MONTHS = "within_12_months"
+    FIRST_SCHOOL_YEAR = "first_school_year"
+
+
+class CapUnit(StrEnum):
+    DAYS = "days"
+    MONTHS = "months"
+    SCHOOL_YEARS = "school_years"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _RuleRow(_Strict):
+    kind: Kind
+    unit: Unit
+    amount: PositiveInt | Literal["unknown"] | None = None
+    minimum: PositiveInt | None = None
+    cap: PositiveInt | None = None
+    cap_unit: CapUnit | None = None
+    groups: list[Group] = Field(min_length=1)
+    conditions: list[Condition] = Field(default_factory=list)
+    article: str | None = None
+    effective_from: date | None = None
+    effective_to: date | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "_RuleRow":
+        if (self.unit is Unit.ACTUAL_COST) != (self.amount is None):
+            raise ValueError("actual_cost rules have no amount; every other rule has one")
+        if (self.cap is None) != (self.cap_unit is None):
+            raise ValueError("cap and cap_unit go together")
+        return self
+
+
+class _Document(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: str
+    regime: Regime
+    area: Literal["national", "province"]
+    province: str | None = Field(default=None, pattern=r"^\d{2}$")
+    legacy_province: str | None = Field(default=None, pattern=r"^\d{2}$")
+    effective_from: date
+    effective_to: date | None = None
+
+    @model_validator(mode="after")
+    def _placed(self) -> "_Document":
+        if (self.area == "province") != (self.province is not None):
+            raise ValueError("a province document names its province; a national one none")
+        return self
+
+
+class _File(_Strict):
+    document: _Document
+    rule: list[_RuleRow] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of a legal table: who may receive a kind of support, how much, how often."""
+
+    id: str
+    document: str
+    regime: Regime
+    province: str | None
+    legacy_province: str | None
+    kind: Kind
+    unit: Unit
+    amount: int | None  # VND per unit; None: actual cost or unknown
+    amount_known: bool
+    minimum: int | None
+    cap: int | None
+    cap_unit: CapUnit | None
+    groups: frozenset[Group]
+    conditions: frozenset[Condition]
+    effective_from: date
+    effective_to: date | None
+    legal_basis: str
+
+    def in_force(self, day: date) -> bool:
+        return self.effective_from <= day and (
+            self.effective_to is None or day <= self.effective_to
+        )
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be trusted."""
+
+
+def load_rules(folder: Path = POLICY_DIR) -> list[Rule]:
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise PolicyError(f"no policy files in {folder.name}")
+    rules: list[Rule] = []
+    for path in files:
+        try:
+            parsed = _File.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, ValueError) as error:
+            raise PolicyError(f"{path.name}: {error}") from error
+        rules.extend(_rules_of(parsed))
+    ids = [rule.id for rule in rules]
+    if len(set(ids)) != len(ids):
+        raise PolicyError("a document id or a kind repeats within a document")
+    return rules
+
+
+def _rules_of(parsed: _File) -> list[Rule]:
+    doc = parsed.document
+    return [
+        Rule(
+            id=f"{doc.id}/{row.kind}",
+            document=doc.id,
+            regime=doc.regime,
+            province=doc.province,
+            legacy_province=doc.legacy_province,
+            kind=row.kind,
+            unit=row.unit,
+            amount=row.amount if isinstance(row.amount, int) else None,
+            amount_known=row.amount != "unknown",
+            minimum=row.minimum,
+            cap=row.cap,
+            cap_unit=row.cap_unit,
+            groups=frozenset(row.groups),
+            conditions=frozenset(row.conditions),
+            effective_from=row.effective_from or doc.effective_from,
+            effective_to=row.effective_to or doc.effective_to,
+            legal_basis=f"{doc.title}, {row.article}" if row.article else doc.title,
+        )
+        for row in parsed.rule
+    ]
+
+
+def describe(rule: Rule) -> dict[str, Any]:
+    """A rule as the API shows it."""
+    return {
+        "rule": rule.id, "regime": rule.regime, "unit": rule.unit, "rate": rule.amount,
+        "amount_known": rule.amount_known, "minimum": rule.minimum,
+        "cap": {"value": rule.cap, "unit": rule.cap_unit} if rule.cap else None,
+        "legal_basis": rule.legal_basis,
+    }  # fmt: skip
