@@ -263,8 +263,12 @@ def _cap_unit(rule: Rule) -> str:
 def decide_grant(
     rules: Iterable[Rule], facts: Facts, request: GrantRequest, today: date
 ) -> GrantDecision:
-    """The grant the law allows for the request, or every reason it refuses."""
+    """The grant the law allows for the request, or every reason it refuses (only the case's
+    state when that alone forbids any support: a closed case, no consent)."""
     assessment = assess(rules, facts, request.kind, request.beneficiary, request.granted_on)
+    blocking = case_refusals(facts, request.kind)
+    if blocking:
+        return GrantDecision(assessment, request.quantity, 0, None, "", tuple(blocking))
     refusals = list(assessment.refusals)
     if request.granted_on < facts.received_on:
         refusals.append(Refusal("granted_at.before_reception", "granted_at",

@@ -147,7 +147,11 @@ async def case_facts(session: AsyncSession, case_id: str) -> Any:
     """The register's row joined with support's own facts of the case."""
     statement = (
         select(case_register, *[c for c in support_cases.c if c.name != "case_id"])
-        .select_from(case_register.outerjoin(support_cases))
+        .select_from(
+            case_register.outerjoin(
+                support_cases, support_cases.c.case_id == case_register.c.case_id
+            )
+        )
         .where(case_register.c.case_id == case_id)
     )
     return (await session.execute(statement)).first()

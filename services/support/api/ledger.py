@@ -92,7 +92,7 @@ async def disburse(
     body: DisbursementIn,
     platform: PlatformDep,
     principal: PrincipalDep,
-    idempotency_key: Annotated[str, Header(min_length=8, max_length=200)],
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
 ) -> Any:
     """Pay against an approved grant from a budget. A retry with the same ``Idempotency-Key``
     returns the first payment; the key with a different body is refused."""

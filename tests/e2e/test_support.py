@@ -1,0 +1,319 @@
+"""Support on running services: entitlements at the province's legal rates, grants with four
+eyes, a ledger that never pays more than granted or budgeted, referrals, closure."""
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.names import Service, Stream
+from tests.e2e.conftest import Services
+from tests.e2e.test_reports import NAME, TODAY, events, post, published, report
+
+HA_GIANG_WARD = "00694"  # a 2025 commune of Tuyên Quang (08) that was Hà Giang's (02)
+OLD_REGIME_RECEIVED = date(2025, 3, 10)
+IDENTIFIED = date(2025, 4, 1)
+
+
+class Officer:
+    """Calls support's API with one client's token."""
+
+    def __init__(self, platform: Services, role: str, province: str | None = "08") -> None:
+        self.platform = platform
+        self.headers = {"Authorization": f"Bearer {platform.token(role, province)}"}
+
+    @property
+    def url(self) -> str:  # a restarted service listens on a new port
+        return self.platform.urls[Service.SUPPORT]
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", params=params, headers=self.headers)
+
+    def post(self, path: str, body: Any, **headers: str) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, headers=self.headers | headers)
+
+    def put(self, path: str, body: Any) -> httpx.Response:
+        return httpx.put(f"{self.url}{path}", json=body, headers=self.headers)
+
+    def grant(self, case_id: str, **body: Any) -> httpx.Response:
+        return self.post(f"/v1/cases/{case_id}/grants", body)
+
+
+@pytest.fixture(scope="module")
+def officer(platform: Services) -> Officer:
+    return Officer(platform, "support_officer")
+
+
+@pytest.fixture(scope="module")
+def approver(platform: Services) -> Officer:
+    return Officer(platform, "approver")
+
+
+def old_regime_case(platform: Services, ref: str, *, identified: bool, **changes: Any) -> str:
+    """A person received in former Hà Giang before 2025-07-01, identified on 2025-04-01."""
+    received = OLD_REGIME_RECEIVED.isoformat()
+    body = report(ref, received_at=received, area={"province": "08", "ward": HA_GIANG_WARD},
+                  accompanying_minors=[], **changes)  # fmt: skip
+    body["person"]["birth_date"] = "1996-05-02"
+    body["consent"]["recorded_at"] = received
+    answer = post(platform, "/v1/reports", body, platform.token("reporter"))
+    assert answer.status_code == 202, answer.text
+    case_id: str = answer.json()["case_id"]
+    published(platform, Stream.CASES, "verification.opened", "case_id", case_id)
+    if identified:
+        decided = httpx.post(
+            f"{platform.urls[Service.VERIFICATION]}/v1/cases/{case_id}/decision",
+            json={"outcome": "victim", "decided_at": IDENTIFIED.isoformat(),
+                  "evidence": "police_certificate"},
+            headers={"Authorization": f"Bearer {platform.token('verifier', '08')}"},
+        )  # fmt: skip
+        assert decided.status_code == 200, decided.text
+    wait_for_support(platform, case_id, "identified" if identified else "being_identified")
+    return case_id
+
+
+def wait_for_support(platform: Services, case_id: str, status: str) -> None:
+    url = f"{platform.urls[Service.SUPPORT]}/v1/diagnostics/cases/{case_id}"
+    admin = platform.auth()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        answer = httpx.get(url, headers=admin)
+        if answer.status_code == 200 and answer.json()["status"] == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"support never saw {case_id} {status}")
+
+
+def rules(answer: httpx.Response) -> list[str]:
+    assert answer.headers["content-type"] == "application/problem+json", answer.text
+    return [error["rule"] for error in answer.json()["errors"]]
+
+
+def test_an_identified_victim_is_granted_at_the_provinces_rates_with_four_eyes_above_the_threshold(
+    platform: Services, officer: Officer, approver: Officer
+) -> None:
+    case_id = old_regime_case(platform, "s-victim", identified=True)
+    assert rules(officer.grant(case_id, kind="hardship_allowance", granted_at="2025-04-02")) == [
+        "condition.poor_household"
+    ]
+    poor = {"poor_household": True, "household_evidence": "GCN hộ nghèo 12/2025"}
+    assert officer.put(f"/v1/cases/{case_id}/circumstances", poor).status_code == 200
+
+    shelter = officer.grant(case_id, kind="shelter_meals", quantity=30, granted_at="2025-04-02")
+    assert shelter.status_code == 201, shelter.text
+    assert shelter.json() | {"grant_id": "-"} == shelter.json() | {
+        "grant_id": "-", "amount": 1_800_000, "rate": 60_000, "status": "approved",
+        "regime": "law-66-2011", "rule": "ha-giang-15-2020/shelter_meals", "group": "victim",
+    }  # fmt: skip
+    # Three months from 2025-04-02 is 91 days, 30 of them granted.
+    too_long = officer.grant(case_id, kind="shelter_meals", quantity=62, granted_at="2025-05-02")
+    assert (too_long.status_code, rules(too_long)) == (422, ["cap.exceeded"])
+    assert "61" in too_long.json()["errors"][0]["message"]
+
+    hardship = officer.grant(case_id, kind="hardship_allowance", granted_at="2025-04-02")
+    assert hardship.status_code == 201, hardship.text
+    assert (hardship.json()["amount"], hardship.json()["status"]) == (3_000_000, "pending_approval")
+    grant_id = hardship.json()["grant_id"]
+    decision = {"decision": "approve", "decided_at": "2025-04-03"}
+    assert officer.post(f"/v1/grants/{grant_id}/approval", decision).status_code == 403
+    second_officer_as_own = Officer(platform, "approver")
+    pending = second_officer_as_own.get("/v1/grants", status="pending_approval").json()["grants"]
+    assert grant_id in [g["grant_id"] for g in pending]
+    approved = approver.post(f"/v1/grants/{grant_id}/approval", decision)
+    assert (approved.status_code, approved.json()["status"]) == (200, "approved"), approved.text
+    again = second_officer_as_own.post(f"/v1/grants/{grant_id}/approval", decision)
+    assert (again.status_code, rules(again)) == (409, ["grant.decided"])
+    assert (
+        published(platform, Stream.CASES, "support.approved", "grant_id", grant_id)["amount"]
+        == 3_000_000
+    )
+
+    once_only = officer.grant(case_id, kind="hardship_allowance", granted_at="2025-04-05")
+    assert rules(once_only) == ["cap.exhausted"]
+    late = officer.grant(case_id, kind="vocational_training", granted_at=TODAY.isoformat(),
+                         amount=4_000_000, receipt_ref="HĐ-01")  # fmt: skip
+    assert rules(late) == ["condition.within_12_months"]
+
+    granted = [
+        e for e in events(platform, Stream.CASES, "support.granted") if e["case_id"] == case_id
+    ]
+    assert sorted(e["amount"] for e in granted) == [1_800_000, 3_000_000]
+    assert all(NAME not in str(e) for e in granted)
+
+
+def test_a_person_being_identified_gets_essential_needs_and_travel_but_not_what_victims_get(
+    platform: Services, officer: Officer
+) -> None:
+    case_id = old_regime_case(platform, "s-being", identified=False)
+    entitled = officer.get(f"/v1/cases/{case_id}/entitlements", on="2025-05-06").json()
+    kinds = {e["kind"]: e for e in entitled["entitlements"]}
+    assert kinds["clothing"]["rate"] == 500_000 and kinds["road_meals"]["rate"] == 100_000
+    refused = {n["kind"]: n["reasons"] for n in entitled["not_entitled"]}
+    assert refused["hardship_allowance"][0]["rule"] == "group.being_identified"
+
+    clothing = officer.grant(case_id, kind="clothing", granted_at="2025-03-11")
+    meals = officer.grant(case_id, kind="road_meals", quantity=2, granted_at="2025-03-11")
+    fare = officer.grant(case_id, kind="travel_fare", granted_at="2025-03-11", amount=350_000,
+                         receipt_ref="VE-XE-0042")  # fmt: skip
+    assert [a.status_code for a in (clothing, meals, fare)] == [201, 201, 201], fare.text
+    assert [a.json()["amount"] for a in (clothing, meals, fare)] == [500_000, 200_000, 350_000]
+    assert rules(officer.grant(case_id, kind="travel_fare", granted_at="2025-03-11")) == [
+        "amount.required", "receipt.required"
+    ]  # fmt: skip
+    hardship = officer.grant(case_id, kind="hardship_allowance", granted_at="2025-03-11")
+    assert (hardship.status_code, rules(hardship)[0]) == (422, "group.being_identified")
+    float_money = officer.grant(case_id, kind="travel_fare", granted_at="2025-03-11",
+                                amount=350_000.5, receipt_ref="X")  # fmt: skip
+    assert float_money.status_code == 422
+    assert [e["field"] for e in float_money.json()["errors"]] == ["amount"]
+    unknown = officer.grant(case_id, kind="spa_weekend", granted_at="2025-03-11")
+    assert [e["field"] for e in unknown.json()["errors"]] == ["kind"]
+
+
+def test_where_the_amount_is_unknown_a_grant_needs_an_explicit_amount_and_basis(
+    platform: Services
+) -> None:  # fmt: skip
+    answer = post(platform, "/v1/reports", report("s-2025"), platform.token("reporter"))
+    case_id = answer.json()["case_id"]
+    wait_for_support(platform, case_id, "being_identified")
+    officer = Officer(platform, "support_officer", "11")
+    bare = officer.grant(case_id, kind="road_meals", quantity=2, granted_at=TODAY.isoformat())
+    assert (bare.status_code, rules(bare)) == (422, ["amount.unknown"])
+    basis = "Quyết định số 12/2026/QĐ-UBND tỉnh Điện Biên"
+    explicit = officer.grant(case_id, kind="road_meals", quantity=2, granted_at=TODAY.isoformat(),
+                             amount=240_000, legal_basis=basis)  # fmt: skip
+    assert explicit.status_code == 201, explicit.text
+    assert (explicit.json()["legal_basis"], explicit.json()["regime"]) == (basis, "law-53-2024")
+
+
+def pay(officer: Officer, grant_id: str, amount: int, source: str, key: str) -> httpx.Response:
+    body = {"amount": amount, "paid_at": "2025-04-10", "method": "cash", "funding_source": source}
+    return officer.post(f"/v1/grants/{grant_id}/disbursements", body, **{"Idempotency-Key": key})
+
+
+def test_payments_stay_within_grant_and_budget_and_a_retried_payment_is_made_once(
+    platform: Services, officer: Officer, approver: Officer
+) -> None:
+    case_id = old_regime_case(platform, "s-pay", identified=True)
+    grant = officer.grant(case_id, kind="shelter_meals", quantity=30, granted_at="2025-04-02")
+    grant_id = grant.json()["grant_id"]
+    for source, amount in (("state_budget", 1_500_000), ("donor:IOM Việt Nam", 5_000_000)):
+        body = {"province": "08", "year": 2025, "funding_source": source, "amount": amount}
+        assert approver.put("/v1/budgets", body).status_code == 200
+    assert pay(officer, grant_id, 100, "donor:Unfunded", "k-none").json()["errors"][0]["rule"] == (
+        "budget.missing"
+    )
+
+    key = f"pay-{uuid.uuid4()}"
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: pay(officer, grant_id, 1_000_000, "state_budget", key),
+                                range(8)))  # fmt: skip
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201], [a.text for a in answers]
+    assert len({a.json()["disbursement_id"] for a in answers}) == 1
+    reused = pay(officer, grant_id, 999, "state_budget", key)
+    assert (reused.status_code, rules(reused)) == (422, ["idempotency.reused"])
+
+    over_grant = pay(officer, grant_id, 900_000, "donor:IOM Việt Nam", "k-over-grant")
+    assert rules(over_grant) == ["disbursement.above_grant"]
+    over_budget = pay(officer, grant_id, 600_000, "state_budget", "k-over-budget")
+    assert rules(over_budget) == ["budget.exceeded"]
+    assert pay(officer, grant_id, 500_000, "state_budget", "k-rest-1").status_code == 201
+    assert pay(officer, grant_id, 300_000, "donor:IOM Việt Nam", "k-rest-2").status_code == 201
+    assert rules(pay(officer, grant_id, 1, "state_budget", "k-after")) == [
+        "disbursement.above_grant", "budget.exceeded"
+    ]  # fmt: skip
+
+    budgets = {b["funding_source"]: b for b in
+               approver.get("/v1/budgets", year=2025).json()["budgets"]}  # fmt: skip
+    assert budgets["state_budget"]["remaining"] == 0
+    assert budgets["donor:IOM Việt Nam"]["remaining"] == 4_700_000
+    paid = disbursed(platform, grant_id, 1_800_000)
+    assert sorted(e["amount"] for e in paid) == [300_000, 500_000, 1_000_000]
+    ledger = approver.get("/v1/ledger", **{"from": "2025-04-01", "to": "2025-04-30"}).json()
+    everything = [e for e in events(platform, Stream.CASES, "support.disbursed")
+                  if e["province"] == "08" and e["paid_on"].startswith("2025-04")]  # fmt: skip
+    assert ledger["total"] == sum(e["amount"] for e in everything)
+    by_source: dict[str, int] = {}
+    for event in everything:
+        source = event["funding_source"]
+        by_source[source] = by_source.get(source, 0) + event["amount"]
+    assert ledger["by_funding_source"] == dict(sorted(by_source.items()))
+    assert ledger["by_month"] == {"2025-04": ledger["total"]}
+
+
+def disbursed(platform: Services, grant_id: str, total: int) -> list[dict[str, Any]]:
+    """The grant's ``support.disbursed`` events, once they add up to ``total`` (one per id)."""
+    deadline = time.monotonic() + 20
+    while True:
+        found = {e["disbursement_id"]: e for e in events(platform, Stream.CASES, "support.disbursed")
+                 if e["grant_id"] == grant_id}  # fmt: skip
+        if sum(e["amount"] for e in found.values()) >= total or time.monotonic() > deadline:
+            return list(found.values())
+        time.sleep(0.1)
+
+
+def test_a_child_is_referred_to_child_protection_before_the_case_closes(
+    platform: Services,
+) -> None:
+    answer = post(platform, "/v1/reports", report("s-child"), platform.token("reporter"))
+    case_id = answer.json()["case_id"]
+    wait_for_support(platform, case_id, "being_identified")
+    officer = Officer(platform, "support_officer", "11")
+    provider = Officer(platform, "provider", "11")
+    closure = {"reason": "reintegrated", "closed_on": TODAY.isoformat()}
+    early = officer.post(f"/v1/cases/{case_id}/closure", closure)
+    assert (early.status_code, rules(early)) == (422, ["referral.child_protection"])
+    assert officer.get(f"/v1/cases/{case_id}/entitlements").json()["required_referrals"] == [
+        "child_protection"
+    ]
+
+    referral = officer.post(f"/v1/cases/{case_id}/referrals", {
+        "service": "child_protection", "provider": "Trung tâm Công tác xã hội tỉnh Điện Biên",
+        "referred_at": TODAY.isoformat()})  # fmt: skip
+    assert referral.status_code == 201, referral.text
+    referral_id = referral.json()["referral_id"]
+    event = published(platform, Stream.CASES, "support.referred", "referral_id", referral_id)
+    assert (event["child"], event["service"]) == (True, "child_protection")
+    step = {"on": TODAY.isoformat(), "note": "Đã tiếp nhận"}
+    assert provider.post(f"/v1/referrals/{referral_id}/complete", step).status_code == 409
+    assert provider.post(f"/v1/referrals/{referral_id}/accept", step).json()["status"] == "accepted"
+    done = provider.post(f"/v1/referrals/{referral_id}/complete", step | {"note": "Hoàn thành"})
+    assert (done.json()["status"], done.json()["provider_note"]) == ("done", "Hoàn thành")
+    assert published(platform, Stream.CASES, "referral.completed", "referral_id", referral_id)
+
+    visit = {"visited_on": TODAY.isoformat(), "situation": "at_risk", "retrafficking_risk": True}
+    assert officer.post(f"/v1/cases/{case_id}/follow-ups", visit).status_code == 201
+    assert rules(officer.post(f"/v1/cases/{case_id}/closure", closure)) == ["risk.raised"]
+    visit |= {"situation": "stable", "retrafficking_risk": False}
+    assert officer.post(f"/v1/cases/{case_id}/follow-ups", visit).status_code == 201
+    closed = officer.post(f"/v1/cases/{case_id}/closure", closure)
+    assert closed.status_code == 200, closed.text
+    assert published(platform, Stream.CASES, "case.closed", "case_id", case_id)["reason"] == (
+        "reintegrated"
+    )
+    assert rules(officer.grant(case_id, kind="clothing", granted_at=TODAY.isoformat())) == [
+        "case.closed"
+    ]
+    reopened = officer.post(f"/v1/cases/{case_id}/reopening",
+                            {"reopened_on": TODAY.isoformat(), "reason": "Gia đình đề nghị"})  # fmt: skip
+    assert reopened.status_code == 200, reopened.text
+    assert published(platform, Stream.CASES, "case.reopened", "case_id", case_id)
+    file = officer.get(f"/v1/cases/{case_id}/support").json()
+    assert (file["closed_on"], len(file["follow_ups"]), file["child"]) == (None, 2, True)
+
+
+def test_a_person_who_declined_support_is_not_granted_it(platform: Services) -> None:
+    body = report("s-declined")
+    body["consent"]["services"] = False
+    case_id = post(platform, "/v1/reports", body, platform.token("reporter")).json()["case_id"]
+    wait_for_support(platform, case_id, "being_identified")
+    officer = Officer(platform, "support_officer", "11")
+    answer = officer.grant(case_id, kind="medical_care", granted_at=TODAY.isoformat(),
+                           amount=100_000, receipt_ref="BV-1")  # fmt: skip
+    assert rules(answer) == ["consent.services"]
+    outside = Officer(platform, "support_officer", "08")
+    assert outside.get(f"/v1/cases/{case_id}/entitlements").status_code == 403
