@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from safereturn import admin
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
+from safereturn.scenario import ApiClient, ScenarioError
 from services.intake.identity.domain import IdentityError
 from shared import deadletter
 from shared.access import Role
@@ -71,7 +72,7 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
             say("Platform running. Press Ctrl-C to stop.")
             wait_for_signal()
             say("Stopping…")
-    except (LaunchError, demo.ScenarioError) as error:
+    except (LaunchError, ScenarioError) as error:
         say(f"error: {error}")
         return 1
     say("Stopped.")
@@ -86,12 +87,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
         say("and SAFERETURN_CLIENT_SECRET); create one with `safereturn clients create`")
         return 2
     try:
-        api = demo.ApiClient(_urls(), args.client_id, args.client_secret)
+        api = ApiClient(_urls(), args.client_id, args.client_secret)
         try:
             demo.probe(api, say)
         finally:
             api.close()
-    except demo.ScenarioError as error:
+    except ScenarioError as error:
         say(f"error: {error}")
         return 1
     return 0

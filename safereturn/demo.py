@@ -1,17 +1,17 @@
 """The scenario ``safereturn demo`` plays on a running platform, told step by step.
 
-Until the domain services land it proves the plumbing and the guard: real API clients get
-real tokens; a probe sent to intake over HTTP becomes an event (outbox → stream) that every
-other service consumes in its own process, the publishing services answer on the bus, and
-the trace started by the HTTP request is the one every service saw. Every call is audited,
-the audit chains verify, and a revoked client is refused everywhere within seconds.
+Real API clients get real tokens; a probe sent to intake over HTTP becomes an event (outbox →
+stream) that every other service consumes in its own process, with one trace throughout.
+Reports arrive over HTTP and the submissions stream, the police verify within the legal limits,
+support grants what the law allows and pays it from budgets, every call is audited, the audit
+chains verify, and a revoked client is refused everywhere within seconds.
 """
 
 import asyncio
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -19,57 +19,18 @@ import httpx
 import redis
 
 from safereturn import admin
+from safereturn.demo_support import support_cases
+from safereturn.scenario import ApiClient, Say, ScenarioError, poll
 from shared.access import Role
 from shared.events.envelope import from_fields
 from shared.events.platform import ProbeRequested
 from shared.names import Service, Stream
 from shared.streams import entries
 
-Say = Callable[[str], None]
-
-
-class ScenarioError(RuntimeError):
-    """A step of the scenario did not happen; the message says which."""
-
-
-class ApiClient:
-    """An agency system: client credentials → bearer token → API calls."""
-
-    def __init__(self, urls: Mapping[str, str], client_id: str, secret: str) -> None:
-        self.urls = urls
-        self.http = httpx.Client(timeout=10.0)
-        response = self.http.post(
-            f"{urls[Service.INTAKE]}/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": client_id,
-                  "client_secret": secret},
-        )  # fmt: skip
-        if response.status_code != 200:
-            raise ScenarioError(f"no token for {client_id}: {response.status_code}")
-        self.token = response.json()["access_token"]
-        self.http.headers["Authorization"] = f"Bearer {self.token}"
-
-    def get(self, service: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(f"{self.urls[service]}{path}", **kwargs)
-
-    def post(self, service: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.post(f"{self.urls[service]}{path}", **kwargs)
-
-    def close(self) -> None:
-        self.http.close()
-
 
 def new_traceparent() -> tuple[str, str]:
     trace_id = secrets.token_hex(16)
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
-def _poll(fetch: Callable[[], dict[str, Any] | None], timeout: float) -> dict[str, Any] | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = fetch()
-        if found is not None or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
 
 
 def probe(api: ApiClient, say: Say, *, timeout: float = 30.0) -> str:
@@ -88,7 +49,7 @@ def probe(api: ApiClient, say: Say, *, timeout: float = 30.0) -> str:
         body: dict[str, Any] = api.get(Service.INTAKE, f"/v1/diagnostics/probes/{probe_id}").json()
         return body if body.get("complete") else None
 
-    result = _poll(answered, timeout)
+    result = poll(answered, timeout)
     if result is None:
         raise ScenarioError(f"probe {probe_id} not answered by every service in {timeout}s")
     for answer in result["answers"]:
@@ -102,7 +63,7 @@ def probe(api: ApiClient, say: Say, *, timeout: float = 30.0) -> str:
         reply = api.get(Service.STATS, f"/v1/diagnostics/probes/{probe_id}")
         return reply.json() if reply.status_code == 200 else None
 
-    if _poll(received, timeout) is None:
+    if poll(received, timeout) is None:
         raise ScenarioError(f"stats did not receive probe {probe_id} in {timeout}s")
     say(f"  {'stats':<13} recorded it (stats publishes nothing on the bus)")
     say(f"round trip through all five services: {time.perf_counter() - started:.3f} s")
@@ -121,7 +82,7 @@ def show_stream_entry(redis_url: str, stream: str, event_type: str, say: Say) ->
         found = next((e for e in recent if e.text().get("type") == event_type), None)
         return {"entry": found} if found else None
 
-    found = _poll(newest, 15.0)
+    found = poll(newest, 15.0)
     if found is None:
         raise ScenarioError(f"no {event_type} on {stream}")
     entry = found["entry"]
@@ -233,20 +194,21 @@ def submit_on_stream(redis_url: str, event_type: str, data: dict[str, Any], toke
     return submission_id
 
 
-def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: Say) -> None:
+def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: Say) -> list[str]:
+    """The reports of ``REPORTS`` (their case ids, in order), then the stream submissions."""
     values = {"today": time.strftime("%Y-%m-%d"), "stamp": secrets.token_hex(3)}
-    case_id = ""
+    case_ids = []
     for body in _fill(REPORTS, values):
         answer = reporter.post(Service.INTAKE, "/v1/reports", json=body)
         if answer.status_code != 202:
             raise ScenarioError(f"report refused: {answer.status_code} {answer.text}")
-        case_id = answer.json()["case_id"]
+        case_ids.append(case_id := answer.json()["case_id"])
         say(f"  {body['channel']:<12} {body['reception_form']:<18} → case {case_id}")
     known = [
         service
         for service in Service
         if service != Service.INTAKE
-        and _poll(partial(_known, operator, service, case_id), 15.0) is not None
+        and poll(partial(_known, operator, service, case_id), 15.0) is not None
     ]
     say(f"  case.received reached {', '.join(known)} (area and consent, no names)")
     repeat = reporter.post(Service.INTAKE, "/v1/reports", json=_fill(REPORTS, values)[1])
@@ -262,18 +224,19 @@ def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: 
     bad = dict(handover, source_ref="BP-LC-bad", received_at="2999-01-01")
     submit_on_stream(redis_url, "report.submitted", bad, reporter.token)
     say("  two submissions published on the submissions stream (one with a future date)")
-    rejected = _poll(lambda: _rejected(redis_url), 15.0)
+    rejected = poll(lambda: _rejected(redis_url), 15.0)
     if rejected is None:
         raise ScenarioError("the bad submission was not rejected")
     reasons = ", ".join(f"{r['field']}: {r['message']}" for r in rejected["reasons"])
     say(f"  refused onto {Stream.SUBMISSIONS_REJECTED}: {reasons}")
+    return case_ids
 
 
 def verify_cases(
     redis_url: str, reporter: ApiClient, verifier: ApiClient, operator: ApiClient, say: Say
 ) -> None:
     """Tasks open on reception; the police decide; a late one escalates to the province."""
-    if _poll(lambda: _events(redis_url, "verification.opened"), 15.0) is None:
+    if poll(lambda: _events(redis_url, "verification.opened"), 15.0) is None:
         raise ScenarioError("no verification task was opened")
     tasks = verifier.get(Service.VERIFICATION, "/v1/tasks", params={"status": "open"}).json()
     say(f"  {len(tasks['tasks'])} verification task(s) open in the province, soonest due first:")
@@ -297,11 +260,11 @@ def verify_cases(
     say(f"  protection ordered for the victim and 2 relatives → {ordered.status_code}"
         " protection.ordered")  # fmt: skip
     for service in (Service.SUPPORT, Service.NOTIFY, Service.STATS):
-        known = _poll(partial(_decided, operator, service, victim), 15.0)
+        known = poll(partial(_decided, operator, service, victim), 15.0)
         say(f"  {service} sees the case as {known['status'] if known else 'UNKNOWN'}")
     late = _fill(REPORTS, {"today": "2026-01-05", "stamp": secrets.token_hex(3)})[0]
     reporter.post(Service.INTAKE, "/v1/reports", json=late)
-    escalated = _poll(lambda: _events(redis_url, "verification.overdue"), 30.0)
+    escalated = poll(lambda: _events(redis_url, "verification.overdue"), 30.0)
     if escalated is None:
         raise ScenarioError("no overdue escalation")
     say(f"  a report received on 2026-01-05 was past due ({escalated['due_on']}): "
@@ -369,18 +332,21 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
         show_stream_entry(redis_url, Stream.PLATFORM, ProbeRequested.event_type, say)
         say("")
         say("3. Reports arrive over HTTP and on the submissions stream")
-        report_cases(redis_url, reporter, operator, say)
+        hotline_case, *_ = report_cases(redis_url, reporter, operator, say)
         show_stream_entry(redis_url, Stream.CASES, "case.received", say)
         say("")
         say("4. The police verify within the legal time limits")
         verify_cases(redis_url, reporter, verifier, operator, say)
         say("")
-        say("5. Every caller is checked and every call is on record")
+        say("5. Support: what the law grants, paid from budgets, referrals")
+        support_cases(urls, operator, hotline_case, say)
+        say("")
+        say("6. Every caller is checked and every call is on record")
         show_guard(urls, auditor, say)
         if not asyncio.run(admin.verify_audit(say, list(Service))):
             raise ScenarioError("an audit chain does not verify")
         say("")
-        say("6. Revoking the operator's client")
+        say("7. Revoking the operator's client")
         revoke_everywhere(operator, operator_credentials.client.client_id, say)
         for credentials in (auditor_credentials, reporter_credentials, verifier_credentials):
             asyncio.run(admin.revoke_client(say, credentials.client.client_id))

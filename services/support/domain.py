@@ -199,7 +199,7 @@ def assess(
         allowed = ", ".join(sorted(rule.groups))
         refusals.append(Refusal(f"group.{group}", "kind",
                                 f"{kind} is for {allowed} ({rule.legal_basis})"))  # fmt: skip
-    if rule is not None:
+    if rule is not None and group in rule.groups:  # conditions matter only to those entitled
         refusals.extend(_condition_refusals(rule, facts, day))
     held = facts.granted.get((beneficiary, kind))
     cap = cap_of(rule, held.first_on if held else day) if rule else None

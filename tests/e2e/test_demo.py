@@ -41,6 +41,14 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "protection ordered for the victim and 2 relatives → 201" in out
     for name in ("support", "notify", "stats"):
         assert f"  {name} sees the case as identified" in out
+    assert out.count("    granted ") == 6
+    assert "REFUSED hardship_allowance x 1   group.being_identified" in out
+    assert "REFUSED shelter_meals x 70       cap.exceeded: at most 61 days left" in out
+    assert "the second officer approves → approved" in out
+    assert "from donor:IOM Việt Nam" in out
+    assert "from state_budget" in out
+    assert "ledger: 6,450,000 VND disbursed" in out
+    assert "(child_protection): support.referred → provider accepted" in out
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
     assert out.count("audit chain intact") == 5
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server

@@ -151,7 +151,7 @@ def test_a_person_being_identified_gets_essential_needs_and_travel_but_not_what_
     case_id = old_regime_case(platform, "s-being", identified=False)
     entitled = officer.get(f"/v1/cases/{case_id}/entitlements", on="2025-05-06").json()
     kinds = {e["kind"]: e for e in entitled["entitlements"]}
-    assert kinds["clothing"]["rate"] == 500_000 and kinds["road_meals"]["rate"] == 100_000
+    assert (kinds["clothing"]["rate"], kinds["road_meals"]["rate"]) == (500_000, 100_000)
     refused = {n["kind"]: n["reasons"] for n in entitled["not_entitled"]}
     assert refused["hardship_allowance"][0]["rule"] == "group.being_identified"
 
@@ -249,8 +249,8 @@ def disbursed(platform: Services, grant_id: str, total: int) -> list[dict[str, A
     """The grant's ``support.disbursed`` events, once they add up to ``total`` (one per id)."""
     deadline = time.monotonic() + 20
     while True:
-        found = {e["disbursement_id"]: e for e in events(platform, Stream.CASES, "support.disbursed")
-                 if e["grant_id"] == grant_id}  # fmt: skip
+        paid = events(platform, Stream.CASES, "support.disbursed")
+        found = {e["disbursement_id"]: e for e in paid if e["grant_id"] == grant_id}
         if sum(e["amount"] for e in found.values()) >= total or time.monotonic() > deadline:
             return list(found.values())
         time.sleep(0.1)
@@ -298,8 +298,8 @@ def test_a_child_is_referred_to_child_protection_before_the_case_closes(
     assert rules(officer.grant(case_id, kind="clothing", granted_at=TODAY.isoformat())) == [
         "case.closed"
     ]
-    reopened = officer.post(f"/v1/cases/{case_id}/reopening",
-                            {"reopened_on": TODAY.isoformat(), "reason": "Gia đình đề nghị"})  # fmt: skip
+    reopening = {"reopened_on": TODAY.isoformat(), "reason": "Gia đình đề nghị"}
+    reopened = officer.post(f"/v1/cases/{case_id}/reopening", reopening)
     assert reopened.status_code == 200, reopened.text
     assert published(platform, Stream.CASES, "case.reopened", "case_id", case_id)
     file = officer.get(f"/v1/cases/{case_id}/support").json()

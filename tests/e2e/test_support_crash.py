@@ -57,8 +57,8 @@ def _pay_all(services: Services, officer: Officer, grant_id: str, answered: list
         while True:
             url = f"{officer.url}/v1/grants/{grant_id}/disbursements"
             try:
-                answer = httpx.post(url, json=body, timeout=5,
-                                    headers=officer.headers | {"Idempotency-Key": f"crash-{n}"})  # fmt: skip
+                key = {"Idempotency-Key": f"crash-{n}"}
+                answer = httpx.post(url, json=body, timeout=5, headers=officer.headers | key)
             except httpx.HTTPError:
                 time.sleep(0.05)
                 continue
