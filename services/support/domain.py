@@ -124,14 +124,20 @@ def beneficiaries(facts: Facts) -> list[str]:
     return [PERSON, *(f"minor-{n}" for n in range(1, facts.accompanying_minors + 1))]
 
 
+PERSON_GROUPS = {
+    "identified": Group.VICTIM,
+    "received": Group.BEING_IDENTIFIED,
+    "being_identified": Group.BEING_IDENTIFIED,
+}
+
+
 def group_of(facts: Facts, beneficiary: str) -> Group | None:
-    if beneficiary != PERSON:
-        return Group.ACCOMPANYING_MINOR if beneficiary in beneficiaries(facts) else None
-    return {
-        "identified": Group.VICTIM,
-        "received": Group.BEING_IDENTIFIED,
-        "being_identified": Group.BEING_IDENTIFIED,
-    }.get(facts.status)
+    """The person's group by status; a minor accompanies a victim or a person being identified,
+    so support ends for both when the person is found not to be a victim."""
+    group = PERSON_GROUPS.get(facts.status)
+    if beneficiary == PERSON or group is None:
+        return group
+    return Group.ACCOMPANYING_MINOR if beneficiary in beneficiaries(facts) else None
 
 
 class Unplaceable(LookupError):
@@ -180,7 +186,7 @@ def assess(
     rules: Iterable[Rule], facts: Facts, kind: Kind, beneficiary: str, day: date
 ) -> Assessment:
     """May this beneficiary receive this kind of support on ``day``, and how much is left?"""
-    rules = list(rules)
+    rules = tuple(rules)
     regime = regime_of(facts)
     refusals = case_refusals(facts, kind)
     group = group_of(facts, beneficiary)
@@ -265,6 +271,7 @@ def decide_grant(
 ) -> GrantDecision:
     """The grant the law allows for the request, or every reason it refuses (only the case's
     state when that alone forbids any support: a closed case, no consent)."""
+    rules = tuple(rules)
     assessment = assess(rules, facts, request.kind, request.beneficiary, request.granted_on)
     blocking = case_refusals(facts, request.kind)
     if blocking:
@@ -275,8 +282,12 @@ def decide_grant(
                                 "is before the case was received"))  # fmt: skip
     if request.granted_on > today:
         refusals.append(Refusal("granted_at.future", "granted_at", "is in the future"))
+    if request.quantity < 1:
+        refusals.append(Refusal("quantity.positive", "quantity", "must be at least 1"))
+    if request.amount is not None and request.amount < 1:
+        refusals.append(Refusal("amount.positive", "amount", "must be at least 1 VND"))
     rule = assessment.rule
-    if rule is None:
+    if rule is None or any(r.rule.endswith(".positive") for r in refusals):
         return GrantDecision(assessment, request.quantity, 0, None, "", tuple(refusals))
     refusals.extend(_quantity_refusals(rule, assessment, request.quantity))
     amount, rate, basis, money = _amount(rules, rule, assessment.regime, request)
@@ -341,7 +352,7 @@ def _amount(
 
 def entitlements(rules: Iterable[Rule], facts: Facts, day: date) -> list[Assessment]:
     """Every kind of support for every beneficiary of the case, as of ``day``."""
-    rules = list(rules)
+    rules = tuple(rules)
     return [assess(rules, facts, kind, who, day) for who in beneficiaries(facts) for kind in Kind]
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 POLICY_DIR = Path(__file__).with_name("policies")
 REGIME_CHANGE = date(2025, 7, 1)  # Law 53/2024/QH15 in force
@@ -59,6 +59,9 @@ class CapUnit(StrEnum):
     SCHOOL_YEARS = "school_years"
 
 
+Vnd = Annotated[StrictInt, Field(gt=0)]  # integer VND: 60000, never 60000.0 or "60000"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,9 +69,9 @@ class _Strict(BaseModel):
 class _RuleRow(_Strict):
     kind: Kind
     unit: Unit
-    amount: PositiveInt | Literal["unknown"] | None = None
-    minimum: PositiveInt | None = None
-    cap: PositiveInt | None = None
+    amount: Vnd | Literal["unknown"] | None = None
+    minimum: Vnd | None = None
+    cap: Annotated[StrictInt, Field(gt=0)] | None = None
     cap_unit: CapUnit | None = None
     groups: list[Group] = Field(min_length=1)
     conditions: list[Condition] = Field(default_factory=list)

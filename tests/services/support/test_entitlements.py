@@ -679,9 +679,7 @@ def test_a_disbursement_stays_within_the_grant_and_the_budget() -> None:
         "disbursement.above_grant"
     }
     assert refusal_codes_of_disbursement(300000, 0, 1, None, 0) == {"budget.missing"}
-    assert refusal_codes_of_disbursement(300000, 0, 300000, 1000000, 700001) == {
-        "budget.exceeded"
-    }
+    assert refusal_codes_of_disbursement(300000, 0, 300000, 1000000, 700001) == {"budget.exceeded"}
 
 
 @settings(max_examples=200, deadline=None)
