@@ -47,6 +47,7 @@ def _crash_mid_run(services: Services) -> None:
     while len(answered) < PAYMENTS // 4:
         time.sleep(0.01)
     services.processes[Service.SUPPORT].send_signal(signal.SIGKILL)
+    assert len(answered) < PAYMENTS  # killed mid-run
     services.processes[Service.SUPPORT].wait()
     missed = post(services, "/v1/reports", report("crash-missed"), services.token("reporter"))
     services.start(Service.SUPPORT)

@@ -66,7 +66,7 @@ class DisbursedMetrics:
     def __init__(self, platform: Platform) -> None:
         meter = platform.telemetry.meter_provider.get_meter("safereturn.support")
         self.vnd = meter.create_counter(
-            "safereturn_support_disbursed_vnd", unit="VND", description="VND disbursed"
+            "safereturn_support_disbursed_vnd", unit="{VND}", description="VND disbursed"
         )
 
     @classmethod
