@@ -199,7 +199,9 @@ def assess(
     if rule is None and not refusals:
         refusals.append(Refusal("policy.none", "kind",
                                 f"no {regime} rule for {kind} is in force on {day}"))  # fmt: skip
-    if group is None:
+    if group is None and (
+        facts.status == "not_identified" or beneficiary not in beneficiaries(facts)
+    ):
         refusals.append(_no_group(facts, beneficiary))
     elif rule is not None and group not in rule.groups:
         allowed = ", ".join(sorted(rule.groups))
@@ -235,7 +237,7 @@ def case_refusals(facts: Facts, kind: Kind | None = None) -> list[Refusal]:
 
 
 def _no_group(facts: Facts, beneficiary: str) -> Refusal:
-    if beneficiary != PERSON:
+    if beneficiary not in beneficiaries(facts):
         return Refusal(
             "beneficiary.unknown",
             "beneficiary",
