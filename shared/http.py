@@ -62,9 +62,15 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     return response
 
 
+async def _server_error(_: Request, error: Exception) -> JSONResponse:
+    """An unexpected failure still answers as a problem; its details stay in the log."""
+    return problem(500, "Internal error", kind="internal")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _server_error)
 
 
 class BodyLimit:

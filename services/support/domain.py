@@ -107,8 +107,11 @@ class GrantDecision:
 
 
 def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (the month's last day if shorter); ``date.max`` at most."""
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
+    if year > date.max.year:
+        return date.max
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 

@@ -93,8 +93,8 @@ class _Document(_Strict):
     title: str
     regime: Regime
     area: Literal["national", "province"]
-    province: str | None = Field(default=None, pattern=r"^\d{2}$")
-    legacy_province: str | None = Field(default=None, pattern=r"^\d{2}$")
+    province: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
+    legacy_province: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
     effective_from: date
     effective_to: date | None = None
 

@@ -176,8 +176,8 @@ async def work_list(
     platform: PlatformDep,
     principal: PrincipalDep,
     status: Literal["open", "overdue", "closed"] | None = None,
-    province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
-    ward: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
+    province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    ward: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
 ) -> TaskPage:
     """Verification tasks within the caller's area, soonest due first."""
     area = principal.area

@@ -148,6 +148,7 @@ def test_a_person_being_identified_gets_essential_needs_and_travel_but_not_what_
     platform: Services, officer: Officer
 ) -> None:
     case_id = old_regime_case(platform, "s-being", identified=False)
+    assert officer.get(f"/v1/cases/{case_id}/entitlements", on="9999-12-31").status_code == 200
     entitled = officer.get(f"/v1/cases/{case_id}/entitlements", on="2025-05-06").json()
     kinds = {e["kind"]: e for e in entitled["entitlements"]}
     assert (kinds["clothing"]["rate"], kinds["road_meals"]["rate"]) == (500_000, 100_000)
@@ -215,6 +216,13 @@ def test_payments_stay_within_grant_and_budget_and_a_retried_payment_is_made_onc
     assert retry.headers["Idempotent-Replayed"] == "true"
     reused = pay(officer, grant_id, 999, "state_budget", key)
     assert (reused.status_code, rules(reused)) == (422, ["idempotency.reused"])
+    other = officer.grant(case_id, kind="road_meals", quantity=1, granted_at="2025-04-02")
+    elsewhere = pay(officer, other.json()["grant_id"], 1_000_000, "state_budget", key)
+    assert rules(elsewhere) == ["idempotency.reused"]  # a key pays one grant, never another
+    for source in ("donor:IOM\n", "donor:\u0000x"):
+        odd = {"province": "08", "year": 2025, "funding_source": source, "amount": 1}
+        assert approver.put("/v1/budgets", odd).status_code == 422
+    assert approver.get("/v1/budgets", province="\u0661\u0661").status_code == 422
 
     over_grant = pay(officer, grant_id, 900_000, "donor:IOM Việt Nam", "k-over-grant")
     assert rules(over_grant) == ["disbursement.above_grant"]

@@ -193,8 +193,8 @@ def local_signing_keys(platform: Platform) -> JwksFetcher:
 class NewClient(BaseModel):
     agency: str = Field(min_length=1, max_length=200)
     role: Role
-    province: str | None = Field(default=None, pattern=r"^\d{2}$")
-    ward: str | None = Field(default=None, pattern=r"^\d{5}$")
+    province: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
+    ward: str | None = Field(default=None, pattern=r"^[0-9]{5}$")
 
 
 class ClientOut(BaseModel):

@@ -15,8 +15,8 @@ from jwt.algorithms import ECAlgorithm
 from shared.access import Area, Role
 from shared.tokens import ALGORITHM, AUDIENCE, ISSUER
 
-PROVINCE_CODE = re.compile(r"^\d{2}$")
-WARD_CODE = re.compile(r"^\d{5}$")
+PROVINCE_CODE = re.compile(r"^[0-9]{2}$")
+WARD_CODE = re.compile(r"^[0-9]{5}$")
 KEY_OVERLAP = timedelta(minutes=5)
 """A retired key stays published this long after the last token it signed could expire."""
 

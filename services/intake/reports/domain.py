@@ -76,14 +76,14 @@ def today() -> date:
     return business_today()
 
 
-Code2 = Annotated[StrictStr, Field(pattern=r"^\d{2}$")]
-Code5 = Annotated[StrictStr, Field(pattern=r"^\d{5}$")]
+Code2 = Annotated[StrictStr, Field(pattern=r"^[0-9]{2}$")]
+Code5 = Annotated[StrictStr, Field(pattern=r"^[0-9]{5}$")]
 Country = Annotated[
     StrictStr, Field(pattern=r"^[A-Z]{2}$", examples=["CN"]), AfterValidator(_known_country)
 ]
 Ethnicity = Annotated[
     StrictStr,
-    Field(pattern=r"^\d{2}$", description="GSO code; 01 = Kinh", examples=["01"]),
+    Field(pattern=r"^[0-9]{2}$", description="GSO code; 01 = Kinh", examples=["01"]),
     AfterValidator(_known_ethnicity),
 ]
 PastDate = Annotated[date, AfterValidator(_not_future)]

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from uuid6 import uuid7
 
 from services.support import domain, store
@@ -65,7 +65,7 @@ class ReferralOut(BaseModel):
 def _in_period(day: date, start: date, field: str) -> Refusal | None:
     if start <= day <= business_today():
         return None
-    return Refusal(f"{field}.range", field, "must be between the case's start and today")
+    return Refusal(f"{field}.range", field, f"must be between {start} and today")
 
 
 @router.post("/v1/cases/{case_id}/referrals", status_code=201, response_model=ReferralOut,
@@ -132,7 +132,9 @@ async def referral_step(
                 "The step is refused",
                 [
                     Refusal(
-                        "referral.state", "step", f"a referral {found.status} cannot be {step}ed"
+                        "referral.state",
+                        "step",
+                        f"the referral is {found.status}: {step} is not possible",
                     )
                 ],
             )
@@ -159,7 +161,9 @@ class FollowUpIn(BaseModel):
 
     visited_on: date
     situation: Situation
-    retrafficking_risk: bool = Field(description="Raise (or clear) the re-trafficking risk flag")
+    retrafficking_risk: StrictBool = Field(
+        description="Raise (or clear) the re-trafficking risk flag"
+    )
     note: StrictStr | None = NOTE
 
 

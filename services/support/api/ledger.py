@@ -25,7 +25,7 @@ from shared.http import problem
 from shared.runtime import Platform, PlatformDep
 
 router = APIRouter()
-FUNDING_SOURCE = r"^(state_budget|donor:[^\s:][^:]{0,79})$"
+FUNDING_SOURCE = r"^(state_budget|donor:[^\s:\x00-\x1f][^:\x00-\x1f]{0,79})$"
 
 
 class Method(StrEnum):
@@ -96,7 +96,8 @@ async def disburse(
 ) -> Any:
     """Pay against an approved grant from a budget. A retry with the same ``Idempotency-Key``
     returns the first payment; the key with a different body is refused."""
-    digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode())
+    request = body.model_dump(mode="json") | {"grant_id": grant_id}  # a key pays one grant only
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode())
     request_hash = digest.hexdigest()
     async with platform.database.reading() as session:
         found = await store.grant(session, grant_id)
@@ -178,7 +179,7 @@ async def _pay(
 class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    province: str = Field(pattern=r"^\d{2}$")
+    province: str = Field(pattern=r"^[0-9]{2}$")
     year: StrictInt = Field(ge=2013, le=2100)
     funding_source: str = Field(pattern=FUNDING_SOURCE)
     amount: StrictInt = Field(ge=0, le=10**13, description="Integer VND allocated")
@@ -220,7 +221,7 @@ def _budget(row: Any) -> BudgetOut:
 async def budgets(
     platform: PlatformDep,
     principal: PrincipalDep,
-    province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
+    province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
     year: Annotated[int | None, Query(ge=2013, le=2100)] = None,
 ) -> BudgetPage:
     """Budgets with what is spent and what remains, within the caller's province."""
@@ -261,8 +262,8 @@ async def ledger(
     *,
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
-    province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
-    ward: Annotated[str | None, Query(pattern=r"^\d{5}$")] = None,
+    province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    ward: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
 ) -> Any:
     """VND disbursed between two payment dates, by kind, funding source and month; the totals
     equal the sum of the ``support.disbursed`` events."""
