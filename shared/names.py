@@ -22,6 +22,8 @@ class Stream(StrEnum):
     intake; entries are deleted once committed, since they carry personal data)."""
     SUBMISSIONS_REJECTED = f"{PREFIX}:{{submissions}}:rejected"
     """Refused submissions with machine-readable reasons (the original sealed, not lost)."""
+    NOTIFICATIONS = f"{PREFIX}:{{notifications}}"
+    """Notify's delivery outcomes, for statistics and operators (no addresses, no bodies)."""
 
 
 class Service(StrEnum):

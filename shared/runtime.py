@@ -3,9 +3,8 @@ HTTP app with ``/health``, ``/ready`` and ``/metrics``, and how it is served.
 """
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,18 @@ class ServiceSpec:
     """Where this service reads token signing keys; by default intake's JWKS over HTTP."""
     housekeeping: Callable[["Platform"], Awaitable[None]] | None = None
     """Runs once the database is migrated (before consumers start), then periodically."""
+    workers: Sequence[Callable[["Platform"], Coroutine[Any, Any, None]]] = ()
+    """Long-running tasks started with the consumers and cancelled when the service stops."""
+
+
+STOP_TIMEOUT_S = 10.0
+
+
+async def _bounded(step: Awaitable[None], what: str) -> None:
+    try:
+        await asyncio.wait_for(step, STOP_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("%s did not stop within %s s", what, STOP_TIMEOUT_S)
 
 
 class Platform:
@@ -166,20 +177,25 @@ class Platform:
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self._maintain(), name="maintenance"),
-        ]
+            *(asyncio.create_task(work(self), name=getattr(work, "__name__", "worker"))
+              for work in self.spec.workers),
+        ]  # fmt: skip
         self.started = True
         log.info("%s started as %s", self.name, self.instance)
 
     async def stop(self) -> None:
+        """Stop consuming, then the background tasks; each step bounded, so a stuck step is
+        logged and the process still ends."""
         self.started = False
-        await self.broker.stop()
+        await _bounded(self.broker.stop(), "the broker")
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.redis.aclose()
-        await self.database.dispose()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("%s did not stop within %s s", task.get_name(), STOP_TIMEOUT_S)
+        await _bounded(self.redis.aclose(), "the Redis client")
+        await _bounded(self.database.dispose(), "the database pool")
         self.telemetry.shutdown()
 
     async def _maintain(self) -> None:

@@ -1,10 +1,291 @@
-"""Notify's HTTP API."""
+"""Notify's HTTP API: the agency directory, integrators' webhook subscriptions, the delivery
+log for operators (no message bodies), and replay of failed deliveries."""
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
+import httpx
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, StrictStr
+from uuid6 import uuid7
+
+from services.notify import directory, store
+from services.notify.channels import Channels, DeliveryError, new_webhook_secret
+from services.notify.domain import AgencyKind
 from shared.cases import register_api
 from shared.diagnostics import receipts
+from shared.events import REGISTRY
+from shared.events.base import business_today
+from shared.guard import PrincipalDep, forbidden
+from shared.http import problem
+from shared.names import Stream
+from shared.runtime import PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)
 router.include_router(register_api)
+
+Province = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
+Ward = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ]{8,20}$")]
+CASE_EVENTS = sorted(m.event_type for m in REGISTRY if m.stream == Stream.CASES)
+
+
+class AgencyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(min_length=2, max_length=200)
+    kind: AgencyKind
+    province: Province | None = None
+    ward: Ward | None = None
+    emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    phones: list[Phone] = Field(default_factory=list, max_length=10)
+    webhooks: list[AnyHttpUrl] = Field(default_factory=list, max_length=5)
+    language: Literal["vi", "en"] = "vi"
+
+
+class AgencyOut(BaseModel):
+    agency_id: str
+    name: str
+    kind: str
+    province: str | None
+    ward: str | None
+    emails: list[str]
+    phones: list[str]
+    webhooks: list[str]
+    language: str
+    webhook_secret: str | None = Field(
+        default=None, description="Shown once, when webhooks are first given"
+    )
+
+
+def _agency_values(body: AgencyIn) -> dict[str, Any]:
+    return body.model_dump(mode="json")
+
+
+@router.post("/v1/agencies", status_code=201, response_model=AgencyOut,
+             responses={409: {}, 422: {}})  # fmt: skip
+async def add_agency(body: AgencyIn, platform: PlatformDep) -> Any:
+    """Add an agency to the directory, with its channels."""
+    async with platform.unit_of_work() as uow:
+        values, secret = await directory.add(uow.session, _agency_values(body))
+    return AgencyOut(**values, webhook_secret=secret)
+
+
+@router.get("/v1/agencies", response_model=list[AgencyOut])
+async def list_agencies(
+    platform: PlatformDep,
+    province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    kind: AgencyKind | None = None,
+) -> list[AgencyOut]:
+    """The agency directory (never webhook secrets)."""
+    async with platform.database.reading() as session:
+        rows = await store.list_agencies(session, province=province, kind=kind)
+    return [AgencyOut(**directory.shown(row)) for row in rows]
+
+
+@router.put("/v1/agencies/{agency_id}", response_model=AgencyOut, responses={404: {}, 422: {}})
+async def change_agency(agency_id: str, body: AgencyIn, platform: PlatformDep) -> Any:
+    """Replace an agency's entry (its webhook secret is kept)."""
+    async with platform.unit_of_work() as uow:
+        found = await store.agency(uow.session, agency_id)
+        if found is None:
+            return problem(404, "No such agency", kind="not-found")
+        values = _agency_values(body)
+        secret = None
+        if values["webhooks"] and not found.webhook_secret:
+            secret = new_webhook_secret()
+            values["webhook_secret"] = secret
+        await store.update_agency(uow.session, agency_id, values)
+    return AgencyOut(**values | {"agency_id": agency_id, "webhook_secret": secret})
+
+
+@router.delete(
+    "/v1/agencies/{agency_id}", status_code=204, response_model=None, responses={404: {}}
+)
+async def remove_agency(agency_id: str, platform: PlatformDep) -> Any:
+    """Remove an agency; deliveries already recorded for it fail as ``agency_removed``."""
+    async with platform.unit_of_work() as uow:
+        if not await store.remove_agency(uow.session, agency_id):
+            return problem(404, "No such agency", kind="not-found")
+    return Response(status_code=204)
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    event_types: list[str] = Field(min_length=1, max_length=len(CASE_EVENTS) + 1,
+                                   description="Case event types, or ['*'] for all")  # fmt: skip
+    province: Province | None = None
+    ward: Ward | None = None
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: str
+    url: str
+    event_types: list[str]
+    province: str | None
+    ward: str | None
+    status: Literal["active", "paused"]
+    secret: str | None = Field(default=None, description="Shown once, at creation")
+
+
+@router.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut,
+             responses={403: {}, 422: {}})  # fmt: skip
+async def subscribe(body: SubscriptionIn, platform: PlatformDep, principal: PrincipalDep) -> Any:
+    """Subscribe a URL to case events within the client's area; the signing secret (Standard
+    Webhooks) is shown once."""
+    unknown = sorted(set(body.event_types) - {*CASE_EVENTS, "*"})
+    if unknown:
+        return problem(422, "The request is invalid", kind="invalid-request",
+                       detail=f"Unknown event types: {', '.join(unknown)}",
+                       errors=[{"field": "event_types", "message": "unknown event type",
+                                "code": "unknown_event_type"}])  # fmt: skip
+    area = principal.area
+    if not area.covers(body.province, body.ward) or (area.province and not body.province):
+        raise forbidden("The area asked for is outside the client's area")
+    values = {"subscription_id": str(uuid7()), "client_id": principal.client_id,
+              "url": str(body.url), "event_types": sorted(set(body.event_types)),
+              "province": body.province, "ward": body.ward, "secret": new_webhook_secret(),
+              "status": "active", "created_at": datetime.now(UTC)}  # fmt: skip
+    async with platform.unit_of_work() as uow:
+        await store.add_subscription(uow.session, values)
+    return SubscriptionOut(**values)
+
+
+@router.get("/v1/subscriptions", response_model=list[SubscriptionOut])
+async def my_subscriptions(platform: PlatformDep, principal: PrincipalDep) -> list[Any]:
+    """The client's subscriptions (their secrets are never shown again)."""
+    async with platform.database.reading() as session:
+        rows = await store.subscriptions_of(session, principal.client_id)
+    return [SubscriptionOut(**(row._asdict() | {"secret": None})) for row in rows]
+
+
+async def _own(platform: Any, principal: Any, subscription_id: str) -> Any:
+    async with platform.database.reading() as session:
+        found = await store.subscription(session, subscription_id)
+    if found is None or found.client_id != principal.client_id:
+        return None
+    return found
+
+
+@router.post("/v1/subscriptions/{subscription_id}/pause", response_model=SubscriptionOut,
+             responses={404: {}})  # fmt: skip
+async def pause(subscription_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
+    """Pause deliveries: they wait, none is lost."""
+    return await _set_status(platform, principal, subscription_id, "paused")
+
+
+@router.post("/v1/subscriptions/{subscription_id}/resume", response_model=SubscriptionOut,
+             responses={404: {}})  # fmt: skip
+async def resume(subscription_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
+    """Resume deliveries, the waiting ones first."""
+    return await _set_status(platform, principal, subscription_id, "active")
+
+
+async def _set_status(platform: Any, principal: Any, subscription_id: str, status: str) -> Any:
+    found = await _own(platform, principal, subscription_id)
+    if found is None:
+        return problem(404, "No such subscription", kind="not-found")
+    async with platform.unit_of_work() as uow:
+        await store.set_subscription(uow.session, subscription_id, status=status)
+    return SubscriptionOut(**(found._asdict() | {"status": status, "secret": None}))
+
+
+class PingOut(BaseModel):
+    delivered: bool
+    reason: str | None
+    webhook_id: str
+
+
+@router.post("/v1/subscriptions/{subscription_id}/ping", response_model=PingOut,
+             responses={404: {}})  # fmt: skip
+async def ping(
+    subscription_id: str, platform: PlatformDep, principal: PrincipalDep, request: Request
+) -> Any:
+    """Send a signed test event to the subscription's URL now, and say how it went."""
+    found = await _own(platform, principal, subscription_id)
+    if found is None:
+        return problem(404, "No such subscription", kind="not-found")
+    webhook_id = f"ping-{uuid7()}"
+    message = {
+        "specversion": "1.0",
+        "id": webhook_id,
+        "source": "/safereturn/notify",
+        "type": "notification.test",
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"subscription_id": subscription_id, "on": business_today().isoformat()},
+    }
+    try:
+        async with httpx.AsyncClient() as http:
+            channels = Channels(request.app.state.settings, http)
+            await channels.webhook(found.url, found.secret, webhook_id, message)
+    except DeliveryError as error:
+        return PingOut(delivered=False, reason=error.reason, webhook_id=webhook_id)
+    return PingOut(delivered=True, reason=None, webhook_id=webhook_id)
+
+
+@router.delete(
+    "/v1/subscriptions/{subscription_id}", status_code=204, response_model=None,
+    responses={404: {}},
+)  # fmt: skip
+async def unsubscribe(subscription_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
+    """Delete a subscription; its undelivered messages are dropped as ``subscription_deleted``."""
+    if await _own(platform, principal, subscription_id) is None:
+        return problem(404, "No such subscription", kind="not-found")
+    async with platform.unit_of_work() as uow:
+        await store.remove_subscription(uow.session, subscription_id)
+    return Response(status_code=204)
+
+
+class Notification(BaseModel):
+    """One delivery: who, how, how it went. Never a message body."""
+
+    delivery_id: str
+    event_type: str
+    case_id: str | None
+    recipient: str
+    recipient_name: str
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    provider_message_id: str | None
+    latency_ms: int | None
+    recorded_at: datetime
+    sent_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    notifications: list[Notification]
+
+
+@router.get("/v1/notifications", response_model=NotificationPage)
+async def notifications(
+    platform: PlatformDep,
+    case_id: str | None = None,
+    status: Literal["pending", "retrying", "sending", "sent", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> NotificationPage:
+    """The delivery log, for operators."""
+    async with platform.database.reading() as session:
+        rows = await store.list_deliveries(session, case_id=case_id, status=status, limit=limit)
+    return NotificationPage(notifications=[Notification(**row._asdict()) for row in rows])
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delivery_ids: list[str] | None = Field(
+        default=None, max_length=1000, description="Failed deliveries to replay; all if absent"
+    )
+
+
+@router.post("/v1/notifications/replay", response_model=dict[str, int], responses={422: {}})
+async def replay(body: ReplayIn, platform: PlatformDep) -> dict[str, int]:
+    """Put failed deliveries back in the queue with fresh attempts (dead letters, replayed)."""
+    async with platform.unit_of_work() as uow:
+        count = await store.replay(uow.session, body.delivery_ids, datetime.now(UTC))
+    return {"replayed": count}

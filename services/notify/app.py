@@ -1,24 +1,36 @@
-"""Notify's process: settings, subscriptions and routes assembled on the shared runtime."""
+"""Notify's process: routing rules, subscriptions, the delivery worker and routes on the shared
+runtime."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, handlers
+from services.notify import api, domain, handlers
+from services.notify.delivery import Deliverer
+from services.notify.messages import Messages
 from services.notify.settings import NotifySettings
-from shared.runtime import ServiceSpec, build_app, serve
+from shared.runtime import Platform, ServiceSpec, build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: NotifySettings) -> FastAPI:
+    routes = domain.load_routes(settings.routes_file)
+    messages = Messages(settings.templates_dir)
+
+    async def deliver(platform: Platform) -> None:
+        await Deliverer(platform, settings, messages).run()
+
     spec = ServiceSpec(
         settings,
-        subscriptions=handlers.subscriptions(),
+        subscriptions=handlers.subscriptions(routes),
         routers=[api.router],
         migrations=MIGRATIONS,
+        workers=[deliver],
     )
-    return build_app(spec)
+    app = build_app(spec)
+    app.state.settings = settings
+    return app
 
 
 def main() -> None:

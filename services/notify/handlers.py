@@ -1,15 +1,103 @@
-"""Notify's event handlers: decode → domain → store."""
+"""Notify's event handlers: each case event → its recipients, recorded in the delivery log in
+the event's own transaction (so a redelivered event adds nothing); the worker sends them."""
 
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid6 import uuid7
+
+from services.notify import domain, store
+from services.notify.domain import Agency, Route, Subscriber
 from shared import cases
-from shared.consumer import Subscription
+from shared.consumer import Handler, Subscription
+from shared.db import case_register
 from shared.diagnostics import probe_receiver
+from shared.events import REGISTRY
+from shared.events.intake import CaseReceived
 from shared.events.platform import ProbeRequested
+from shared.events.registry import Event
 from shared.names import Service, Stream
+from shared.outbox import UnitOfWork
+
+ADULT_AGE = 18
 
 
-def subscriptions() -> list[Subscription]:
+def envelope(event: Event[Any]) -> dict[str, Any]:
+    """The CloudEvent as integrators receive it (structured JSON; the data holds no PII)."""
+    return {
+        "specversion": "1.0", "id": event.id, "source": event.source, "type": event.type,
+        "subject": event.subject, "time": event.time.isoformat(),
+        "datacontenttype": "application/json", "data": event.payload.model_dump(mode="json"),
+    }  # fmt: skip
+
+
+async def context_of(
+    session: AsyncSession, data: dict[str, Any], subject: str | None
+) -> dict[str, Any]:
+    """The event's fields with the case's area, consent and childhood from the register."""
+    case_id = data.get("case_id") or subject
+    context = dict(data) | {"case_id": case_id}
+    if case_id is None:
+        return context
+    rows = await session.execute(select(case_register).where(case_register.c.case_id == case_id))
+    case = rows.first()
+    if case is not None:
+        context.setdefault("province", case.province)
+        context.setdefault("ward", case.ward)
+        context["consent_services"] = case.consent_services
+    context["child"] = bool(data.get("child")) or await store.is_child(session, case_id)
+    return context
+
+
+def route(routes: list[Route]) -> Handler:
+    async def on_event(uow: UnitOfWork, event: Event[Any]) -> None:
+        session = uow.session
+        if isinstance(event.payload, CaseReceived):
+            case: CaseReceived = event.payload
+            child = (case.age is not None and case.age < ADULT_AGE) or case.accompanying_minors > 0
+            await store.remember_child(session, case.case_id, child)
+        message = envelope(event)
+        context = await context_of(session, message["data"], event.subject)
+        directory = [
+            _agency(row) for row in await store.agencies_in(session, context.get("province"))
+        ]
+        subscribers = [_subscriber(row) for row in await store.subscriptions_of(session, None)]
+        found = domain.targets(routes, event.type, context, directory, subscribers)
+        now = datetime.now(UTC)
+        rows = [
+            {"delivery_id": str(uuid7()), "event_key": f"{event.source}#{event.id}",
+             "recipient_key": target.recipient_key, "event_type": event.type,
+             "case_id": context.get("case_id"), "province": context.get("province"),
+             "recipient": target.recipient, "recipient_name": target.name,
+             "channel": target.channel, "address": target.address, "language": target.language,
+             "event": message, "status": "pending", "attempts": 0, "next_attempt_at": now,
+             "recorded_at": now}
+            for target in found
+        ]  # fmt: skip
+        await store.add_deliveries(session, rows)
+
+    return on_event
+
+
+def _agency(row: Any) -> Agency:
+    return Agency(row.agency_id, row.name, row.kind, row.province, row.ward, tuple(row.emails),
+                  tuple(row.phones), tuple(row.webhooks), row.language)  # fmt: skip
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(row.subscription_id, row.url, frozenset(row.event_types), row.province,
+                      row.ward)  # fmt: skip
+
+
+def subscriptions(routes: list[Route]) -> list[Subscription]:
     on_probe = probe_receiver(Service.NOTIFY, answer=True)
+    on_event = route(routes)
+    every_case_event = {
+        model.event_type: on_event for model in REGISTRY if model.stream == Stream.CASES
+    }
     return [
         Subscription(Stream.PLATFORM, {ProbeRequested.event_type: on_probe}),
-        cases.subscription(),
+        cases.subscription(every_case_event),
     ]

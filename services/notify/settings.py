@@ -1,10 +1,61 @@
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 
 from shared.names import Service
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, settings_for
+
+HERE = Path(__file__).parent
 
 
 class NotifySettings(ServiceSettings):
     """Notify's settings (env prefix ``SAFERETURN_NOTIFY_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.NOTIFY
+
+    routes_file: Path = Field(default=HERE / "routes.toml", description="Routing rules, as data")
+    templates_dir: Path = Field(default=HERE / "templates", description="Jinja2 templates")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: PositiveInt = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "SafeReturn <no-reply@safereturn.invalid>"
+
+    sms_gateway_url: str | None = Field(
+        default=None, description="A generic JSON SMS gateway: POST {to, text, reference}"
+    )
+    sms_gateway_token: SecretStr | None = None
+
+    intake_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON {client_id, client_secret} of notify's service client at intake, to "
+        "fetch a person's contact at send time; default <data_dir>/secrets/notify-client.json",
+    )
+
+    delivery_poll_interval_s: PositiveFloat = 0.25
+    delivery_batch: PositiveInt = 20
+    delivery_timeout_s: PositiveFloat = 5.0
+    delivery_max_attempts: PositiveInt = 6
+    retry_base_s: PositiveFloat = 2.0
+    retry_cap_s: PositiveFloat = 600.0
+    breaker_failures: PositiveInt = Field(
+        default=5, description="Consecutive failures that open an endpoint's circuit"
+    )
+    breaker_cooldown_s: PositiveFloat = 30.0
+    endpoint_rate_per_minute: PositiveInt = 120
+
+    intake_url: str | None = Field(default=None, description="Intake's base URL; found by default")
+
+    @property
+    def intake(self) -> str:
+        if self.intake_url:
+            return self.intake_url.rstrip("/")
+        intake = settings_for(Service.INTAKE)
+        return f"http://{intake.http_host}:{intake.port}"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.intake_credentials_file or self.data_dir / "secrets" / "notify-client.json"

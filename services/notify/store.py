@@ -1,6 +1,248 @@
-"""Notify's own tables and every query on them;
-the shared plumbing tables live in ``shared.db``."""
+"""Notify's tables and every query on them: the agency directory, integrators' subscriptions,
+and the delivery log (one row per event and recipient, which is what makes a redelivered event
+send nothing twice). Rows hold coded event data, never a message body or a person's contact."""
 
-from shared.db import new_metadata
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import UtcDateTime, new_metadata, upsert
 
 metadata = new_metadata()
+
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("agency_id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(30), nullable=False, index=True),
+    Column("province", String(2), nullable=True),
+    Column("ward", String(5), nullable=True),
+    Column("emails", JSON, nullable=False),
+    Column("phones", JSON, nullable=False),
+    Column("webhooks", JSON, nullable=False),
+    Column("webhook_secret", String(100), nullable=True),
+    Column("language", String(5), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(40), primary_key=True),
+    Column("client_id", String(40), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("province", String(2), nullable=True),
+    Column("ward", String(5), nullable=True),
+    Column("secret", String(100), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery_id", String(40), primary_key=True),
+    Column("event_key", String(300), nullable=False),
+    Column("recipient_key", String(300), nullable=False),
+    Column("event_type", String(60), nullable=False),
+    Column("case_id", String(40), nullable=True, index=True),
+    Column("province", String(2), nullable=True),
+    Column("recipient", String(30), nullable=False),
+    Column("recipient_name", String(200), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("address", Text, nullable=True),
+    Column("language", String(5), nullable=False),
+    Column("event", JSON, nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False, index=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("event_key", "recipient_key"),
+)
+
+children = Table(
+    "children",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("child", Boolean, nullable=False),
+)
+
+DUE = ("pending", "retrying")
+
+
+async def remember_child(session: AsyncSession, case_id: str, child: bool) -> None:
+    statement = upsert(session, children).values(case_id=case_id, child=child)
+    await session.execute(statement.on_conflict_do_nothing())
+
+
+async def is_child(session: AsyncSession, case_id: str) -> bool:
+    rows = await session.execute(select(children.c.child).where(children.c.case_id == case_id))
+    return bool(rows.scalar())
+
+
+async def add_agency(session: AsyncSession, values: Mapping[str, Any]) -> None:
+    await session.execute(insert(agencies).values(**values))
+
+
+async def agency(session: AsyncSession, agency_id: str) -> Any:
+    rows = await session.execute(select(agencies).where(agencies.c.agency_id == agency_id))
+    return rows.first()
+
+
+async def update_agency(session: AsyncSession, agency_id: str, values: Mapping[str, Any]) -> bool:
+    result = await session.execute(
+        update(agencies).where(agencies.c.agency_id == agency_id).values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def remove_agency(session: AsyncSession, agency_id: str) -> bool:
+    result = await session.execute(delete(agencies).where(agencies.c.agency_id == agency_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_agencies(
+    session: AsyncSession, *, province: str | None = None, kind: str | None = None
+) -> list[Any]:
+    statement = select(agencies)
+    if province:
+        statement = statement.where(agencies.c.province == province)
+    if kind:
+        statement = statement.where(agencies.c.kind == kind)
+    rows = await session.execute(statement.order_by(agencies.c.province, agencies.c.name))
+    return list(rows)
+
+
+async def agencies_in(session: AsyncSession, province: str | None) -> list[Any]:
+    """The agencies a case in ``province`` may concern: the province's and national ones."""
+    statement = select(agencies).where(
+        or_(agencies.c.province.is_(None), agencies.c.province == province)
+    )
+    return list(await session.execute(statement))
+
+
+async def add_subscription(session: AsyncSession, values: Mapping[str, Any]) -> None:
+    await session.execute(insert(subscriptions).values(**values))
+
+
+async def subscription(session: AsyncSession, subscription_id: str) -> Any:
+    rows = await session.execute(
+        select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+    )
+    return rows.first()
+
+
+async def subscriptions_of(session: AsyncSession, client_id: str | None) -> list[Any]:
+    statement = select(subscriptions)
+    if client_id is not None:
+        statement = statement.where(subscriptions.c.client_id == client_id)
+    return list(await session.execute(statement.order_by(subscriptions.c.created_at)))
+
+
+async def set_subscription(session: AsyncSession, subscription_id: str, **values: Any) -> None:
+    await session.execute(
+        update(subscriptions)
+        .where(subscriptions.c.subscription_id == subscription_id)
+        .values(**values)
+    )
+
+
+async def remove_subscription(session: AsyncSession, subscription_id: str) -> None:
+    await session.execute(
+        delete(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+    )
+
+
+async def add_deliveries(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record deliveries; one already recorded for the same event and recipient is kept."""
+    for row in rows:
+        statement = upsert(session, deliveries).values(**row)
+        await session.execute(statement.on_conflict_do_nothing())
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
+    rows = await session.execute(
+        select(deliveries)
+        .where(
+            or_(
+                deliveries.c.status.in_(DUE),
+                (deliveries.c.status == "sending") & (deliveries.c.lease_until < now),
+            ),
+            deliveries.c.next_attempt_at <= now,
+        )
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def claim(session: AsyncSession, row: Any, now: datetime, lease_until: datetime) -> bool:
+    """Take a due delivery for one attempt; another replica that saw it too gets False."""
+    result = await session.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.delivery_id == row.delivery_id,
+            deliveries.c.status == row.status,
+            deliveries.c.attempts == row.attempts,
+        )
+        .values(status="sending", lease_until=lease_until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def finish(session: AsyncSession, delivery_id: str, values: Mapping[str, Any]) -> None:
+    await session.execute(
+        update(deliveries).where(deliveries.c.delivery_id == delivery_id).values(**values)
+    )
+
+
+async def delivery(session: AsyncSession, delivery_id: str) -> Any:
+    rows = await session.execute(select(deliveries).where(deliveries.c.delivery_id == delivery_id))
+    return rows.first()
+
+
+async def list_deliveries(
+    session: AsyncSession, *, case_id: str | None, status: str | None, limit: int
+) -> list[Any]:
+    statement = select(deliveries)
+    if case_id:
+        statement = statement.where(deliveries.c.case_id == case_id)
+    if status:
+        statement = statement.where(deliveries.c.status == status)
+    rows = await session.execute(statement.order_by(deliveries.c.delivery_id).limit(limit))
+    return list(rows)
+
+
+async def replay(session: AsyncSession, delivery_ids: Sequence[str] | None, now: datetime) -> int:
+    """Failed deliveries back to pending with fresh attempts; all of them when ids is None."""
+    statement = update(deliveries).where(deliveries.c.status == "failed")
+    if delivery_ids is not None:
+        statement = statement.where(deliveries.c.delivery_id.in_(delivery_ids))
+    result = await session.execute(
+        statement.values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """Event contracts: the CloudEvents envelope, payload models per producer, and the registry."""
 
-from shared.events import intake, platform, support, verification
+from shared.events import intake, notify, platform, support, verification
 from shared.events.base import EventPayload
 from shared.events.registry import Event, EventRegistry, PayloadError, UnknownEventError
 
@@ -12,6 +12,7 @@ def default_registry() -> EventRegistry:
     intake.register(registry)
     verification.register(registry)
     support.register(registry)
+    notify.register(registry)
     return registry
 
 

@@ -1,0 +1,98 @@
+"""The channels notify sends on: email over SMTP, SMS through a JSON gateway, webhooks signed as
+the Standard Webhooks spec says. Each returns the provider's message id or raises
+``DeliveryError`` with a coded reason (never an address or a body)."""
+
+import base64
+import json
+import secrets
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import aiosmtplib
+import httpx
+from standardwebhooks import Webhook
+
+from services.notify.messages import Message
+from services.notify.settings import NotifySettings
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _http_error(response: httpx.Response) -> DeliveryError:
+    status = response.status_code
+    retryable = status >= 500 or status in (408, 429)
+    return DeliveryError(f"http_{status}", retryable=retryable)
+
+
+class Channels:
+    def __init__(self, settings: NotifySettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+
+    async def email(self, to: str, message: Message) -> str:
+        settings = self.settings
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = settings.smtp_sender, to, message.subject
+        mail["Message-ID"] = make_msgid(domain="safereturn.invalid")
+        mail.set_content(message.body)  # UTF-8, encoded for 7-bit transport where needed
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        try:
+            await aiosmtplib.send(
+                mail, hostname=settings.smtp_host, port=settings.smtp_port,
+                use_tls=settings.smtp_security == "tls",
+                start_tls=settings.smtp_security == "starttls",
+                username=settings.smtp_username, password=password,
+                timeout=settings.delivery_timeout_s,
+            )  # fmt: skip
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            raise DeliveryError("smtp_recipient_refused", retryable=False) from error
+        except aiosmtplib.SMTPTimeoutError as error:
+            raise DeliveryError("timeout") from error
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise DeliveryError("smtp_error") from error
+        return str(mail["Message-ID"])
+
+    async def sms(self, to: str, message: Message, reference: str) -> str:
+        settings = self.settings
+        if not settings.sms_gateway_url:
+            raise DeliveryError("sms_gateway_not_configured")
+        token = settings.sms_gateway_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        body = {"to": to, "text": message.body, "reference": reference}
+        response = await self._post(settings.sms_gateway_url, json=body, headers=headers)
+        found = response.json() if response.content else {}
+        return str(found.get("message_id") or reference)
+
+    async def webhook(self, url: str, secret: str, message_id: str, payload: dict[str, Any]) -> str:
+        content = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        now = datetime.now(UTC)
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(message_id, now, content),
+            "content-type": "application/json",
+        }
+        await self._post(url, content=content.encode(), headers=headers)
+        return message_id
+
+    async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.post(url, timeout=self.settings.delivery_timeout_s, **kwargs)
+        except httpx.TimeoutException as error:
+            raise DeliveryError("timeout") from error
+        except httpx.HTTPError as error:
+            raise DeliveryError("unreachable") from error
+        if not response.is_success:
+            raise _http_error(response)
+        return response
