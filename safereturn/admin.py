@@ -1,20 +1,26 @@
 """Operator commands that work on the services' databases directly (run on a trusted host):
 clients, signing keys, migrations and audit-chain verification."""
 
+import asyncio
 import getpass
+import json
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.identity import admin, store
 from services.intake.identity.domain import Client
+from services.notify import directory
+from services.notify import store as notify_store
 from shared import audit
+from shared.access import Role
 from shared.audit import AuditRecord
 from shared.db import Database
 from shared.migrations import upgrade
@@ -58,11 +64,13 @@ def describe(client: Client) -> str:
     return f"{client.client_id}  {client.role:<16} {scope:<16} {state:<24} {client.agency}"
 
 
-async def _audit(session: AsyncSession, action: str, subject: str) -> None:
+async def _audit(
+    session: AsyncSession, action: str, subject: str, service: str = Service.INTAKE
+) -> None:
     """Operator commands are writes like any other: on record, in the same transaction."""
     record = AuditRecord(
         at=datetime.now(UTC),
-        service=Service.INTAKE,
+        service=service,
         action=f"safereturn {action}",
         outcome="success",
         status=0,
@@ -83,6 +91,28 @@ async def create_client(
     say(f"client_id:     {credentials.client.client_id}")
     say(f"client_secret: {credentials.secret}")
     say("Keep the secret now: it is shown only once (only a hash is stored).")
+    return credentials
+
+
+def provision_service_client(service: str, path: Path) -> bool:
+    """Give ``service`` its own client at intake (role ``service``), its credentials in a file
+    only the owner reads; False if the file already exists."""
+    if path.exists():
+        return False
+    credentials = asyncio.run(_service_client(service))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = {"client_id": credentials.client.client_id, "client_secret": credentials.secret}
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(secret))
+    return True
+
+
+async def _service_client(service: str) -> admin.Credentials:
+    async with intake() as (session, _):
+        credentials = await admin.create_client(
+            session, f"SafeReturn {service} (service)", Role.SERVICE, None, None
+        )
+        await _audit(session, "clients create", f"client {credentials.client.client_id}")
     return credentials
 
 
@@ -153,3 +183,37 @@ async def rotate_vault_key(say: Say) -> None:
             await _audit(session, "vault rotate", f"key {kid}")
     say(f"vault key {kid} is active; {changed} sealed value(s) sealed again with it")
     say("Old keys stay in the keyring until you remove them after checking nothing uses them.")
+
+
+async def add_agency(say: Say, values: dict[str, Any]) -> None:
+    async with database_of(Service.NOTIFY) as database, database.transaction() as session:
+        shown, secret = await directory.add(session, values)
+        await _audit(session, "agencies add", f"agency {shown['agency_id']}", Service.NOTIFY)
+    say(f"{shown['agency_id']}  {shown['kind']:<18} {shown['name']}")
+    if secret:
+        say(f"webhook_secret: {secret}  (shown only once)")
+
+
+async def list_agencies(say: Say, province: str | None) -> None:
+    async with database_of(Service.NOTIFY) as database, database.reading() as session:
+        rows = await notify_store.list_agencies(session, province=province)
+    for row in rows:
+        channels = len(row.emails) + len(row.phones) + len(row.webhooks)
+        area = row.ward or row.province or "national"
+        say(f"{row.agency_id}  {row.kind:<18} {area:<8} {channels} channel(s)  {row.name}")
+
+
+async def remove_agency(say: Say, agency_id: str) -> bool:
+    async with database_of(Service.NOTIFY) as database, database.transaction() as session:
+        removed = await notify_store.remove_agency(session, agency_id)
+        if removed:
+            await _audit(session, "agencies remove", f"agency {agency_id}", Service.NOTIFY)
+    say(f"removed {agency_id}" if removed else f"no agency {agency_id}")
+    return removed
+
+
+async def replay_deliveries(say: Say, delivery_ids: Sequence[str] | None) -> None:
+    async with database_of(Service.NOTIFY) as database, database.transaction() as session:
+        count = await notify_store.replay(session, delivery_ids, datetime.now(UTC))
+        await _audit(session, "notify replay", f"{count} deliveries", Service.NOTIFY)
+    say(f"{count} failed deliveries queued again")

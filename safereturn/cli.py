@@ -9,18 +9,24 @@ safereturn migrate [SERVICE...]         apply database migrations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from safereturn import admin
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
 from safereturn.scenario import ApiClient, ScenarioError
 from services.intake.identity.domain import IdentityError
+from services.notify.api import AgencyIn
+from services.notify.domain import AgencyKind
+from services.notify.settings import NotifySettings
 from shared import deadletter
 from shared.access import Role
 from shared.names import Service
@@ -54,18 +60,23 @@ def _describe(platform: EmbeddedPlatform) -> None:
 
 
 def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
-    from safereturn import demo  # noqa: PLC0415
+    from safereturn import demo, demo_notify  # noqa: PLC0415
 
     data_dir, redis_url = _platform_settings(args)
     # This process reads the services' settings too (demo clients, audit checks): same values.
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
     try:
-        with running(data_dir, redis_url) as platform:
+        with contextlib.ExitStack() as stack:
+            peers = stack.enter_context(demo_notify.peers()) if scenario else None
+            platform = stack.enter_context(running(data_dir, redis_url))
             _describe(platform)
-            if scenario:
+            credentials = NotifySettings().credentials_file
+            if admin.provision_service_client(Service.NOTIFY, credentials):
+                say(f"  notify's own client at intake, credentials in {credentials}")
+            if peers is not None:
                 say()
-                demo.play(_urls(), platform.redis_url, say)
+                demo.play(_urls(), platform.redis_url, say, peers)
             if getattr(args, "exit", False):
                 return 0
             say()
@@ -152,6 +163,30 @@ async def _replay(redis: Redis, args: argparse.Namespace) -> int:
     return 0
 
 
+def _notify_commands(commands: Any) -> None:
+    agencies = commands.add_parser("agencies", help="notify's agency directory")
+    agency_commands = agencies.add_subparsers(dest="agencies_command", required=True)
+    add = agency_commands.add_parser("add", help="add an agency with its channels")
+    add.add_argument("--name", required=True)
+    add.add_argument("--kind", required=True, choices=[str(kind) for kind in AgencyKind])
+    add.add_argument("--province", help="two-digit province code (omit for national)")
+    add.add_argument("--ward", help="five-digit commune code")
+    add.add_argument("--email", action="append", default=[], dest="emails")
+    add.add_argument("--phone", action="append", default=[], dest="phones")
+    add.add_argument("--webhook", action="append", default=[], dest="webhooks")
+    add.add_argument("--language", choices=["vi", "en"], default="vi")
+    listed = agency_commands.add_parser("list", help="list the directory")
+    listed.add_argument("--province")
+    remove = agency_commands.add_parser("remove", help="remove an agency")
+    remove.add_argument("id")
+    notify = commands.add_parser("notify", help="notify's deliveries")
+    notify_replay = notify.add_subparsers(dest="notify_command", required=True).add_parser(
+        "replay", help="send failed deliveries again (with fresh attempts)"
+    )
+    notify_replay.add_argument("ids", nargs="*", metavar="ID")
+    notify_replay.add_argument("--all", action="store_true", help="every failed delivery")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="safereturn", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -208,6 +243,8 @@ def parser() -> argparse.ArgumentParser:
         "rotate", help="sign new tokens with a new key; old tokens stay valid until they expire"
     )
 
+    _notify_commands(commands)
+
     audit = commands.add_parser("audit", help="the audit logs")
     verify = audit.add_subparsers(dest="audit_command", required=True).add_parser(
         "verify", help="check every service's hash chain"
@@ -247,6 +284,33 @@ def cmd_clients(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agencies(args: argparse.Namespace) -> int:
+    match args.agencies_command:
+        case "add":
+            fields = ("name", "kind", "province", "ward", "emails", "phones", "webhooks",
+                      "language")  # fmt: skip
+            try:
+                agency = AgencyIn.model_validate({f: getattr(args, f) for f in fields})
+            except ValidationError as error:
+                for problem in error.errors():
+                    say(f"error: {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+                return 2
+            asyncio.run(admin.add_agency(say, agency.model_dump(mode="json")))
+        case "list":
+            asyncio.run(admin.list_agencies(say, args.province))
+        case "remove":
+            return 0 if asyncio.run(admin.remove_agency(say, args.id)) else 1
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    if not (args.ids or args.all):
+        say("replay needs delivery ids or --all")
+        return 2
+    asyncio.run(admin.replay_deliveries(say, None if args.all else args.ids))
+    return 0
+
+
 def cmd_keys(_: argparse.Namespace) -> int:
     asyncio.run(admin.rotate_keys(say))
     return 0
@@ -273,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "keys": cmd_keys,
         "vault": cmd_vault,
         "audit": cmd_audit,
+        "agencies": cmd_agencies,
+        "notify": cmd_notify,
     }
     return commands[args.command](args)
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis
 
-from safereturn import admin
+from safereturn import admin, demo_notify
 from safereturn.demo_support import support_cases
 from safereturn.scenario import ApiClient, Say, ScenarioError, poll
 from shared.access import Role
@@ -307,7 +307,7 @@ def _rejected(redis_url: str) -> dict[str, Any] | None:
     return data
 
 
-def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
+def play(urls: Mapping[str, str], redis_url: str, say: Say, peers: demo_notify.Peers) -> None:
     say("1. Agency systems get credentials (secrets are shown once, stored only as hashes)")
     operator_credentials = asyncio.run(
         admin.create_client(say, "Demo operations desk", Role.ADMIN, None, None)
@@ -331,22 +331,30 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say) -> None:
         probe(operator, say)
         show_stream_entry(redis_url, Stream.PLATFORM, ProbeRequested.event_type, say)
         say("")
-        say("3. Reports arrive over HTTP and on the submissions stream")
+        say("3. Notify: the agency directory and an integrator's subscription")
+        integrator = demo_notify.set_up(dict(urls), operator, say, peers)
+        say("")
+        say("4. Reports arrive over HTTP and on the submissions stream")
         hotline_case, *_ = report_cases(redis_url, reporter, operator, say)
         show_stream_entry(redis_url, Stream.CASES, "case.received", say)
         say("")
-        say("4. The police verify within the legal time limits")
+        say("5. The police verify within the legal time limits")
         verify_cases(redis_url, reporter, verifier, operator, say)
         say("")
-        say("5. Support: what the law grants, paid from budgets, referrals")
+        say("6. Support: what the law grants, paid from budgets, referrals")
         support_cases(urls, operator, hotline_case, say)
         say("")
-        say("6. Every caller is checked and every call is on record")
+        say("7. What each agency and the integrator received (local mail server, SMS gateway, "
+            "webhook endpoint)")  # fmt: skip
+        demo_notify.show_messages(peers, integrator, say)
+        demo_notify.close(integrator, say)
+        say("")
+        say("8. Every caller is checked and every call is on record")
         show_guard(urls, auditor, say)
         if not asyncio.run(admin.verify_audit(say, list(Service))):
             raise ScenarioError("an audit chain does not verify")
         say("")
-        say("7. Revoking the operator's client")
+        say("9. Revoking the operator's client")
         revoke_everywhere(operator, operator_credentials.client.client_id, say)
         for credentials in (auditor_credentials, reporter_credentials, verifier_credentials):
             asyncio.run(admin.revoke_client(say, credentials.client.client_id))

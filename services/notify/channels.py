@@ -6,8 +6,9 @@ import base64
 import json
 import secrets
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import make_msgid
+from email.header import Header
+from email.mime.text import MIMEText
+from email.utils import formatdate, make_msgid
 from typing import Any
 
 import aiosmtplib
@@ -42,10 +43,13 @@ class Channels:
 
     async def email(self, to: str, message: Message) -> str:
         settings = self.settings
-        mail = EmailMessage()
-        mail["From"], mail["To"], mail["Subject"] = settings.smtp_sender, to, message.subject
+        # The classic MIME classes: the newer EmailMessage folds long non-ASCII subjects and
+        # loses the space at the fold (CPython's encoded-word folding), garbling Vietnamese.
+        mail = MIMEText(message.body, "plain", "utf-8")
+        mail["From"], mail["To"] = settings.smtp_sender, to
+        mail["Subject"] = Header(message.subject, "utf-8")
+        mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = make_msgid(domain="safereturn.invalid")
-        mail.set_content(message.body)  # UTF-8, encoded for 7-bit transport where needed
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         try:
             await aiosmtplib.send(

@@ -261,12 +261,14 @@ def test_the_person_hears_of_an_accepted_referral_only_with_consent(
         httpx.post(f"{step}/accept", json={"on": TODAY.isoformat()}, headers=provider)
         published(notify, Stream.CASES, "referral.accepted", "case_id", case_id)
         heard.append(case_id)
-    to_person = eventually(
-        lambda: [r for r in peers.sms.at("/sms") if heard[0] in r.json()["text"]]
-    )
-    assert to_person[0].json()["to"] == PHONE  # fetched from intake at send time
+
+    def to_person(case_id: str) -> list[Any]:
+        return [r for r in peers.sms.at("/sms")
+                if case_id in r.json()["text"] and "của bạn" in r.json()["text"]]  # fmt: skip
+
+    assert eventually(lambda: to_person(heard[0]))[0].json()["to"] == PHONE  # from intake
     time.sleep(2)
-    assert not [r for r in peers.sms.at("/sms") if heard[1] in r.json()["text"]]
+    assert not to_person(heard[1])  # no consent: nothing to the person
     contact_reads = httpx.get(
         f"{notify.urls[Service.INTAKE]}/v1/audit",
         params={"client_id": client_id},
