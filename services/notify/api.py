@@ -190,6 +190,8 @@ async def _set_status(platform: Any, principal: Any, subscription_id: str, statu
         return problem(404, "No such subscription", kind="not-found")
     async with platform.unit_of_work() as uow:
         await store.set_subscription(uow.session, subscription_id, status=status)
+        if status == "active":
+            await store.wake(uow.session, f"subscription:{subscription_id}", datetime.now(UTC))
     return SubscriptionOut(**(found._asdict() | {"status": status, "secret": None}))
 
 

@@ -171,6 +171,15 @@ async def set_subscription(session: AsyncSession, subscription_id: str, **values
     )
 
 
+async def wake(session: AsyncSession, recipient_key: str, now: datetime) -> None:
+    """Make a recipient's waiting deliveries due now (a subscription resumed)."""
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.recipient_key == recipient_key, deliveries.c.status.in_(DUE))
+        .values(next_attempt_at=now)
+    )
+
+
 async def remove_subscription(session: AsyncSession, subscription_id: str) -> None:
     await session.execute(
         delete(subscriptions).where(subscriptions.c.subscription_id == subscription_id)

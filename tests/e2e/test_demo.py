@@ -1,6 +1,7 @@
 """``safereturn demo``: the README's first command, end to end, with its own redis-server."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "from state_budget" in out
     assert "ledger: 6,450,000 VND disbursed" in out
     assert "(child_protection): support.referred → provider accepted" in out
+    assert "agencies in the directory" in out
+    assert "test ping delivered: True" in out
+    assert "congan.muongphang@example.gov.vn     Tiếp nhận trường hợp mới x3" in out
+    assert "ctxh.dienbien@example.gov.vn" in out  # child protection: a child, and a referral
+    assert re.search(r"the integrator's endpoint: \d+ signed events, every signature verified", out)
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
     assert out.count("audit chain intact") == 5
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server
