@@ -66,6 +66,7 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     # This process reads the services' settings too (demo clients, audit checks): same values.
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
+    os.environ.setdefault("SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS", "true")  # all on loopback
     try:
         with contextlib.ExitStack() as stack:
             peers = stack.enter_context(demo_notify.peers()) if scenario else None

@@ -10,7 +10,12 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, StrictS
 from uuid6 import uuid7
 
 from services.notify import directory, store
-from services.notify.channels import Channels, DeliveryError, new_webhook_secret
+from services.notify.channels import (
+    Channels,
+    DeliveryError,
+    internal_target,
+    new_webhook_secret,
+)
 from services.notify.domain import AgencyKind
 from shared.cases import register_api
 from shared.diagnostics import receipts
@@ -44,6 +49,19 @@ class AgencyIn(BaseModel):
     language: Literal["vi", "en"] = "vi"
 
 
+async def _internal(urls: list[str], request: Request, field: str) -> Any:
+    """A problem if a webhook URL points inside the platform's networks (unless allowed)."""
+    if request.app.state.settings.webhook_private_targets:
+        return None
+    for url in urls:
+        if await internal_target(url):
+            return problem(422, "The request is invalid", kind="invalid-request",
+                           detail=f"{field}: not a public address",
+                           errors=[{"field": field, "message": "not a public address",
+                                    "code": "internal_target"}])  # fmt: skip
+    return None
+
+
 class AgencyOut(BaseModel):
     agency_id: str
     name: str
@@ -65,8 +83,10 @@ def _agency_values(body: AgencyIn) -> dict[str, Any]:
 
 @router.post("/v1/agencies", status_code=201, response_model=AgencyOut,
              responses={409: {}, 422: {}})  # fmt: skip
-async def add_agency(body: AgencyIn, platform: PlatformDep) -> Any:
+async def add_agency(body: AgencyIn, platform: PlatformDep, request: Request) -> Any:
     """Add an agency to the directory, with its channels."""
+    if refused := await _internal([str(u) for u in body.webhooks], request, "webhooks"):
+        return refused
     async with platform.unit_of_work() as uow:
         values, secret = await directory.add(uow.session, _agency_values(body))
     return AgencyOut(**values, webhook_secret=secret)
@@ -85,8 +105,12 @@ async def list_agencies(
 
 
 @router.put("/v1/agencies/{agency_id}", response_model=AgencyOut, responses={404: {}, 422: {}})
-async def change_agency(agency_id: str, body: AgencyIn, platform: PlatformDep) -> Any:
+async def change_agency(
+    agency_id: str, body: AgencyIn, platform: PlatformDep, request: Request
+) -> Any:
     """Replace an agency's entry (its webhook secret is kept)."""
+    if refused := await _internal([str(u) for u in body.webhooks], request, "webhooks"):
+        return refused
     async with platform.unit_of_work() as uow:
         found = await store.agency(uow.session, agency_id)
         if found is None:
@@ -133,7 +157,9 @@ class SubscriptionOut(BaseModel):
 
 @router.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut,
              responses={403: {}, 422: {}})  # fmt: skip
-async def subscribe(body: SubscriptionIn, platform: PlatformDep, principal: PrincipalDep) -> Any:
+async def subscribe(
+    body: SubscriptionIn, platform: PlatformDep, principal: PrincipalDep, request: Request
+) -> Any:
     """Subscribe a URL to case events within the client's area; the signing secret (Standard
     Webhooks) is shown once."""
     unknown = sorted(set(body.event_types) - {*CASE_EVENTS, "*"})
@@ -145,6 +171,8 @@ async def subscribe(body: SubscriptionIn, platform: PlatformDep, principal: Prin
     area = principal.area
     if not area.covers(body.province, body.ward) or (area.province and not body.province):
         raise forbidden("The area asked for is outside the client's area")
+    if refused := await _internal([str(body.url)], request, "url"):
+        return refused
     values = {"subscription_id": str(uuid7()), "client_id": principal.client_id,
               "url": str(body.url), "event_types": sorted(set(body.event_types)),
               "province": body.province, "ward": body.ward, "secret": new_webhook_secret(),

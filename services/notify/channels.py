@@ -2,7 +2,9 @@
 the Standard Webhooks spec says. Each returns the provider's message id or raises
 ``DeliveryError`` with a coded reason (never an address or a body)."""
 
+import asyncio
 import base64
+import ipaddress
 import json
 import secrets
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiosmtplib
 import httpx
@@ -24,6 +27,17 @@ class DeliveryError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+
+
+async def internal_target(url: str) -> bool:
+    """Whether a URL's host is, or resolves to, an address that is not public (loopback,
+    private, link-local…): a webhook there could reach the platform's own services."""
+    parts = urlsplit(url)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
+    except OSError:
+        return False  # not resolvable now: delivery fails and retries, nothing is reached
+    return any(not ipaddress.ip_address(info[4][0]).is_global for info in found)
 
 
 def new_webhook_secret() -> str:
@@ -47,7 +61,7 @@ class Channels:
         # loses the space at the fold (CPython's encoded-word folding), garbling Vietnamese.
         mail = MIMEText(message.body, "plain", "utf-8")
         mail["From"], mail["To"] = settings.smtp_sender, to
-        mail["Subject"] = Header(message.subject, "utf-8")
+        mail["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]  # compat32 takes a Header
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = make_msgid(domain="safereturn.invalid")
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None

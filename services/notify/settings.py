@@ -35,6 +35,12 @@ class NotifySettings(ServiceSettings):
         "fetch a person's contact at send time; default <data_dir>/secrets/notify-client.json",
     )
 
+    webhook_private_targets: bool = Field(
+        default=False,
+        description="Accept webhook URLs on loopback or private networks (embedded mode, "
+        "tests); off in production, so a subscription cannot reach internal services",
+    )
+
     delivery_poll_interval_s: PositiveFloat = 0.25
     delivery_batch: PositiveInt = 20
     delivery_timeout_s: PositiveFloat = 5.0

@@ -1,7 +1,9 @@
 """The email channel against a real SMTP server on loopback: Vietnamese arrives intact."""
 
+import pytest
+
 from safereturn.sinks import SmtpSink
-from services.notify.channels import Channels
+from services.notify.channels import Channels, internal_target
 from services.notify.messages import Message
 from services.notify.settings import NotifySettings
 
@@ -21,3 +23,20 @@ async def test_a_long_vietnamese_subject_and_body_arrive_exactly_as_written() ->
     )  # fmt: skip
     assert mail.get_content_charset() == "utf-8"
     assert sink.raw[0].isascii()  # 7-bit on the wire, as any relay accepts
+
+
+@pytest.mark.parametrize(
+    ("url", "internal"),
+    [
+        ("http://127.0.0.1:8001/v1/clients", True),
+        ("http://localhost/x", True),
+        ("http://10.1.2.3/hook", True),
+        ("http://169.254.169.254/latest/meta-data", True),
+        ("http://[::1]:8004/", True),
+        ("https://93.184.216.34/hook", False),
+    ],
+)
+async def test_a_webhook_inside_the_platforms_networks_is_told_apart(
+    url: str, internal: bool
+) -> None:
+    assert await internal_target(url) is internal
