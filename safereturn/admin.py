@@ -5,6 +5,7 @@ import asyncio
 import getpass
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from services.intake.identity import admin, store
 from services.intake.identity.domain import Client
 from services.notify import directory
 from services.notify import store as notify_store
+from services.stats import projections
+from services.stats import store as stats_store
 from shared import audit
 from shared.access import Role
 from shared.audit import AuditRecord
@@ -217,3 +220,20 @@ async def replay_deliveries(say: Say, delivery_ids: Sequence[str] | None) -> Non
         count = await notify_store.replay(session, delivery_ids, datetime.now(UTC))
         await _audit(session, "notify replay", f"{count} deliveries", Service.NOTIFY)
     say(f"{count} failed deliveries queued again")
+
+
+async def rebuild_stats(say: Say, page_size: int = 1000) -> int:
+    """Replay the whole archive into fresh projections, in one transaction."""
+    count, started = 0, time.perf_counter()
+    async with database_of(Service.STATS) as database, database.transaction() as session:
+        await stats_store.clear_projections(session)
+        after = 0
+        while page := await stats_store.archive_page(session, after, page_size):
+            for row in page:
+                await projections.project(session, row.type, row.envelope["data"])
+            count, after = count + len(page), page[-1].seq
+        await _audit(session, "stats rebuild", f"{count} events", Service.STATS)
+    elapsed = time.perf_counter() - started
+    say(f"rebuilt the projections from {count} archived events in {elapsed:.2f} s "
+        f"({count / elapsed if elapsed else 0:,.0f} events/s)")  # fmt: skip
+    return count

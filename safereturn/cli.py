@@ -246,6 +246,11 @@ def parser() -> argparse.ArgumentParser:
 
     _notify_commands(commands)
 
+    stats = commands.add_parser("stats", help="the statistics service")
+    stats.add_subparsers(dest="stats_command", required=True).add_parser(
+        "rebuild", help="replay every archived event into fresh projections"
+    )
+
     audit = commands.add_parser("audit", help="the audit logs")
     verify = audit.add_subparsers(dest="audit_command", required=True).add_parser(
         "verify", help="check every service's hash chain"
@@ -312,6 +317,11 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(_: argparse.Namespace) -> int:
+    asyncio.run(admin.rebuild_stats(say))
+    return 0
+
+
 def cmd_keys(_: argparse.Namespace) -> int:
     asyncio.run(admin.rotate_keys(say))
     return 0
@@ -340,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "audit": cmd_audit,
         "agencies": cmd_agencies,
         "notify": cmd_notify,
+        "stats": cmd_stats,
     }
     return commands[args.command](args)
 

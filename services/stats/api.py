@@ -1,10 +1,186 @@
-"""Stats' HTTP API."""
+"""Stats' HTTP API: the form for any period and area (JSON, CSV, Excel), safe public
+aggregates, and the dashboard."""
 
-from fastapi import APIRouter
+import asyncio
+import time
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
+
+from services.stats import dashboard, domain, exports, store
+from services.stats.domain import Period
 from shared.cases import register_api
 from shared.diagnostics import receipts
+from shared.guard import PrincipalDep, forbidden
+from shared.http import problem
+from shared.runtime import Platform, PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)
 router.include_router(register_api)
+public = APIRouter()
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Province = Annotated[str | None, Query(pattern=r"^[0-9]{2}$")]
+Ward = Annotated[str | None, Query(pattern=r"^[0-9]{5}$")]
+
+
+class Report(BaseModel):
+    period: dict[str, str]
+    area: dict[str, str | None]
+    rows: dict[str, int | None]
+    as_of: dict[str, Any]
+    generated_at: datetime
+    suppressed_below: int | None = None
+
+
+def period_of(start: date | None, end: date | None, name: str | None) -> Period | Response:
+    if name is not None:
+        try:
+            return domain.named_period(name)
+        except ValueError as error:
+            return _invalid("period", str(error))
+    if start is None or end is None:
+        return _invalid("from", "give from and to, or a period such as 2026-Q1")
+    if end < start:
+        return _invalid("to", "is before from")
+    return Period(start, end)
+
+
+def _invalid(field: str, message: str) -> Response:
+    return problem(422, "The request is invalid", detail=f"{field}: {message}",
+                   kind="invalid-request",
+                   errors=[{"field": field, "message": message, "code": "invalid"}])  # fmt: skip
+
+
+async def build(
+    platform: Platform, period: Period, province: str | None, ward: str | None
+) -> dict[str, Any]:
+    async with platform.database.reading() as session:
+        facts = await store.facts(session, province, ward)
+        as_of = await store.as_of(session)
+    return {
+        "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
+        "area": {"level": "commune" if ward else "province" if province else "national",
+                 "province": province, "ward": ward},
+        "rows": domain.form(period, facts), "as_of": as_of,
+        "generated_at": datetime.now(UTC),
+    }  # fmt: skip
+
+
+async def reflected(platform: Platform, event_id: str, wait_s: float) -> bool:
+    """Read your writes: wait until the event is archived (and so projected)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        async with platform.database.reading() as session:
+            if await store.has_event(session, event_id):
+                return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
+@router.get(
+    "/v1/reports/victim-support",
+    response_model=Report,
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}, 403: {}, 422: {}, 503: {}},
+)
+async def victim_support(
+    request: Request,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    *,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    period: Annotated[str | None, Query(description="YYYY, YYYY-H1|H2 or YYYY-Q1…Q4")] = None,
+    province: Province = None,
+    ward: Ward = None,
+    output: Annotated[Literal["json", "csv", "xlsx"], Query(alias="format")] = "json",
+    after_event: Annotated[
+        str | None, Query(max_length=100, description="Wait until this event id is included")
+    ] = None,
+) -> Any:
+    """The official form for a period and area; every row, zeros included."""
+    area = principal.area
+    if (area.province and province not in (None, area.province)) or (
+        area.ward and ward not in (None, area.ward)
+    ):
+        raise forbidden("The area asked for is outside the client's area")
+    chosen = period_of(start, end, period)
+    if isinstance(chosen, Response):
+        return chosen
+    wait = request.app.state.settings.read_your_writes_wait_s
+    if after_event and not await reflected(platform, after_event, wait):
+        response = problem(503, "The event is not reflected yet", kind="not-yet",
+                           detail="try again shortly")  # fmt: skip
+        response.headers["Retry-After"] = "1"
+        return response
+    report = await build(platform, chosen, area.province or province, area.ward or ward)
+    return _rendered(report, output)
+
+
+def _rendered(report: dict[str, Any], output: str) -> Any:
+    if output == "csv":
+        return Response(
+            exports.csv_text(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": "attachment; filename=bieu-so-lieu.csv"},
+        )
+    if output == "xlsx":
+        area = report["area"]
+        name = dashboard.area_name(area["province"], area["ward"])
+        return Response(
+            exports.xlsx(report, name),
+            media_type=XLSX,
+            headers={"Content-Disposition": "attachment; filename=bieu-so-lieu.xlsx"},
+        )
+    return Report(**report)
+
+
+@router.get("/v1/open/victim-support", response_model=Report, responses={422: {}})
+async def open_victim_support(
+    request: Request,
+    platform: PlatformDep,
+    *,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    period: Annotated[str | None, Query()] = None,
+    province: Province = None,
+) -> Any:
+    """Safe public aggregates: counts of persons below k suppressed (null), with enough other
+    cells suppressed that none can be worked out from totals. Province or national only."""
+    chosen = period_of(start, end, period)
+    if isinstance(chosen, Response):
+        return chosen
+    k = request.app.state.settings.suppression_k
+    report = await build(platform, chosen, province, None)
+    report["rows"] = domain.suppress(report["rows"], k)
+    report["suppressed_below"] = k
+    return Report(**report)
+
+
+@public.get("/dashboard", response_class=HTMLResponse)
+async def show_dashboard(
+    request: Request,
+    platform: PlatformDep,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    province: Province = None,
+) -> HTMLResponse:
+    """The dashboard, in Vietnamese, from the same public aggregates (charts drawn as SVG on
+    the server: no script, no CDN, works offline)."""
+    year = year or datetime.now(UTC).year
+    k = request.app.state.settings.suppression_k
+    quarters = []
+    for quarter in range(1, 5):
+        report = await build(platform, domain.named_period(f"{year}-Q{quarter}"), province, None)
+        quarters.append(domain.suppress(report["rows"], k))
+    whole = await build(platform, domain.named_period(str(year)), province, None)
+    async with platform.database.reading() as session:
+        verifications = await store.verifications(session, province)
+    page = dashboard.page(year, province=province, quarters=quarters,
+                          whole=domain.suppress(whole["rows"], k),
+                          as_of=whole["as_of"], verifications=verifications)  # fmt: skip
+    return HTMLResponse(page)

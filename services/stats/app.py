@@ -16,9 +16,12 @@ def create_app(settings: StatsSettings) -> FastAPI:
         settings,
         subscriptions=handlers.subscriptions(),
         routers=[api.router],
+        public_routers=[api.public],
         migrations=MIGRATIONS,
     )
-    return build_app(spec)
+    app = build_app(spec)
+    app.state.settings = settings
+    return app
 
 
 def main() -> None:

@@ -1,5 +1,298 @@
-"""Stats' rules. Pure: no I/O, no framework.
+"""Stats' rules. Pure: the official statistics form ("BIỂU SỐ LIỆU") from the projected facts,
+for any period and area; periods by name; small-cell suppression for public aggregates.
 
-The service's domain (see the project's issues) lands here; until then the service only
-takes part in platform probes, whose receiving side is shared (``shared.diagnostics``).
+Counting rules (documented in the README):
+- A period counts facts by their business date: reception for I.1, identification for I.2,
+  the protection order's start for I.3, the activity's date for II.1 to II.3, the grant's date
+  for II.4 (amounts: the payment's date).
+- A merged duplicate is not counted; the case it was merged into is.
+- The latest identification decision counts: an amendment moves the person to the new
+  decision's date, or out of I.2 if no longer a victim.
+- Age is the age reported at reception (the form asks age at identification; the two differ
+  by at most the months verification took).
+- A person who refused consent for statistics is counted in the totals the law requires
+  (I.1, I.2, I.3, II.4.1) and in no breakdown.
 """
+
+import calendar
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+DESTINATIONS = ("CN", "LA", "KH", "TH", "MY", "GB", "RU")
+FORMS = ("self_returned", "rescued", "bilateral_handover")
+SUPPORT_ROWS = {
+    "II.4.2": ("clothing", "medicine", "road_meals", "travel_fare"),
+    "II.4.3": ("shelter_meals",),
+    "II.4.4.medical": ("medical_care", "health_insurance"),
+    "II.4.4.psychological": ("psychological_counselling",),
+    "II.4.4.legal_aid": ("legal_aid",),
+    "II.4.4.education": ("education",),
+    "II.4.4.vocational": ("vocational_training",),
+    "II.4.4.hardship": ("hardship_allowance",),
+}
+LOAN_ROW = "II.4.4.loan"  # a referral to the Social Policy Bank
+KINDS = tuple(kind for kinds in SUPPORT_ROWS.values() for kind in kinds)
+
+# (key, Vietnamese label, unit, the official numbering)
+ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("I.1", "Tổng số người được tiếp nhận, xác minh", "Người", "1"),
+    ("I.2", "Tổng số người được xác định là nạn nhân", "Người", "2"),
+    ("I.2.a.male", "Nam", "Người", "a"),
+    ("I.2.a.male.under18", "Nam dưới 18 tuổi", "Người", ""),
+    ("I.2.a.male.under16", "Nam dưới 16 tuổi", "Người", ""),
+    ("I.2.a.female", "Nữ", "Người", ""),
+    ("I.2.a.female.under18", "Nữ dưới 18 tuổi", "Người", ""),
+    ("I.2.a.female.under16", "Nữ dưới 16 tuổi", "Người", ""),
+    ("I.2.b.kinh", "Dân tộc Kinh", "Người", "b"),
+    ("I.2.b.other", "Dân tộc khác", "Người", ""),
+    ("I.2.c.foreign", "Người nước ngoài", "Người", "c"),
+    ("I.2.d.domestic", "Bị mua bán trong nước", "Người", "d"),
+    ("I.2.d.abroad", "Bị mua bán ra nước ngoài", "Người", ""),
+    ("I.2.d.abroad.CN", "Trung Quốc", "Người", ""),
+    ("I.2.d.abroad.LA", "Lào", "Người", ""),
+    ("I.2.d.abroad.KH", "Campuchia", "Người", ""),
+    ("I.2.d.abroad.TH", "Thái Lan", "Người", ""),
+    ("I.2.d.abroad.MY", "Malaysia", "Người", ""),
+    ("I.2.d.abroad.GB", "Anh", "Người", ""),
+    ("I.2.d.abroad.RU", "Nga", "Người", ""),
+    ("I.2.d.abroad.other", "Các nước khác", "Người", ""),
+    ("I.2.e.self_returned", "Tự trở về", "Người", "e"),
+    ("I.2.e.rescued", "Được giải cứu", "Người", ""),
+    ("I.2.e.bilateral_handover", "Trao trả song phương", "Người", ""),
+    ("I.3", "Số nạn nhân, người thân thích của họ được bảo vệ theo quy định của pháp luật",
+     "Người", "3"),
+    ("II.1", "Văn bản chỉ đạo, điều hành", "Văn bản", "1"),
+    ("II.2.sessions", "Số buổi truyền thông về mua bán người", "Buổi", "2"),
+    ("II.2.participants", "Số người tham gia các buổi truyền thông", "Lượt người", ""),
+    ("II.2.panels", "Số pano về mua bán người", "Pano", ""),
+    ("II.2.posters", "Số áp phích về mua bán người", "Áp phích", ""),
+    ("II.2.leaflets", "Số tờ rơi về mua bán người", "Tờ rơi", ""),
+    ("II.3.trainings", "Số cuộc tập huấn", "Cuộc", "3"),
+    ("II.3.participants", "Số người được tập huấn", "Lượt người", ""),
+    ("II.4.1", "Tổng số nạn nhân được hỗ trợ", "Người", "4.1"),
+    ("II.4.2", "Số người được hỗ trợ nhu cầu thiết yếu và chi phí đi lại", "Người", "4.2"),
+    ("II.4.3", "Số nạn nhân lưu trú tạm thời tại cơ sở trợ giúp xã hội/cơ sở hỗ trợ nạn nhân",
+     "Người", "4.3"),
+    ("II.4.4.medical", "Số người được hỗ trợ y tế", "Người", "4.4"),
+    ("II.4.4.psychological", "Số người được hỗ trợ tâm lý", "Người", ""),
+    ("II.4.4.legal_aid", "Số người được trợ giúp pháp lý", "Người", ""),
+    ("II.4.4.education", "Số người được hỗ trợ học văn hóa", "Người", ""),
+    ("II.4.4.vocational", "Số người được hỗ trợ học nghề", "Người", ""),
+    ("II.4.4.hardship", "Số người được trợ cấp khó khăn ban đầu", "Người", ""),
+    ("II.4.4.loan", "Số người được giới thiệu vay vốn Ngân hàng Chính sách xã hội", "Người", ""),
+    ("II.4.5.vnd", "Tổng số tiền đã chi hỗ trợ", "Đồng", "4.5"),
+    *((f"II.4.5.vnd.{kind}", f"Số tiền chi: {kind}", "Đồng", "") for kind in KINDS),
+    ("II.4.5.vnd.state_budget", "Từ ngân sách nhà nước", "Đồng", ""),
+    ("II.4.5.vnd.donor", "Từ nhà tài trợ", "Đồng", ""),
+)  # fmt: skip
+KEYS = tuple(key for key, *_ in ROWS)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A case as the form sees it (coded facts only)."""
+
+    case_id: str
+    received_on: date
+    province: str
+    ward: str | None
+    sex: str
+    age: int | None
+    ethnicity: str | None
+    nationality: str | None
+    scope: str
+    destination: str | None
+    reception_form: str
+    consent_statistics: bool
+    merged: bool = False
+    identified_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    kind: str
+    held_on: date
+    sessions: int = 0
+    participants: int = 0
+    panels: int = 0
+    posters: int = 0
+    leaflets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    case_id: str
+    starts_on: date
+    persons: int
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    case_id: str
+    kind: str  # a grant's kind, or "loan" for a Social Policy Bank referral
+    on: date
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    kind: str
+    paid_on: date
+    amount: int
+    funding_source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: date
+    end: date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.start <= day <= self.end
+
+    @property
+    def name(self) -> str:
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+
+PERIOD = re.compile(r"^(?P<year>\d{4})(-(?P<part>Q[1-4]|H[12]))?$")
+
+
+def named_period(text: str) -> Period:
+    """``2026`` (a year), ``2026-H1`` (six months), ``2026-Q3`` (a quarter)."""
+    found = PERIOD.match(text)
+    if found is None:
+        raise ValueError("a period is YYYY, YYYY-H1|H2 or YYYY-Q1…Q4")
+    year, part = int(found["year"]), found["part"]
+    first, months = 1, 12
+    if part and part[0] == "Q":
+        first, months = 3 * (int(part[1]) - 1) + 1, 3
+    elif part:
+        first, months = 6 * (int(part[1]) - 1) + 1, 6
+    last = first + months - 1
+    return Period(date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]))
+
+
+def _person_rows(counts: dict[str, int], person: Person) -> None:
+    """The breakdowns of an identified person (only with consent for statistics)."""
+    sex = "male" if person.sex == "male" else "female" if person.sex == "female" else None
+    if sex:
+        counts[f"I.2.a.{sex}"] += 1
+        if person.age is not None and person.age < 18:
+            counts[f"I.2.a.{sex}.under18"] += 1
+        if person.age is not None and person.age < 16:
+            counts[f"I.2.a.{sex}.under16"] += 1
+    if person.ethnicity:
+        counts["I.2.b.kinh" if person.ethnicity == "01" else "I.2.b.other"] += 1
+    if person.nationality and person.nationality != "VN":
+        counts["I.2.c.foreign"] += 1
+    if person.scope == "domestic":
+        counts["I.2.d.domestic"] += 1
+    elif person.scope == "abroad":
+        counts["I.2.d.abroad"] += 1
+        where = person.destination if person.destination in DESTINATIONS else "other"
+        counts[f"I.2.d.abroad.{where}"] += 1
+    if person.reception_form in FORMS:
+        counts[f"I.2.e.{person.reception_form}"] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything projected for an area, as the form reads it."""
+
+    persons: tuple[Person, ...] = ()
+    activities: tuple[Activity, ...] = ()
+    protections: tuple[Protection, ...] = ()
+    supports: tuple[Support, ...] = ()
+    payments: tuple[Payment, ...] = ()
+
+
+def form(period: Period, facts: Facts) -> dict[str, int]:
+    """Every row of the form, zeros included, for the facts given (already within the area)."""
+    counts = dict.fromkeys(KEYS, 0)
+    counted = {p.case_id: p for p in facts.persons if not p.merged}
+    for person in counted.values():
+        if person.received_on in period:
+            counts["I.1"] += 1
+        if person.identified_on in period:
+            counts["I.2"] += 1
+            if person.consent_statistics:
+                _person_rows(counts, person)
+    counts["I.3"] = sum(
+        p.persons for p in facts.protections if p.case_id in counted and p.starts_on in period
+    )
+    for activity in facts.activities:
+        if activity.held_on in period:
+            _activity_rows(counts, activity)
+    _support_rows(counts, period, counted, facts.supports)
+    for payment in facts.payments:
+        if payment.paid_on in period:
+            _payment_rows(counts, payment)
+    return counts
+
+
+def _activity_rows(counts: dict[str, int], activity: Activity) -> None:
+    if activity.kind == "directive_document":
+        counts["II.1"] += max(activity.sessions, 1)
+    elif activity.kind == "training":
+        counts["II.3.trainings"] += activity.sessions
+        counts["II.3.participants"] += activity.participants
+    else:
+        counts["II.2.sessions"] += activity.sessions
+        counts["II.2.participants"] += activity.participants
+    for item in ("panels", "posters", "leaflets"):
+        counts[f"II.2.{item}"] += getattr(activity, item)
+
+
+def _payment_rows(counts: dict[str, int], payment: Payment) -> None:
+    counts["II.4.5.vnd"] += payment.amount
+    if f"II.4.5.vnd.{payment.kind}" in counts:
+        counts[f"II.4.5.vnd.{payment.kind}"] += payment.amount
+    source = "state_budget" if payment.funding_source == "state_budget" else "donor"
+    counts[f"II.4.5.vnd.{source}"] += payment.amount
+
+
+def _support_rows(
+    counts: dict[str, int], period: Period, counted: dict[str, Person], supports: Iterable[Support]
+) -> None:
+    helped: dict[str, set[str]] = {}
+    for support in supports:
+        if support.on in period and support.case_id in counted:
+            helped.setdefault(support.kind, set()).add(support.case_id)
+    counts["II.4.1"] = len(set().union(*helped.values())) if helped else 0
+    for key, kinds in SUPPORT_ROWS.items():
+        counts[key] = len(set().union(*(helped.get(kind, set()) for kind in kinds)))
+    counts[LOAN_ROW] = len(helped.get("loan", set()))
+
+
+# Additive groups: a total and the cells that add up to it (for complementary suppression).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("I.2.d.abroad", tuple(f"I.2.d.abroad.{c}" for c in (*DESTINATIONS, "other"))),
+    ("I.2", ("I.2.a.male", "I.2.a.female")),
+    ("I.2", ("I.2.b.kinh", "I.2.b.other")),
+    ("I.2", ("I.2.d.domestic", "I.2.d.abroad")),
+    ("I.2", tuple(f"I.2.e.{f}" for f in FORMS)),
+)
+COUNTS_OF_PERSONS = tuple(key for key, _, unit, _ in ROWS if unit == "Người")
+
+
+def suppress(rows: dict[str, int], k: int) -> dict[str, int | None]:
+    """Counts of persons below ``k`` (but above zero) hidden, and within every additive group
+    enough other cells hidden that no hidden cell can be worked out from what is shown."""
+    shown: dict[str, int | None] = dict(rows)
+    hidden = {key for key in COUNTS_OF_PERSONS if 0 < rows[key] < k}
+    changed = True
+    while changed:
+        changed = False
+        for total, cells in GROUPS:
+            inside = [c for c in cells if c in hidden]
+            if len(inside) != 1 or total in hidden:
+                continue
+            others = sorted((c for c in cells if c not in hidden and rows[c] > 0),
+                            key=lambda c: rows[c])  # fmt: skip
+            hidden.add(others[0] if others else total)
+            changed = True
+    for key in hidden:
+        shown[key] = None
+    return shown

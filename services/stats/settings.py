@@ -1,5 +1,7 @@
 from typing import ClassVar
 
+from pydantic import Field, PositiveInt
+
 from shared.names import Service
 from shared.settings import ServiceSettings
 
@@ -8,3 +10,10 @@ class StatsSettings(ServiceSettings):
     """Stats' settings (env prefix ``SAFERETURN_STATS_``, then ``SAFERETURN_``)."""
 
     service_name: ClassVar[str] = Service.STATS
+
+    suppression_k: PositiveInt = Field(
+        default=5, description="Public counts of persons below this are suppressed"
+    )
+    read_your_writes_wait_s: float = Field(
+        default=10.0, description="How long a report waits for an event it was asked to include"
+    )

@@ -1,6 +1,221 @@
-"""Stats' own tables and every query on them;
-the shared plumbing tables live in ``shared.db``."""
+"""Stats' tables: the archive of every event (the system of record once Redis trims a stream)
+and the projections the form is counted from. Projections are keyed by the events' own ids,
+so applying an event twice changes nothing, and they can be dropped and rebuilt from the
+archive."""
 
-from shared.db import new_metadata
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from services.stats.domain import Activity, Facts, Payment, Person, Protection, Support
+from shared.db import UtcDateTime, new_metadata, upsert
 
 metadata = new_metadata()
+
+archive = Table(
+    "archive",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_key", String(300), nullable=False, unique=True),
+    Column("event_id", String(100), nullable=False, index=True),
+    Column("stream", String(100), nullable=False),
+    Column("type", String(60), nullable=False),
+    Column("subject", String(100), nullable=True),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("envelope", JSON, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("case_id", String(40), primary_key=True),
+    Column("received_on", Date, nullable=False, index=True),
+    Column("province", String(2), nullable=False, index=True),
+    Column("ward", String(5), nullable=True),
+    Column("sex", String(10), nullable=False),
+    Column("age", Integer, nullable=True),
+    Column("ethnicity", String(2), nullable=True),
+    Column("nationality", String(2), nullable=True),
+    Column("scope", String(10), nullable=False),
+    Column("destination", String(2), nullable=True),
+    Column("reception_form", String(30), nullable=False),
+    Column("consent_statistics", Boolean, nullable=False),
+    Column("merged", Boolean, nullable=False),
+    Column("identified_on", Date, nullable=True),
+    Column("decided", Boolean, nullable=False),
+    Column("overdue", Boolean, nullable=False),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("activity_id", String(40), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("held_on", Date, nullable=False, index=True),
+    Column("province", String(2), nullable=False, index=True),
+    Column("ward", String(5), nullable=True),
+    Column("sessions", Integer, nullable=False),
+    Column("participants", Integer, nullable=False),
+    Column("panels", Integer, nullable=False),
+    Column("posters", Integer, nullable=False),
+    Column("leaflets", Integer, nullable=False),
+)
+
+protections = Table(
+    "protections",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("persons", Integer, nullable=False),
+)
+
+supports = Table(
+    "supports",
+    metadata,
+    Column("support_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("on", Date, nullable=False),
+    Column("effective", Boolean, nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("disbursement_id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("funding_source", String(100), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("ward", String(5), nullable=True),
+)
+
+PROJECTIONS = (persons, activities, protections, supports, payments)
+
+
+async def archived(session: AsyncSession, values: Mapping[str, Any]) -> bool:
+    """Keep the event; False if it was already archived (a redelivery, or a rebuild)."""
+    statement = upsert(session, archive).values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def put(session: AsyncSession, table: Table, values: Mapping[str, Any]) -> None:
+    """Insert or replace a projection row by its key."""
+    key = [c.name for c in table.primary_key.columns]
+    statement = upsert(session, table).values(**values)
+    changes = {k: v for k, v in values.items() if k not in key}
+    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))
+
+
+async def change(
+    session: AsyncSession, table: Table, key: Mapping[str, Any], **values: Any
+) -> None:
+    conditions = [table.c[name] == value for name, value in key.items()]
+    await session.execute(update(table).where(*conditions).values(**values))
+
+
+async def clear_projections(session: AsyncSession) -> None:
+    for table in PROJECTIONS:
+        await session.execute(delete(table))
+
+
+async def archive_page(session: AsyncSession, after: int, limit: int) -> list[Any]:
+    rows = await session.execute(
+        select(archive).where(archive.c.seq > after).order_by(archive.c.seq).limit(limit)
+    )
+    return list(rows)
+
+
+async def as_of(session: AsyncSession) -> dict[str, Any]:
+    row = (await session.execute(
+        select(func.count(), func.max(archive.c.seq), func.max(archive.c.recorded_at))
+    )).one()  # fmt: skip
+    return {"events": row[0], "last_seq": row[1] or 0,
+            "last_recorded_at": row[2].isoformat() if row[2] else None}  # fmt: skip
+
+
+async def verifications(session: AsyncSession, province: str | None) -> tuple[int, int]:
+    """Verifications still open, and how many of them are past their legal limit."""
+    conditions: list[ColumnElement[bool]] = [
+        persons.c.decided.is_(False), persons.c.merged.is_(False)
+    ]  # fmt: skip
+    if province:
+        conditions.append(persons.c.province == province)
+    row = (await session.execute(
+        select(func.count(), func.count().filter(persons.c.overdue.is_(True))).where(*conditions)
+    )).one()  # fmt: skip
+    return int(row[0]), int(row[1])
+
+
+async def has_event(session: AsyncSession, event_id: str) -> bool:
+    rows = await session.execute(select(archive.c.seq).where(archive.c.event_id == event_id))
+    return rows.first() is not None
+
+
+async def facts(session: AsyncSession, province: str | None, ward: str | None) -> Facts:
+    """The projected facts of an area (national when both are None)."""
+
+    def area(table: Table) -> list[Any]:
+        conditions = []
+        if province:
+            conditions.append(table.c.province == province)
+        if ward:
+            conditions.append(table.c.ward == ward)
+        return conditions
+
+    fields = [c for c in persons.c if c.name not in ("decided", "overdue")]
+    people = [Person(**row._asdict()) for row in await session.execute(
+        select(*fields).where(*area(persons)))]  # fmt: skip
+    ids = [p.case_id for p in people]
+    acts = await session.execute(
+        select(activities.c.kind, activities.c.held_on, activities.c.sessions,
+               activities.c.participants, activities.c.panels, activities.c.posters,
+               activities.c.leaflets).where(*area(activities))
+    )  # fmt: skip
+    orders = await session.execute(
+        select(protections.c.case_id, protections.c.starts_on, protections.c.persons).where(
+            protections.c.case_id.in_(ids)
+        )
+    )
+    helped = await session.execute(
+        select(supports.c.case_id, supports.c.kind, supports.c["on"]).where(
+            supports.c.case_id.in_(ids), supports.c.effective.is_(True)
+        )
+    )
+    paid = await session.execute(
+        select(payments.c.kind, payments.c.paid_on, payments.c.amount,
+               payments.c.funding_source).where(*area(payments))
+    )  # fmt: skip
+    return Facts(
+        persons=tuple(people),
+        activities=tuple(Activity(*row) for row in acts),
+        protections=tuple(Protection(*row) for row in orders),
+        supports=tuple(Support(*row) for row in helped),
+        payments=tuple(Payment(*row) for row in paid),
+    )
+
+
+def on_or_none(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

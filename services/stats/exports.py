@@ -1,0 +1,60 @@
+"""The form as agencies use it: an Excel sheet laid out like the official "BIỂU SỐ LIỆU"
+(title, period, area, numbering, Vietnamese labels, units), and CSV."""
+
+import csv
+import io
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+from services.stats.domain import ROWS
+
+SECTIONS = {"I.1": "I. THỰC TRẠNG TÌNH HÌNH", "II.1": "II. KẾT QUẢ CÔNG TÁC"}
+TITLE = "BIỂU SỐ LIỆU"
+SUBTITLE = "Kết quả thực hiện công tác tiếp nhận, xác minh, bảo vệ và hỗ trợ nạn nhân bị mua bán"
+
+
+def xlsx(report: dict[str, Any], area_name: str) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Biểu số liệu"
+    sheet.append([TITLE])
+    sheet.append([SUBTITLE])
+    sheet.append([f"Kỳ báo cáo: {report['period']['from']} đến {report['period']['to']}"])
+    sheet.append([f"Địa bàn: {area_name}"])
+    sheet.append([])
+    sheet.append(["TT", "Nội dung", "Đơn vị tính", "Số lượng", "Mã dòng"])
+    header = sheet.max_row
+    for key, label, unit, number in ROWS:
+        if key in SECTIONS:
+            sheet.append(["", SECTIONS[key]])
+            sheet.cell(sheet.max_row, 2).font = Font(bold=True)
+        sheet.append([number, label, unit, report["rows"][key], key])
+    for row in (1, 2, header):
+        for cell in sheet[row]:
+            cell.font = Font(bold=True)
+    sheet["A1"].alignment = Alignment(horizontal="center")
+    for column, width in zip("ABCDE", (6, 70, 14, 14, 24), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.append([])
+    sheet.append(
+        [
+            f"Số liệu tính đến: {report['as_of']['last_recorded_at'] or '-'} "
+            f"({report['as_of']['events']} sự kiện); lập lúc {report['generated_at']}"
+        ]
+    )
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def csv_text(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["key", "number", "label", "unit", "value"])
+    for key, label, unit, number in ROWS:
+        value = report["rows"][key]
+        writer.writerow([key, number, label, unit, "" if value is None else value])
+    return out.getvalue()
