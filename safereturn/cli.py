@@ -77,7 +77,7 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
                 say(f"  notify's own client at intake, credentials in {credentials}")
             if peers is not None:
                 say()
-                demo.play(_urls(), platform.redis_url, say, peers)
+                demo.play(_urls(), platform.redis_url, say, peers, data_dir)
             if getattr(args, "exit", False):
                 return 0
             say()

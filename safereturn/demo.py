@@ -13,12 +13,13 @@ import secrets
 import time
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
 
-from safereturn import admin, demo_notify
+from safereturn import admin, demo_notify, demo_stats
 from safereturn.demo_support import support_cases
 from safereturn.scenario import ApiClient, Say, ScenarioError, poll
 from shared.access import Role
@@ -307,7 +308,9 @@ def _rejected(redis_url: str) -> dict[str, Any] | None:
     return data
 
 
-def play(urls: Mapping[str, str], redis_url: str, say: Say, peers: demo_notify.Peers) -> None:
+def play(
+    urls: Mapping[str, str], redis_url: str, say: Say, peers: demo_notify.Peers, data_dir: Path
+) -> None:
     say("1. Agency systems get credentials (secrets are shown once, stored only as hashes)")
     operator_credentials = asyncio.run(
         admin.create_client(say, "Demo operations desk", Role.ADMIN, None, None)
@@ -358,6 +361,9 @@ def play(urls: Mapping[str, str], redis_url: str, say: Say, peers: demo_notify.P
         revoke_everywhere(operator, operator_credentials.client.client_id, say)
         for credentials in (auditor_credentials, reporter_credentials, verifier_credentials):
             asyncio.run(admin.revoke_client(say, credentials.client.client_id))
+        say("")
+        say("10. The statistics form for the scenario")
+        demo_stats.show_form(dict(urls), data_dir, say)
     finally:
         for client in (operator, auditor, reporter, verifier):
             client.close()

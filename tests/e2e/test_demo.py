@@ -55,6 +55,9 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "congan.muongphang@example.gov.vn     Tiếp nhận trường hợp mới x3" in out
     assert "ctxh.dienbien@example.gov.vn" in out  # child protection: a child, and a referral
     assert re.search(r"the integrator's endpoint: \d+ signed events, every signature verified", out)
+    assert re.search(r"    I\.1 +Tổng số người được tiếp nhận, xác minh +4 Người", out)
+    assert "/dashboard?province=11" in out
+    assert list(tmp_path.glob("bieu-so-lieu-*-03325.xlsx"))
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
     assert out.count("audit chain intact") == 5
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server

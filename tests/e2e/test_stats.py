@@ -133,7 +133,7 @@ def test_the_excel_and_csv_forms_carry_the_official_rows(
     (ARTIFACTS / "bieu-so-lieu-tuan-giao-2020.xlsx").write_bytes(answer.content)
     sheet = load_workbook(io.BytesIO(answer.content)).active
     assert sheet is not None
-    cells = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    cells = [tuple(row) for row in sheet.iter_rows(values_only=True)]
     assert cells[0][0] == "BIỂU SỐ LIỆU"
     assert cells[2][0] == "Kỳ báo cáo: 2020-01-01 đến 2020-12-31"
     assert cells[3][0] == "Địa bàn: Xã Tuần Giáo, Tỉnh Điện Biên"

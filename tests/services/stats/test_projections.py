@@ -1,0 +1,708 @@
+"""Projections: every event archived once and projected in arrival order gives the form a plain
+recount of the deduplicated events gives, whatever the redeliveries and however late the
+business dates; and the projections rebuilt from the archive give it again."""
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.stats import projections, store
+from services.stats.domain import DESTINATIONS, FORMS, KEYS, KINDS, SUPPORT_ROWS, Period, form
+from services.stats.domain import named_period as period
+from shared.db import Database
+from shared.events.base import EventPayload
+from shared.events.intake import ActivityReported, CaseMerged, CaseReceived, Consent
+from shared.events.support import (
+    SupportApproved,
+    SupportDisbursed,
+    SupportGranted,
+    SupportReferred,
+    SupportRejected,
+)
+from shared.events.verification import (
+    CaseIdentificationAmended,
+    CaseIdentified,
+    CaseNotIdentified,
+    Protected,
+    ProtectionOrdered,
+    Trafficking,
+    VerificationOpened,
+)
+
+PROVINCE = "11"
+SOURCE = "/safereturn/test"
+LOAN = "social_policy_bank_loan"
+CASES = tuple(f"case-{n}" for n in range(5))
+PERIODS = (*(period(name) for name in ("2025-Q4", "2026-Q1", "2026-Q2", "2026-H2", "2026",
+                                        "2027-Q1", "2027")),
+           Period(date(2025, 1, 1), date(2028, 12, 31)))  # fmt: skip
+
+
+# --- events as stats receives them --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One delivery of an event: its id (the same on a redelivery), type and JSON data."""
+
+    event_id: str
+    type: str
+    data: dict[str, Any]
+
+
+def sent(payload: EventPayload, event_id: str | None = None) -> Sent:
+    return Sent(event_id or secrets.token_hex(8), payload.event_type,
+                payload.model_dump(mode="json"))  # fmt: skip
+
+
+def archive_row(event: Sent) -> dict[str, Any]:
+    """The archive's values, as ``services/stats/handlers.py`` makes them."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    envelope = {"specversion": "1.0", "id": event.event_id, "source": SOURCE, "type": event.type,
+                "subject": event.data.get("case_id"), "time": at.isoformat(), "data": event.data}  # fmt: skip
+    return {"event_key": f"{SOURCE}#{event.event_id}", "event_id": event.event_id,
+            "stream": "safereturn:{cases}", "type": event.type, "subject": envelope["subject"],
+            "time": at, "envelope": envelope, "recorded_at": datetime.now(UTC)}  # fmt: skip
+
+
+def consent(statistics: bool = True) -> Consent:
+    return Consent(services=True, information_sharing=True, statistics=statistics)
+
+
+def received(case_id: str, **changes: Any) -> CaseReceived:
+    """A Kinh Vietnamese woman of 20 trafficked to China and rescued, received on 10 January
+    2026 in province 11, who consented to statistics."""
+    values = {"received_on": date(2026, 1, 10), "channel": "commune", "reception_form": "rescued",
+              "province": PROVINCE, "agency": "Công an xã", "sex": "female", "age": 20,
+              "ethnicity": "01", "nationality": "VN", "trafficking_scope": "abroad",
+              "destination_country": "CN", "consent": consent()}  # fmt: skip
+    return CaseReceived(case_id=case_id, **(values | changes))
+
+
+def identified(case_id: str, on: date, **corrections: str | None) -> CaseIdentified:
+    return CaseIdentified(case_id=case_id, decided_on=on, evidence="border_guard_record",
+                          corrections=Trafficking(**corrections))  # fmt: skip
+
+
+def not_identified(case_id: str, on: date) -> CaseNotIdentified:
+    return CaseNotIdentified(case_id=case_id, decided_on=on)
+
+
+def amended(case_id: str, outcome: str, on: date, previous: str = "victim",
+            **corrections: str | None) -> CaseIdentificationAmended:  # fmt: skip
+    return CaseIdentificationAmended(case_id=case_id, outcome=outcome, previous_outcome=previous,
+                                     decided_on=on, corrections=Trafficking(**corrections))  # fmt: skip
+
+
+def merged(case_id: str, into: str) -> CaseMerged:
+    return CaseMerged(case_id=case_id, into=into, method="review")
+
+
+def ordered(case_id: str, order_id: str, on: date, *counts: int) -> ProtectionOrdered:
+    relations = ("victim", "close_relative", "accompanying_minor")
+    return ProtectionOrdered(case_id=case_id, order_id=order_id, measures=["police_protection"],
+                             protected=[Protected(relation=relations[i % 3], count=count)
+                                        for i, count in enumerate(counts)],
+                             starts_on=on)  # fmt: skip
+
+
+def activity(activity_id: str, kind: str, on: date, province: str = PROVINCE,
+             **numbers: int) -> ActivityReported:  # fmt: skip
+    return ActivityReported(activity_id=activity_id, kind=kind, held_on=on, province=province,
+                            agency="Sở Y tế", **numbers)  # fmt: skip
+
+
+def granted(case_id: str, grant_id: str, kind: str, on: date,
+            status: str = "approved") -> SupportGranted:  # fmt: skip
+    return SupportGranted(case_id=case_id, grant_id=grant_id, kind=kind, beneficiary="person",
+                          group="victim", quantity=1, unit="once", amount=500_000, granted_on=on,
+                          regime="law-53-2024", rule="test", legal_basis="Nghị định 162/2025",
+                          province=PROVINCE, status=status)  # fmt: skip
+
+
+def approved(case_id: str, grant_id: str, kind: str, on: date) -> SupportApproved:
+    return SupportApproved(case_id=case_id, grant_id=grant_id, kind=kind, amount=500_000,
+                           approved_on=on)  # fmt: skip
+
+
+def rejected(case_id: str, grant_id: str, kind: str, on: date) -> SupportRejected:
+    return SupportRejected(case_id=case_id, grant_id=grant_id, kind=kind, amount=500_000,
+                           rejected_on=on)  # fmt: skip
+
+
+def referred(case_id: str, referral_id: str, service: str, on: date) -> SupportReferred:
+    return SupportReferred(case_id=case_id, referral_id=referral_id, service=service,
+                           provider="Ngân hàng Chính sách xã hội", referred_on=on, child=False,
+                           province=PROVINCE)  # fmt: skip
+
+
+def disbursed(case_id: str, grant_id: str, disbursement_id: str, kind: str, amount: int,
+              on: date, source: str = "state_budget") -> SupportDisbursed:  # fmt: skip
+    return SupportDisbursed(case_id=case_id, grant_id=grant_id, disbursement_id=disbursement_id,
+                            kind=kind, amount=amount, paid_on=on, method="cash",
+                            funding_source=source, province=PROVINCE)  # fmt: skip
+
+
+# --- the database -------------------------------------------------------------------------------
+
+
+async def new_database(url: str) -> Database:
+    database = Database(url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(store.metadata.create_all)
+    return database
+
+
+async def consume(database: Database, events: Iterable[Sent]) -> list[bool]:
+    """Each event in its own transaction, archived first and projected only if new (as the
+    handler does); whether each one was new."""
+    news = []
+    for event in events:
+        async with database.transaction() as session:
+            new = await store.archived(session, archive_row(event))
+            if new:
+                await projections.project(session, event.type, event.data)
+        news.append(new)
+    return news
+
+
+async def replay_archive(source: Database, target: Database, page_size: int = 4) -> int:
+    """Project every archived event of ``source`` into ``target``, page by page, in one
+    transaction (as ``safereturn stats rebuild`` does); how many."""
+    count, after = 0, 0
+    async with source.reading() as reading, target.transaction() as session:
+        await store.clear_projections(session)
+        while page := await store.archive_page(reading, after, page_size):
+            for row in page:
+                await projections.project(session, row.type, row.envelope["data"])
+            count, after = count + len(page), page[-1].seq
+    return count
+
+
+async def rebuild_in_place(database: Database, page_size: int = 3) -> int:
+    count, after = 0, 0
+    async with database.transaction() as session:
+        await store.clear_projections(session)
+        while page := await store.archive_page(session, after, page_size):
+            for row in page:
+                await projections.project(session, row.type, row.envelope["data"])
+            count, after = count + len(page), page[-1].seq
+    return count
+
+
+async def forms(database: Database, periods: Iterable[Period] = PERIODS) -> list[dict[str, int]]:
+    async with database.reading() as session:
+        facts = await store.facts(session, PROVINCE, None)
+    return [form(chosen, facts) for chosen in periods]
+
+
+async def facts_of(database: Database) -> list[list[str]]:
+    """The projected facts, in an order that does not depend on the storage."""
+    async with database.reading() as session:
+        facts = await store.facts(session, PROVINCE, None)
+    return [sorted(map(repr, part)) for part in (facts.persons, facts.activities,
+                                                   facts.protections, facts.supports,
+                                                   facts.payments)]  # fmt: skip
+
+
+# --- an independent recount ---------------------------------------------------------------------
+
+
+@dataclass
+class Recount:
+    """The deduplicated events replayed into plain dicts."""
+
+    persons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[str, tuple[str, date, int]] = field(default_factory=dict)
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    grants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    loans: dict[str, tuple[str, date]] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, kind: str, data: dict[str, Any]) -> None:
+        day = {key: date.fromisoformat(value) for key, value in data.items()
+               if key.endswith("_on") and isinstance(value, str)}  # fmt: skip
+        who = self.persons.get(data.get("case_id", ""))
+        if kind == "case.received":
+            self.persons[data["case_id"]] = {
+                "received_on": day["received_on"], "sex": data["sex"], "age": data["age"],
+                "ethnicity": data["ethnicity"], "nationality": data["nationality"],
+                "scope": data["trafficking_scope"], "destination": data["destination_country"],
+                "form": data["reception_form"], "consent": data["consent"]["statistics"],
+                "merged": False, "victim_since": None,
+            }  # fmt: skip
+        elif kind == "case.merged":
+            self.persons[data["case_id"]]["merged"] = True
+        elif kind in ("case.identified", "case.identification_amended", "case.not_identified"):
+            assert who is not None
+            victim = kind == "case.identified" or data.get("outcome") == "victim"
+            who["victim_since"] = day["decided_on"] if victim else None
+            corrections = data.get("corrections") or {}
+            who["scope"] = corrections.get("scope") or who["scope"]
+            who["destination"] = corrections.get("destination_country") or who["destination"]
+        elif kind == "protection.ordered":
+            persons = sum(p["count"] for p in data["protected"])
+            self.orders[data["order_id"]] = (data["case_id"], day["starts_on"], persons)
+        elif kind == "activity.reported":
+            self.activities[data["activity_id"]] = data | {"held_on": day["held_on"]}
+        elif kind == "support.granted":
+            self.grants[data["grant_id"]] = {"case": data["case_id"], "kind": data["kind"],
+                                             "on": day["granted_on"],
+                                             "effective": data["status"] == "approved"}  # fmt: skip
+        elif kind in ("support.approved", "support.rejected"):
+            self.grants[data["grant_id"]]["effective"] = kind == "support.approved"
+        elif kind == "support.referred" and data["service"] == LOAN:
+            self.loans[data["referral_id"]] = (data["case_id"], day["referred_on"])
+        elif kind == "support.disbursed":
+            self.payments[data["disbursement_id"]] = data | {"paid_on": day["paid_on"]}
+
+
+def recount_of(events: Iterable[Sent]) -> Recount:
+    recount, seen = Recount(), set()
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            recount.apply(event.type, event.data)
+    return recount
+
+
+def count_form(chosen: Period, recount: Recount) -> dict[str, int]:
+    """The documented counting rules, row by row, from the recount."""
+
+    def inside(day: date | None) -> bool:
+        return day is not None and chosen.start <= day <= chosen.end
+
+    rows = dict.fromkeys(KEYS, 0)
+    people = {case: p for case, p in recount.persons.items() if not p["merged"]}
+    victims = [p for p in people.values() if inside(p["victim_since"])]
+    described = [p for p in victims if p["consent"]]
+    rows["I.1"] = sum(inside(p["received_on"]) for p in people.values())
+    rows["I.2"] = len(victims)
+    for sex in ("male", "female"):
+        of_sex = [p for p in described if p["sex"] == sex]
+        rows[f"I.2.a.{sex}"] = len(of_sex)
+        rows[f"I.2.a.{sex}.under18"] = len([p for p in of_sex if (p["age"] or 99) < 18])
+        rows[f"I.2.a.{sex}.under16"] = len([p for p in of_sex if (p["age"] or 99) < 16])
+    rows["I.2.b.kinh"] = len([p for p in described if p["ethnicity"] == "01"])
+    rows["I.2.b.other"] = len([p for p in described if p["ethnicity"] not in (None, "01")])
+    rows["I.2.c.foreign"] = len([p for p in described if p["nationality"] not in (None, "VN")])
+    rows["I.2.d.domestic"] = len([p for p in described if p["scope"] == "domestic"])
+    abroad = [p for p in described if p["scope"] == "abroad"]
+    rows["I.2.d.abroad"] = len(abroad)
+    for country in DESTINATIONS:
+        rows[f"I.2.d.abroad.{country}"] = len([p for p in abroad if p["destination"] == country])
+    rows["I.2.d.abroad.other"] = len([p for p in abroad if p["destination"] not in DESTINATIONS])
+    for reception_form in FORMS:
+        rows[f"I.2.e.{reception_form}"] = len([p for p in described
+                                               if p["form"] == reception_form])  # fmt: skip
+    rows["I.3"] = sum(n for case, on, n in recount.orders.values() if case in people and inside(on))
+    for a in recount.activities.values():
+        if a["province"] != PROVINCE or not inside(a["held_on"]):
+            continue
+        if a["kind"] == "directive_document":
+            rows["II.1"] += a["sessions"] or 1  # a document reported with no count is one
+        prefix = {"training": "II.3"}.get(a["kind"], "II.2")
+        if a["kind"] != "directive_document":
+            rows[f"{prefix}.{'trainings' if prefix == 'II.3' else 'sessions'}"] += a["sessions"]
+            rows[f"{prefix}.participants"] += a["participants"]
+        for item in ("panels", "posters", "leaflets"):
+            rows[f"II.2.{item}"] += a[item]
+    # Support rows count every person helped, whatever their consent: the code's behaviour
+    # (the documented rule is tested apart, in test_form.py).
+    helped = [(g["case"], g["kind"]) for g in recount.grants.values()
+              if g["effective"] and g["case"] in people and inside(g["on"])]  # fmt: skip
+    helped += [(case, "loan") for case, on in recount.loans.values()
+               if case in people and inside(on)]  # fmt: skip
+    rows["II.4.1"] = len({case for case, _ in helped})
+    for row, kinds in SUPPORT_ROWS.items():
+        rows[row] = len({case for case, kind in helped if kind in kinds})
+    rows["II.4.4.loan"] = len({case for case, kind in helped if kind == "loan"})
+    for paid in recount.payments.values():
+        if paid["province"] == PROVINCE and inside(paid["paid_on"]):
+            rows["II.4.5.vnd"] += paid["amount"]
+            rows[f"II.4.5.vnd.{paid['kind']}"] += paid["amount"]
+            donor = paid["funding_source"].startswith("donor")
+            rows["II.4.5.vnd.donor" if donor else "II.4.5.vnd.state_budget"] += paid["amount"]
+    return rows
+
+
+# --- histories that make sense ------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """What has happened so far, so that each next event makes sense."""
+
+    events: list[Sent] = field(default_factory=list)
+    received: dict[str, date] = field(default_factory=dict)
+    merged: set[str] = field(default_factory=set)
+    decided: dict[str, tuple[str, date]] = field(default_factory=dict)  # outcome, date
+    pending: dict[str, tuple[str, str, date]] = field(default_factory=dict)  # case, kind, on
+    paying: dict[str, tuple[str, str, date]] = field(default_factory=dict)
+    serial: int = 0
+
+    def new_id(self, prefix: str) -> str:
+        self.serial += 1
+        return f"{prefix}-{self.serial}"
+
+    def open(self) -> list[str]:
+        """Cases received and not merged: a merged case gets no more events."""
+        return [case for case in CASES if case in self.received and case not in self.merged]
+
+    def undecided(self) -> list[str]:
+        return [case for case in self.open() if case not in self.decided]
+
+    def decided_open(self) -> list[str]:
+        return [case for case in self.open() if case in self.decided]
+
+    def grants(self, grants: dict[str, tuple[str, str, date]]) -> list[str]:
+        return sorted(g for g, (case, _, _) in grants.items() if case not in self.merged)
+
+    def possible(self) -> list[str]:
+        steps = ["activity"]
+        if len(self.received) < len(CASES):
+            steps.append("receive")
+        if self.open():
+            steps += ["protect", "grant", "refer"]
+        if self.undecided():
+            steps += ["identify", "not_identify"]
+        if self.decided_open():
+            steps.append("amend")
+        if len(self.open()) >= 2:
+            steps.append("merge")
+        if self.grants(self.pending):
+            steps += ["approve", "reject"]
+        if self.grants(self.paying):
+            steps.append("disburse")
+        if self.events:
+            steps.append("redeliver")
+        return steps
+
+
+days = st.dates(date(2025, 10, 1), date(2027, 3, 31))
+
+
+def later(draw: st.DrawFn, day: date, most: int = 200) -> date:
+    return day + timedelta(days=draw(st.integers(0, most)))
+
+
+def corrections(draw: st.DrawFn) -> dict[str, str | None]:
+    return draw(st.just({}) | st.fixed_dictionaries({
+        "scope": st.none() | st.sampled_from(["domestic", "abroad"]),
+        "destination_country": st.none() | st.sampled_from(["TH", "KR"]),
+    }))  # fmt: skip
+
+
+def next_event(draw: st.DrawFn, world: World) -> Sent:  # noqa: C901 (one branch per step)
+    step = draw(st.sampled_from(world.possible()))
+    if step == "redeliver":
+        return draw(st.sampled_from(world.events))
+    if step == "activity":
+        numbers = {k: draw(st.integers(0, 40)) for k in ("sessions", "participants", "panels",
+                                                          "posters", "leaflets")}  # fmt: skip
+        kind = draw(st.sampled_from(["directive_document", "communication_session", "training",
+                                     "materials"]))  # fmt: skip
+        province = draw(st.sampled_from([PROVINCE, "01"]))
+        return sent(activity(world.new_id("act"), kind, draw(days), province, **numbers))
+    if step == "receive":
+        case = draw(st.sampled_from([c for c in CASES if c not in world.received]))
+        world.received[case] = draw(days)
+        return sent(received(
+            case, received_on=world.received[case],
+            sex=draw(st.sampled_from(["male", "female", "unknown"])),
+            age=draw(st.none() | st.integers(0, 40)),
+            ethnicity=draw(st.sampled_from([None, "01", "02", "53"])),
+            nationality=draw(st.sampled_from([None, "VN", "LA"])),
+            trafficking_scope=draw(st.sampled_from(["domestic", "abroad", "unknown"])),
+            destination_country=draw(st.sampled_from([None, *DESTINATIONS, "KR"])),
+            reception_form=draw(st.sampled_from([*FORMS, "suspected"])),
+            consent=consent(draw(st.booleans())),
+        ))  # fmt: skip
+    if step in ("identify", "not_identify"):
+        case = draw(st.sampled_from(world.undecided()))
+        on = later(draw, world.received[case])
+        world.decided[case] = ("victim" if step == "identify" else "not_victim", on)
+        if step == "identify":
+            return sent(identified(case, on, **corrections(draw)))
+        return sent(not_identified(case, on))
+    if step == "amend":
+        case = draw(st.sampled_from(world.decided_open()))
+        previous, last = world.decided[case]
+        outcome = draw(st.sampled_from(["victim", "not_victim"]))
+        world.decided[case] = (outcome, later(draw, last))
+        return sent(amended(case, outcome, world.decided[case][1], previous,
+                            **corrections(draw)))  # fmt: skip
+    if step == "merge":
+        case = draw(st.sampled_from(world.open()))
+        into = draw(st.sampled_from([c for c in world.open() if c != case]))
+        world.merged.add(case)
+        return sent(merged(case, into))
+    if step == "protect":
+        case = draw(st.sampled_from(world.open()))
+        counts = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+        return sent(ordered(case, world.new_id("order"), later(draw, world.received[case]),
+                            *counts))  # fmt: skip
+    if step == "grant":
+        case, grant = draw(st.sampled_from(world.open())), world.new_id("grant")
+        kind, status = draw(st.sampled_from(KINDS)), draw(st.sampled_from(["approved",
+                                                                             "pending_approval"]))  # fmt: skip
+        on = later(draw, world.received[case])
+        (world.paying if status == "approved" else world.pending)[grant] = (case, kind, on)
+        return sent(granted(case, grant, kind, on, status))
+    if step in ("approve", "reject"):
+        grant = draw(st.sampled_from(world.grants(world.pending)))
+        case, kind, on = world.pending.pop(grant)
+        if step == "approve":
+            world.paying[grant] = (case, kind, on)
+            return sent(approved(case, grant, kind, later(draw, on, 30)))
+        return sent(rejected(case, grant, kind, later(draw, on, 30)))
+    if step == "refer":
+        case = draw(st.sampled_from(world.open()))
+        service = draw(st.sampled_from([LOAN, "shelter", "legal_aid"]))
+        return sent(referred(case, world.new_id("ref"), service,
+                             later(draw, world.received[case])))  # fmt: skip
+    assert step == "disburse"
+    grant = draw(st.sampled_from(world.grants(world.paying)))
+    case, kind, on = world.paying[grant]
+    source = draw(st.sampled_from(["state_budget", "donor:IOM", "donor:UNICEF"]))
+    return sent(disbursed(case, grant, world.new_id("paid"), kind,
+                          draw(st.integers(0, 5_000_000)), later(draw, on, 90), source))  # fmt: skip
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Sent]:
+    """Deliveries in arrival order: redeliveries of earlier events anywhere after them, and
+    business dates in no particular order (a late event lands in an earlier period)."""
+    world = World()
+    for _ in range(draw(st.integers(0, 45))):
+        world.events.append(next_event(draw, world))
+    return world.events
+
+
+# --- the property -------------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=histories())
+def test_the_projected_form_equals_a_recount_and_a_rebuild_from_the_archive(
+    events: list[Sent], tmp_path: Path
+) -> None:
+    expected = [count_form(chosen, recount_of(events)) for chosen in PERIODS]
+
+    async def run() -> None:
+        name = secrets.token_hex(6)
+        live = await new_database(f"sqlite+aiosqlite:///{tmp_path / name}-live.db")
+        rebuilt = await new_database(f"sqlite+aiosqlite:///{tmp_path / name}-rebuilt.db")
+        try:
+            news = await consume(live, events)
+            assert sum(news) == len({event.event_id for event in events})
+            incremental = await forms(live)
+            assert await replay_archive(live, rebuilt) == sum(news)
+            assert await forms(rebuilt) == incremental
+            assert await facts_of(rebuilt) == await facts_of(live)
+            await rebuild_in_place(live)
+            assert await forms(live) == incremental
+            for chosen, mine, theirs in zip(PERIODS, expected, incremental, strict=True):
+                assert nonzero(theirs) == nonzero(mine), chosen.name
+        finally:
+            await live.dispose()
+            await rebuilt.dispose()
+
+    asyncio.run(run())
+
+
+def nonzero(rows: dict[str, int]) -> dict[str, int]:
+    return {key: value for key, value in rows.items() if value}
+
+
+# --- examples, on SQLite and PostgreSQL ---------------------------------------------------------
+
+Open = Callable[[], Awaitable[Database]]
+
+
+@pytest.fixture
+async def open_database(new_database_url: Callable[[], Awaitable[str]]) -> AsyncIterator[Open]:
+    """Opens empty stats databases (of the parametrised kind) and disposes of them after."""
+    opened: list[Database] = []
+
+    async def new() -> Database:
+        opened.append(await new_database(await new_database_url()))
+        return opened[-1]
+
+    yield new
+    for database in opened:
+        await database.dispose()
+
+
+async def rows_after(open_database: Open, *payloads: EventPayload, at: str = "2026") -> dict:
+    database = await open_database()
+    await consume(database, [sent(payload) for payload in payloads])
+    return nonzero((await forms(database, [period(at)]))[0])
+
+
+async def test_a_redelivered_event_is_archived_once_and_changes_nothing(
+    open_database: Open,
+) -> None:
+    database = await open_database()
+    case = sent(received("case-1"))
+    grant = sent(granted("case-1", "g-1", "clothing", date(2026, 2, 1), "pending_approval"))
+    approval = sent(approved("case-1", "g-1", "clothing", date(2026, 2, 2)))
+    decision = sent(identified("case-1", date(2026, 2, 3)))
+    amendment = sent(amended("case-1", "not_victim", date(2026, 5, 1)))
+    history = [case, grant, approval, decision, amendment, case, grant, decision, approval]
+    assert await consume(database, history) == [True] * 5 + [False] * 4
+    (rows,) = await forms(database, [period("2026")])
+    assert nonzero(rows) == {"I.1": 1, "II.4.1": 1, "II.4.2": 1}
+
+
+async def test_an_amended_identification_moves_the_person_to_the_period_of_the_new_date(
+    open_database: Open,
+) -> None:
+    database = await open_database()
+    await consume(database, [sent(received("case-1")),
+                             sent(identified("case-1", date(2026, 3, 20))),
+                             sent(amended("case-1", "victim", date(2026, 4, 2)))])  # fmt: skip
+    first, second = await forms(database, [period("2026-Q1"), period("2026-Q2")])
+    assert (first["I.1"], first["I.2"], first["I.2.a.female"]) == (1, 0, 0)
+    assert (second["I.1"], second["I.2"], second["I.2.a.female"]) == (0, 1, 1)
+
+
+async def test_an_amendment_to_not_a_victim_takes_the_person_out_of_i2_only(
+    open_database: Open,
+) -> None:
+    rows = await rows_after(open_database, received("case-1"),
+                            identified("case-1", date(2026, 2, 1)),
+                            amended("case-1", "not_victim", date(2026, 3, 1)))  # fmt: skip
+    assert rows == {"I.1": 1}
+
+
+async def test_a_person_not_identified_and_later_amended_to_a_victim_counts_in_i2(
+    open_database: Open,
+) -> None:
+    rows = await rows_after(open_database, received("case-1"),
+                            not_identified("case-1", date(2026, 2, 1)),
+                            amended("case-1", "victim", date(2027, 1, 5), "not_victim"),
+                            at="2027")  # fmt: skip
+    assert rows == {"I.2": 1, "I.2.a.female": 1, "I.2.b.kinh": 1, "I.2.d.abroad": 1,
+                    "I.2.d.abroad.CN": 1, "I.2.e.rescued": 1}  # fmt: skip
+
+
+async def test_corrections_at_identification_replace_the_scope_and_destination(
+    open_database: Open,
+) -> None:
+    rows = await rows_after(open_database, received("case-1"), received("case-2"),
+                            identified("case-1", date(2026, 2, 1), destination_country="KR"),
+                            identified("case-2", date(2026, 2, 1), scope="domestic"))  # fmt: skip
+    assert rows["I.2.d.abroad"] == rows["I.2.d.abroad.other"] == 1
+    assert rows["I.2.d.domestic"] == 1
+    assert "I.2.d.abroad.CN" not in rows
+
+
+async def test_a_merged_duplicate_counts_once_with_what_was_done_for_the_kept_case(
+    open_database: Open,
+) -> None:
+    rows = await rows_after(open_database, received("case-1"), received("case-2"),
+                            identified("case-2", date(2026, 2, 1)),
+                            ordered("case-2", "o-2", date(2026, 2, 2), 1, 2),
+                            granted("case-2", "g-2", "legal_aid", date(2026, 2, 2)),
+                            merged("case-2", into="case-1"),
+                            identified("case-1", date(2026, 2, 5)),
+                            ordered("case-1", "o-1", date(2026, 2, 6), 1))  # fmt: skip
+    assert rows["I.1"] == rows["I.2"] == rows["I.2.a.female"] == rows["I.3"] == 1
+    assert rows.get("II.4.1", 0) == 0
+
+
+async def test_a_grant_awaiting_approval_counts_once_approved_and_never_if_rejected(
+    open_database: Open,
+) -> None:
+    day = date(2026, 2, 1)
+    waiting = await rows_after(open_database, received("case-1"),
+                               granted("case-1", "g-1", "education", day, "pending_approval"))
+    assert waiting.get("II.4.1", 0) == 0
+    yes = await rows_after(open_database, received("case-1"),
+                           granted("case-1", "g-1", "education", day, "pending_approval"),
+                           approved("case-1", "g-1", "education", date(2027, 1, 1)))
+    assert (yes["II.4.1"], yes["II.4.4.education"]) == (1, 1)  # counted on the grant's date
+    no = await rows_after(open_database, received("case-1"),
+                          granted("case-1", "g-1", "education", day, "pending_approval"),
+                          rejected("case-1", "g-1", "education", day))
+    assert no.get("II.4.1", 0) == 0
+
+
+async def test_only_a_referral_to_the_social_policy_bank_counts_as_a_loan(
+    open_database: Open,
+) -> None:
+    rows = await rows_after(open_database, received("case-1"), received("case-2"),
+                            referred("case-1", "r-1", LOAN, date(2026, 3, 1)),
+                            referred("case-2", "r-2", "vocational_training", date(2026, 3, 1)))
+    assert (rows["II.4.1"], rows["II.4.4.loan"]) == (1, 1)
+    assert rows.get("II.4.4.vocational", 0) == 0
+
+
+async def test_money_is_counted_by_payment_date_kind_and_funding_source(
+    open_database: Open,
+) -> None:
+    rows = await rows_after(
+        open_database, received("case-1"),
+        granted("case-1", "g-1", "shelter_meals", date(2025, 12, 30)),
+        disbursed("case-1", "g-1", "d-1", "shelter_meals", 600_000, date(2025, 12, 31)),
+        disbursed("case-1", "g-1", "d-2", "shelter_meals", 900_000, date(2026, 1, 2),
+                  "donor:IOM"),
+        disbursed("case-1", "g-1", "d-3", "shelter_meals", 100_000, date(2026, 1, 3)),
+    )  # fmt: skip
+    assert {key: value for key, value in rows.items() if key.startswith("II.4.5")} == {
+        "II.4.5.vnd": 1_000_000, "II.4.5.vnd.shelter_meals": 1_000_000,
+        "II.4.5.vnd.state_budget": 100_000, "II.4.5.vnd.donor": 900_000,
+    }  # fmt: skip
+
+
+async def test_the_facts_of_a_province_leave_out_other_provinces(open_database: Open) -> None:
+    day = date(2026, 4, 1)
+    rows = await rows_after(open_database, received("case-1"),
+                            received("case-2", province="01"),
+                            activity("a-1", "training", day, sessions=1, participants=9),
+                            activity("a-2", "training", day, "01", sessions=5, participants=50))
+    assert rows == {"I.1": 1, "II.3.trainings": 1, "II.3.participants": 9}
+
+
+async def test_an_event_stats_does_not_count_is_archived_and_projects_nothing(
+    open_database: Open,
+) -> None:
+    database = await open_database()
+    opened = VerificationOpened(case_id="case-1", task_id="t-1", agencies=["commune_police"],
+                                level="commune", province=PROVINCE, due_on=date(2026, 2, 1),
+                                legal_basis="Luật 53/2024", limit_known=True)  # fmt: skip
+    assert await consume(database, [sent(opened)]) == [True]
+    assert await facts_of(database) == [[], [], [], [], []]
+
+
+async def test_the_projections_cleared_and_replayed_from_the_archive_give_the_same_form(
+    open_database: Open,
+) -> None:
+    database, copy = await open_database(), await open_database()
+    history = [sent(received("case-1")), sent(received("case-2", sex="male", age=15)),
+               sent(identified("case-2", date(2026, 7, 1))),
+               sent(granted("case-2", "g-1", "road_meals", date(2026, 7, 2), "pending_approval")),
+               sent(approved("case-2", "g-1", "road_meals", date(2026, 7, 3))),
+               sent(merged("case-1", "case-2")),
+               sent(activity("a-1", "directive_document", date(2026, 1, 5)))]  # fmt: skip
+    await consume(database, history + history[:3])
+    before = await forms(database)
+    assert await replay_archive(database, copy) == len(history)
+    assert await rebuild_in_place(database) == len(history)
+    assert await forms(database) == await forms(copy) == before
+    assert nonzero(before[4]) == {
+        "I.1": 1, "I.2": 1, "I.2.a.male": 1, "I.2.a.male.under18": 1, "I.2.a.male.under16": 1,
+        "I.2.b.kinh": 1, "I.2.d.abroad": 1, "I.2.d.abroad.CN": 1, "I.2.e.rescued": 1, "II.1": 1,
+        "II.4.1": 1, "II.4.2": 1,
+    }  # fmt: skip
