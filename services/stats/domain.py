@@ -11,7 +11,8 @@ Counting rules (documented in the README):
 - Age is the age reported at reception (the form asks age at identification; the two differ
   by at most the months verification took).
 - A person who refused consent for statistics is counted in the totals the law requires
-  (I.1, I.2, I.3, II.4.1) and in no breakdown.
+  (I.1, I.2, I.3, II.4.1) and in no breakdown (I.2.*, II.4.2 onwards). Amounts paid are
+  counted whatever the consent: they carry no person and must reconcile with the ledger.
 """
 
 import calendar
@@ -261,9 +262,10 @@ def _support_rows(
         if support.on in period and support.case_id in counted:
             helped.setdefault(support.kind, set()).add(support.case_id)
     counts["II.4.1"] = len(set().union(*helped.values())) if helped else 0
+    consenting = {case_id for case_id, p in counted.items() if p.consent_statistics}
     for key, kinds in SUPPORT_ROWS.items():
-        counts[key] = len(set().union(*(helped.get(kind, set()) for kind in kinds)))
-    counts[LOAN_ROW] = len(helped.get("loan", set()))
+        counts[key] = len(set().union(*(helped.get(kind, set()) for kind in kinds)) & consenting)
+    counts[LOAN_ROW] = len(helped.get("loan", set()) & consenting)
 
 
 # Additive groups: a total and the cells that add up to it (for complementary suppression).
@@ -279,7 +281,8 @@ COUNTS_OF_PERSONS = tuple(key for key, _, unit, _ in ROWS if unit == "Người")
 
 def suppress(rows: dict[str, int], k: int) -> dict[str, int | None]:
     """Counts of persons below ``k`` (but above zero) hidden, and within every additive group
-    enough other cells hidden that no hidden cell can be worked out from what is shown."""
+    enough other cells hidden that no hidden cell can be worked out from what is shown: never
+    a single hidden cell beside a shown total, never a hidden total beside all its cells."""
     shown: dict[str, int | None] = dict(rows)
     hidden = {key for key in COUNTS_OF_PERSONS if 0 < rows[key] < k}
     changed = True
@@ -287,12 +290,14 @@ def suppress(rows: dict[str, int], k: int) -> dict[str, int | None]:
         changed = False
         for total, cells in GROUPS:
             inside = [c for c in cells if c in hidden]
-            if len(inside) != 1 or total in hidden:
-                continue
-            others = sorted((c for c in cells if c not in hidden and rows[c] > 0),
-                            key=lambda c: rows[c])  # fmt: skip
-            hidden.add(others[0] if others else total)
-            changed = True
+            shown_cells = sorted((c for c in cells if c not in hidden), key=lambda c: rows[c])
+            if total in hidden and not inside and shown_cells:
+                hidden.add(shown_cells[0])  # else the total is the sum of its cells
+                changed = True
+            elif total not in hidden and len(inside) == 1:
+                others = [c for c in shown_cells if rows[c] > 0]
+                hidden.add(others[0] if others else total)  # else total minus the rest
+                changed = True
     for key in hidden:
         shown[key] = None
     return shown

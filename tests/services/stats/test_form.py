@@ -3,6 +3,7 @@
 activities, support and money). Plain calls on ``Facts``."""
 
 import calendar
+import itertools
 from datetime import date, timedelta
 from typing import Any
 
@@ -93,7 +94,7 @@ def test_the_quarters_and_halves_of_a_year_follow_each_other_and_cover_it(year: 
     for parts in (quarters, halves):
         assert parts[0].start == whole.start == date(year, 1, 1)
         assert parts[-1].end == whole.end == date(year, 12, 31)
-        for earlier, later in zip(parts, parts[1:], strict=False):
+        for earlier, later in itertools.pairwise(parts):
             assert later.start == earlier.end + timedelta(days=1)
     assert (halves[0].start, halves[0].end) == (quarters[0].start, quarters[1].end)
     assert (halves[1].start, halves[1].end) == (quarters[2].start, quarters[3].end)
@@ -149,9 +150,10 @@ def test_reception_and_identification_each_count_in_the_period_of_their_own_date
 
 def test_a_merged_duplicate_is_not_counted_and_the_case_it_was_merged_into_is() -> None:
     kept, duplicate = person("case-1"), person("case-2", merged=True)
-    facts = {"protections": (Protection("case-1", date(2026, 2, 3), 2),
-                             Protection("case-2", date(2026, 2, 3), 2)),
-             "supports": (support("clothing", "case-1"), support("clothing", "case-2"))}  # fmt: skip
+    on = date(2026, 2, 3)
+    facts = {"protections": (Protection("case-1", on, 2), Protection("case-2", on, 2)),
+             "supports": (support("clothing", "case-1"),
+                          support("clothing", "case-2"))}  # fmt: skip
     rows = rows_of(kept, duplicate, **facts)
     assert nonzero(rows) == PERSON_ROWS | {"I.3": 2, "II.4.1": 1, "II.4.2": 1}
     assert nonzero(rows_of(duplicate, **facts)) == {}
@@ -331,17 +333,29 @@ def people(draw: st.DrawFn) -> Facts:
             consent_statistics=draw(st.booleans()), merged=draw(st.booleans()),
         ))  # fmt: skip
     ids = [p.case_id for p in persons] or ["case-0"]
-    supports = draw(st.lists(st.builds(Support, st.sampled_from(ids),
-                                       st.sampled_from([*KINDS, "loan"]), days_2026)))
-    protections = draw(st.lists(st.builds(Protection, st.sampled_from(ids), days_2026,
-                                          st.integers(1, 4))))
+    supports = draw(
+        st.lists(
+            st.builds(Support, st.sampled_from(ids), st.sampled_from([*KINDS, "loan"]), days_2026)
+        )
+    )
+    protections = draw(
+        st.lists(st.builds(Protection, st.sampled_from(ids), days_2026, st.integers(1, 4)))
+    )
     activities = draw(st.lists(st.builds(
         Activity, st.sampled_from(["directive_document", "communication_session", "training",
                                    "materials"]), days_2026, *[st.integers(0, 50)] * 5,
     )))  # fmt: skip
-    payments = draw(st.lists(st.builds(Payment, st.sampled_from(KINDS), days_2026,
-                                       st.integers(0, 10**7),
-                                       st.sampled_from(["state_budget", "donor:IOM"]))))
+    payments = draw(
+        st.lists(
+            st.builds(
+                Payment,
+                st.sampled_from(KINDS),
+                days_2026,
+                st.integers(0, 10**7),
+                st.sampled_from(["state_budget", "donor:IOM"]),
+            )
+        )
+    )
     return Facts(tuple(persons), tuple(activities), tuple(protections), tuple(supports),
                  tuple(payments))  # fmt: skip
 
@@ -373,8 +387,7 @@ def test_no_breakdown_is_larger_than_its_total(facts: Facts) -> None:
     assert rows["I.2.b.kinh"] + rows["I.2.b.other"] <= rows["I.2"]
     assert rows["I.2.c.foreign"] <= rows["I.2"]
     assert rows["I.2.d.domestic"] + rows["I.2.d.abroad"] <= rows["I.2"]
-    assert rows["I.2.d.abroad"] == sum(rows[f"I.2.d.abroad.{c}"] for c in (*DESTINATIONS,
-                                                                            "other"))
+    assert rows["I.2.d.abroad"] == sum(rows[f"I.2.d.abroad.{c}"] for c in (*DESTINATIONS, "other"))
     assert sum(rows[key] for key in KEYS if key.startswith("I.2.e.")) <= rows["I.2"]
     assert rows["I.2"] <= len([p for p in facts.persons if not p.merged])
     for key in DISTINCT_PERSONS:
