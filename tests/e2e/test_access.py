@@ -27,7 +27,8 @@ from tests.e2e.conftest import Services
 
 MATRIX = Matrix.load(list(Service))
 PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"),
-          ("POST", "/oauth/token"), ("GET", "/.well-known/jwks.json")}  # fmt: skip
+          ("POST", "/oauth/token"), ("GET", "/.well-known/jwks.json"),
+          ("GET", "/dashboard")}  # fmt: skip
 CHECK_ALL = "/asyncapi.json"  # an endpoint every role may call on every service
 
 
