@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward, WardCode
+
+from shared.areas import area_name
 
 LANGUAGES = ("vi", "en")
 
@@ -16,20 +17,6 @@ LANGUAGES = ("vi", "en")
 class Message:
     subject: str
     body: str
-
-
-def area_name(province: str | None, ward: str | None) -> str:
-    names = []
-    try:
-        if ward:
-            names.append(Ward.from_code(WardCode(int(ward))).name)
-        if province:
-            found = Province.from_code(ProvinceCode(int(province)))
-            tinh = found.division_type is VietNamDivisionType.TINH
-            names.append(f"Tỉnh {found.name}" if tinh else found.name)  # cities carry theirs
-    except (ValueError, KeyError):  # a code the installed tables do not know: show the code
-        return ", ".join(code for code in (ward, province) if code)
-    return ", ".join(names) or "-"
 
 
 class Messages:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.stats import dashboard, domain, exports, store
 from services.stats.domain import Period
+from shared.areas import area_name
 from shared.cases import register_api
 from shared.diagnostics import receipts
 from shared.guard import PrincipalDep, forbidden
@@ -131,7 +132,7 @@ def _rendered(report: dict[str, Any], output: str) -> Any:
         )
     if output == "xlsx":
         area = report["area"]
-        name = dashboard.area_name(area["province"], area["ward"])
+        name = area_name(area["province"], area["ward"], national="Toàn quốc")
         return Response(
             exports.xlsx(report, name),
             media_type=XLSX,

@@ -4,9 +4,8 @@ aggregates, no script and no external asset, so it works with no internet."""
 from html import escape
 from typing import Any
 
-from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward, WardCode
-
 from services.stats.domain import DESTINATIONS, KINDS
+from shared.areas import area_name
 
 COUNTRIES = {"CN": "Trung Quốc", "LA": "Lào", "KH": "Campuchia", "TH": "Thái Lan",
              "MY": "Malaysia", "GB": "Anh", "RU": "Nga", "other": "Nước khác"}  # fmt: skip
@@ -26,20 +25,6 @@ h1{font-size:1.6rem}h2{font-size:1.1rem;margin:0 0 .5rem}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:1rem}
 .note{color:#6b7280;font-size:.85rem}
 """
-
-
-def area_name(province: str | None, ward: str | None) -> str:
-    names = []
-    try:
-        if ward:
-            names.append(Ward.from_code(WardCode(int(ward))).name)
-        if province:
-            found = Province.from_code(ProvinceCode(int(province)))
-            tinh = found.division_type is VietNamDivisionType.TINH
-            names.append(f"Tỉnh {found.name}" if tinh else found.name)
-    except (ValueError, KeyError):
-        return ", ".join(code for code in (ward, province) if code)
-    return ", ".join(names) or "Toàn quốc"
 
 
 def bars(title: str, values: list[tuple[str, int | None]], unit: str = "người") -> str:
@@ -89,7 +74,7 @@ def page(
         bars("Xác minh đang mở", [("Đang xác minh", verifications[0]),
                                   ("Quá hạn", verifications[1])], unit="trường hợp"),
     ]  # fmt: skip
-    where = escape(area_name(province, None))
+    where = escape(area_name(province, None, national="Toàn quốc"))
     return f"""<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>SafeReturn — Bảng số liệu</title>
 <style>{STYLE}</style></head><body>

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.notify.messages import Message, Messages, area_name
+from services.notify.messages import Message, Messages
+from shared.areas import area_name
 
 ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = Messages(ROOT / "services/notify/templates")

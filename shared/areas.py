@@ -1,0 +1,19 @@
+"""The names of the 2025 administrative units behind the codes every event carries, for people
+to read (messages, forms, dashboards)."""
+
+from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward, WardCode
+
+
+def area_name(province: str | None, ward: str | None, *, national: str = "-") -> str:
+    """``("11", "03325")`` → ``"Xã Mường Phăng, Tỉnh Điện Biên"``; an unknown code as itself."""
+    names = []
+    try:
+        if ward:
+            names.append(Ward.from_code(WardCode(int(ward))).name)
+        if province:
+            found = Province.from_code(ProvinceCode(int(province)))
+            tinh = found.division_type is VietNamDivisionType.TINH
+            names.append(f"Tỉnh {found.name}" if tinh else found.name)  # cities carry theirs
+    except (ValueError, KeyError):
+        return ", ".join(code for code in (ward, province) if code)
+    return ", ".join(names) or national
