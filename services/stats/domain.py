@@ -157,12 +157,12 @@ class Period:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
 
-PERIOD = re.compile(r"^(?P<year>\d{4})(-(?P<part>Q[1-4]|H[12]))?$")
+PERIOD = re.compile(r"(?P<year>[0-9]{4})(-(?P<part>Q[1-4]|H[12]))?")
 
 
 def named_period(text: str) -> Period:
     """``2026`` (a year), ``2026-H1`` (six months), ``2026-Q3`` (a quarter)."""
-    found = PERIOD.match(text)
+    found = PERIOD.fullmatch(text)
     if found is None:
         raise ValueError("a period is YYYY, YYYY-H1|H2 or YYYY-Q1…Q4")
     year, part = int(found["year"]), found["part"]

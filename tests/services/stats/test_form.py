@@ -394,3 +394,11 @@ def test_no_breakdown_is_larger_than_its_total(facts: Facts) -> None:
         assert rows[key] <= rows["II.4.1"]
     assert rows["II.4.5.vnd.state_budget"] + rows["II.4.5.vnd.donor"] == rows["II.4.5.vnd"]
     assert sum(rows[f"II.4.5.vnd.{kind}"] for kind in KINDS) == rows["II.4.5.vnd"]
+
+
+@pytest.mark.parametrize(
+    "text", ["2026\n", "\uff12\uff10\uff12\uff16-Q1", "\u0662\u0660\u0662\u0666", " 2026"]
+)  # a trailing newline, full-width digits, Arabic-Indic digits, a space
+def test_a_period_name_is_plain_ascii_and_nothing_more(text: str) -> None:
+    with pytest.raises(ValueError, match="a period is"):
+        named_period(text)
