@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -192,8 +192,8 @@ class StreamConsumer:
         if not known and self.subscription.fallback is None:
             return None
         if not self.subscription.decode or not known:
-            return Event(envelope, None)
-        return self.registry.decode(envelope)
+            return Event(envelope, None, entry.id)
+        return replace(self.registry.decode(envelope), entry_id=entry.id)
 
     async def _apply_batch(self, events: list[tuple[Entry, Event[Any]]]) -> list[str]:
         """Apply in one transaction; on failure, each entry alone. The ids to acknowledge."""

@@ -77,7 +77,10 @@ class TokenVerifier:
         self._revoked_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def verify(self, token: str) -> Principal:
+    async def verify(self, token: str, *, at: float | None = None) -> Principal:
+        """The token's principal; expiry judged at ``at`` (a Unix time, never later than now)
+        when given, for a request that was made then and is only read now. Revocation is
+        judged now, whenever the request was made."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
@@ -90,8 +93,11 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"]},
-            )
+                options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"],
+                         "verify_exp": at is None},
+            )  # fmt: skip
+            if at is not None and _expired_at(claims["exp"], min(at, time.time())):
+                raise jwt.ExpiredSignatureError
         except jwt.ExpiredSignatureError:
             raise TokenError("expired") from None
         except jwt.InvalidAudienceError:
@@ -147,3 +153,10 @@ class TokenVerifier:
             self._revoked = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
             self._revoked_at = time.monotonic()
         return self._revoked
+
+
+def _expired_at(exp: object, moment: float) -> bool:
+    """As PyJWT judges ``exp``, at ``moment`` instead of now: expired from ``exp`` on."""
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise jwt.InvalidTokenError("exp is not a number")
+    return int(exp) <= moment

@@ -1,6 +1,7 @@
 """Intake's process: settings, subscriptions and routes assembled on the shared runtime."""
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -33,7 +34,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     spec = ServiceSpec(
         settings,
         subscriptions=[*handlers.subscriptions(), submissions.case_subscription()],
-        platform_subscriptions=submissions.subscriptions(vault),
+        platform_subscriptions=submissions.subscriptions(
+            vault, timedelta(seconds=settings.submission_max_age_s)
+        ),
         routers=[api.router, identity.router, reports.router],
         public_routers=[identity.public],
         migrations=MIGRATIONS,

@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from shared.names import Service
 from shared.settings import ServiceSettings
@@ -14,6 +14,11 @@ class IntakeSettings(ServiceSettings):
 
     vault_keyring: Path | None = Field(
         default=None, description="The vault's key file; defaults to data_dir/intake-vault.json"
+    )
+    submission_max_age_s: PositiveInt = Field(
+        default=86_400,
+        description="A stream submission added longer ago than this is refused (too_old); "
+        "younger ones have their token judged as at the time they were added",
     )
     vault_create: bool = Field(
         default=True, description="Make a keyring on first start (embedded mode); off in production"

@@ -47,6 +47,8 @@ class Event(Generic[P]):
 
     envelope: CloudEvent
     payload: P
+    entry_id: str | None = None
+    """The stream entry it was read from (its id's milliseconds: when Redis took it in)."""
 
     @property
     def id(self) -> str:

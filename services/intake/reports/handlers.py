@@ -7,8 +7,9 @@ Either way the submission is audited, and its entry (personal data in clear) is 
 """
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +23,7 @@ from services.intake.reports.domain import (
     activity_problems,
     problems,
 )
+from services.intake.reports.entries import added_at, fingerprint, submission_key
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.audit import AuditRecord, append
@@ -35,16 +37,17 @@ from shared.tokens import TokenError
 
 M = TypeVar("M", bound=BaseModel)
 
+log = logging.getLogger(__name__)
+
 REPORT_SUBMITTED = "report.submitted"
 ACTIVITY_SUBMITTED = "activity.submitted"
 ENDPOINTS = {REPORT_SUBMITTED: "/v1/reports", ACTIVITY_SUBMITTED: "/v1/activities"}
 
 
 class Refusal(Exception):
-    def __init__(self, found: list[Problem], principal: Principal | None = None) -> None:
+    def __init__(self, found: list[Problem]) -> None:
         super().__init__("; ".join(p.field for p in found))
         self.problems = found
-        self.principal = principal
 
 
 def _validated(model: type[M], raw: Any) -> M:
@@ -63,28 +66,60 @@ def _validated(model: type[M], raw: Any) -> M:
         ) from None
 
 
-def submission_handler(platform: Platform, vault: Vault) -> Callable[..., Awaitable[None]]:
-    async def on_submission(uow: UnitOfWork, event: Event[Any]) -> None:
-        try:
-            principal = await _submitter(platform, event)
-            try:
-                subject = await _admit(uow, vault, event, principal)
-            except Refusal as refusal:
-                raise Refusal(refusal.problems, principal) from None
-        except Refusal as refusal:
-            await _reject(uow, vault, event, refusal)
+Judge = Callable[[UnitOfWork, Event[Any]], Awaitable[tuple[str, str | None]]]
+
+
+def settled_once(judge: Judge) -> Callable[..., Awaitable[None]]:
+    """Each stream entry is settled once: its outcome is recorded with its effect, so an entry
+    delivered again (a crash before XACK, a reclaim by another replica) has no second one."""
+
+    async def settle(uow: UnitOfWork, event: Event[Any]) -> None:
+        entry_id = event.entry_id
+        assert entry_id is not None  # the consumer says which entry it read
+        if await store.entry_outcome(uow.session, entry_id) is not None:
+            log.info("entry %s on %s was settled already", entry_id, Stream.SUBMISSIONS)
             return
-        await _audit(uow, event, principal, "success", subject)
+        outcome, _ = await judge(uow, event)
+        await store.settle_entry(uow.session, entry_id, outcome, datetime.now(UTC))
 
-    return on_submission
+    return settle
 
 
-async def _submitter(platform: Platform, event: Event[Any]) -> Principal:
+def submission_handler(
+    platform: Platform, vault: Vault, max_age: timedelta
+) -> Callable[..., Awaitable[None]]:
+    async def judge(uow: UnitOfWork, event: Event[Any]) -> tuple[str, str | None]:
+        assert event.entry_id is not None
+        added = added_at(event.entry_id)
+        principal = None
+        try:
+            if datetime.now(UTC) - added > max_age:
+                raise Refusal([too_old(max_age)])
+            principal = await _submitter(platform, event, added)
+            outcome, subject = await _admit(uow, vault, event, principal)
+        except Refusal as refusal:
+            await _reject(uow, vault, event, refusal, principal)
+            return "rejected", None
+        await _audit(uow, event, principal, "success" if outcome == "admitted" else outcome,
+                     subject)  # fmt: skip
+        return outcome, subject
+
+    return settled_once(judge)
+
+
+def too_old(max_age: timedelta) -> Problem:
+    hours = max_age.total_seconds() / 3600
+    return Problem("time", f"was added more than {hours:g} h before intake read it; send it "
+                   "again with a new token", "too_old")  # fmt: skip
+
+
+async def _submitter(platform: Platform, event: Event[Any], added: datetime) -> Principal:
+    """The submitter, its token judged as when the entry was added (revocation as of now)."""
     scheme, _, token = str(event.envelope.get_extension("authorization") or "").partition(" ")
     try:
         if scheme.lower() != "bearer" or not token:
             raise TokenError("missing")
-        principal = await platform.verifier.verify(token)
+        principal = await platform.verifier.verify(token, at=added.timestamp())
     except TokenError:
         problem = Problem("authorization", "the token is missing, expired, revoked or invalid",
                           "unauthenticated")  # fmt: skip
@@ -95,25 +130,50 @@ async def _submitter(platform: Platform, event: Event[Any]) -> Principal:
     return principal
 
 
-async def _admit(uow: UnitOfWork, vault: Vault, event: Event[Any], principal: Principal) -> str:
+async def _admit(
+    uow: UnitOfWork, vault: Vault, event: Event[Any], principal: Principal
+) -> tuple[str, str]:
+    """``admitted`` or ``repeat``, and the case or activity. A submission id once admitted
+    is spent: sent again with the same content it is a repeat, with other content refused."""
     raw = event.envelope.get_data()
+    content: ReportIn | ActivityIn
     if event.type == REPORT_SUBMITTED:
-        report = _validated(ReportIn, raw)
-        found = problems(report)
-        if found:
-            raise Refusal(found)
-        return (await admit_in(uow, vault, report, principal)).case_id
-    activity = _validated(ActivityIn, raw)
-    found = activity_problems(activity)
+        content = _validated(ReportIn, raw)
+        found = problems(content)
+    else:
+        content = _validated(ActivityIn, raw)
+        found = activity_problems(content)
     if found:
         raise Refusal(found)
-    return await record_activity(uow, vault, activity, principal)
+    key, content_print = submission_key(event.source, event.id), fingerprint(event.type, content)
+    first = await store.admitted_submission(uow.session, principal.agency, key)
+    if first is not None:
+        if first.fingerprint != content_print:
+            raise Refusal([Problem("id", "was already admitted with other content; send this "
+                                   "under a new id", "id_reused")])  # fmt: skip
+        return "repeat", str(first.subject)
+    if isinstance(content, ReportIn):
+        admission = await admit_in(uow, vault, content, principal)
+        outcome, subject = ("admitted" if admission.created else "repeat"), admission.case_id
+    else:
+        outcome, subject = "admitted", await record_activity(uow, vault, content, principal)
+    await store.add_admitted_submission(
+        uow.session,
+        {"agency": principal.agency, "submission_key": key, "fingerprint": content_print,
+         "subject": subject, "entry_id": event.entry_id, "admitted_at": datetime.now(UTC)},
+    )  # fmt: skip
+    return outcome, subject
 
 
-async def _reject(uow: UnitOfWork, vault: Vault, event: Event[Any], refusal: Refusal) -> None:
+async def _reject(
+    uow: UnitOfWork,
+    vault: Vault,
+    event: Event[Any],
+    refusal: Refusal,
+    principal: Principal | None = None,
+) -> None:
     raw = event.envelope.get_data()
     original = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
-    principal = refusal.principal
     rejected = SubmissionRejected(
         submission_id=event.id,
         submission_type=event.type,
@@ -152,17 +212,20 @@ async def _audit(
 
 
 def refuse_unknown_type(vault: Vault) -> Callable[..., Awaitable[None]]:
-    async def refuse(uow: UnitOfWork, event: Event[Any]) -> None:
+    async def refuse(uow: UnitOfWork, event: Event[Any]) -> tuple[str, str | None]:
         known = ", ".join(ENDPOINTS)
         problem = Problem("type", f"must be one of {known}", "unknown_type")
         await _reject(uow, vault, event, Refusal([problem]))
+        return "rejected", None
 
-    return refuse
+    return settled_once(refuse)
 
 
-def subscriptions(vault: Vault) -> Callable[[Platform], list[Subscription]]:
+def subscriptions(
+    vault: Vault, max_age: timedelta = timedelta(days=1)
+) -> Callable[[Platform], list[Subscription]]:
     def subscribe(platform: Platform) -> list[Subscription]:
-        handler = submission_handler(platform, vault)
+        handler = submission_handler(platform, vault, max_age)
         handlers = {REPORT_SUBMITTED: handler, ACTIVITY_SUBMITTED: handler}
         return [
             Subscription(
@@ -170,7 +233,9 @@ def subscriptions(vault: Vault) -> Callable[[Platform], list[Subscription]]:
                 handlers,
                 decode=False,
                 transient=True,
-                inbox=False,  # idempotent on (agency, source_ref); a sender may resend an id
+                # Settled once per entry (settled_once) and per admitted id; no inbox, since
+                # a refused submission may be sent again, corrected, under the same id.
+                inbox=False,
                 fallback=refuse_unknown_type(vault),
             )
         ]

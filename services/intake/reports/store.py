@@ -1,6 +1,7 @@
 """Cases, persons and activities, and every query on them. Personal data is only ever
 stored sealed (``sealed`` columns); coded facts are stored plain for routing and lookups."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -98,6 +99,53 @@ activities = Table(
     Column("sealed", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
 )
+
+submission_entries = Table(
+    "submission_entries",
+    metadata,
+    Column("entry_id", String(40), primary_key=True),  # the stream entry: one outcome each
+    Column("outcome", String(20), nullable=False),
+    Column("processed_at", UtcDateTime(), nullable=False),
+)
+
+submission_ids = Table(
+    "submission_ids",
+    metadata,
+    Column("agency", String(200), primary_key=True),
+    Column("submission_key", String(64), primary_key=True),  # sha256 of (source, id)
+    Column("fingerprint", String(64), nullable=False),  # sha256 of the validated content
+    Column("subject", String(40), nullable=False),
+    Column("entry_id", String(40), nullable=False),
+    Column("admitted_at", UtcDateTime(), nullable=False),
+)
+
+
+async def entry_outcome(session: AsyncSession, entry_id: str) -> str | None:
+    """How a stream entry was settled, if it was: its effect is committed already."""
+    found = await session.scalar(
+        select(submission_entries.c.outcome).where(submission_entries.c.entry_id == entry_id)
+    )
+    return str(found) if found else None
+
+
+async def settle_entry(session: AsyncSession, entry_id: str, outcome: str, now: datetime) -> None:
+    """Record the entry's outcome with its effect; a second settlement fails the transaction."""
+    await session.execute(
+        insert(submission_entries).values(entry_id=entry_id, outcome=outcome, processed_at=now)
+    )
+
+
+async def admitted_submission(session: AsyncSession, agency: str, key: str) -> Any:
+    rows = await session.execute(
+        select(submission_ids).where(
+            submission_ids.c.agency == agency, submission_ids.c.submission_key == key
+        )
+    )
+    return rows.first()
+
+
+async def add_admitted_submission(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(submission_ids).values(**values))
 
 
 async def case_by_source(session: AsyncSession, agency: str, source_ref: str) -> str | None:
