@@ -11,7 +11,7 @@ import redis as redis_py
 from shared.events.envelope import from_fields
 from shared.names import Service, Stream
 from tests.e2e.conftest import Services
-from tests.e2e.test_reports import ID_NUMBER, NAME, PHONE, report
+from tests.e2e.test_reports import ID_NUMBER, NAME, PHONE, RECEIVED, events, report
 
 
 def submit(platform: Services, event_type: str, data: object, token: str | None) -> str:
@@ -138,3 +138,37 @@ def resend(platform: Services, event_id: str, event_type: str, data: object, tok
         client.xadd(Stream.SUBMISSIONS, fields)
     finally:
         client.close()
+
+
+def test_a_submission_sent_again_under_its_id_has_no_second_effect(platform: Services) -> None:
+    """An agency resending an admitted submission (same id, same content) gets no second
+    activity; the same id with other content is refused, as the id is spent."""
+    token = platform.token("reporter")
+    activity = {"kind": "training", "date": RECEIVED.isoformat(), "sessions": 1,
+                "area": {"province": "11", "ward": "03325"}, "participants": 12}  # fmt: skip
+    submission_id = submit(platform, "activity.submitted", activity, token)
+    for _ in range(2):
+        resend(platform, submission_id, "activity.submitted", activity, token)
+    resend(platform, submission_id, "activity.submitted", activity | {"participants": 99}, token)
+    assert rejection(platform, submission_id)["reasons"][0]["code"] == "id_reused"
+    deadline = time.monotonic() + 15
+    while not _reported(platform) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # time for a second one, were there one
+    assert [e["participants"] for e in _reported(platform)] == [12]
+    rejected = [r for r in _rejections(platform) if r["submission_id"] == submission_id]
+    assert len(rejected) == 1
+
+
+def _reported(platform: Services) -> list[dict[str, Any]]:
+    found = events(platform, Stream.ACTIVITIES, "activity.reported")
+    return [e for e in found if e["participants"] in (12, 99)]
+
+
+def _rejections(platform: Services) -> list[dict[str, Any]]:
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
+    try:
+        entries = client.xrange(Stream.SUBMISSIONS_REJECTED)
+    finally:
+        client.close()
+    return [json.loads(str(from_fields(fields).get_data())) for _, fields in entries]
