@@ -49,3 +49,25 @@ async def test_an_unknown_key_id_is_refused_without_refetching_at_once(redis: Re
     with pytest.raises(TokenError, match="unknown_key"):
         await verifier.verify(token("k-forged"))
     assert keys.fetches == 1
+
+
+def timed_token(issued: datetime, lifetime: timedelta) -> str:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "sr-1", "iat": int(issued.timestamp()),
+              "exp": int((issued + lifetime).timestamp()), "jti": "j", "role": "reporter",
+              "agency": "Commune"}  # fmt: skip
+    return jwt.encode(claims, KEY, ALGORITHM, headers={"kid": "k1"})
+
+
+async def test_a_token_is_judged_at_the_time_given_never_later_than_now(redis: Redis) -> None:
+    verifier = TokenVerifier(SlowKeys(), redis)
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    expired = timed_token(hour_ago, timedelta(minutes=5))
+    with pytest.raises(TokenError, match="expired"):
+        await verifier.verify(expired)
+    at = (hour_ago + timedelta(minutes=4)).timestamp()
+    assert (await verifier.verify(expired, at=at)).client_id == "sr-1"
+    with pytest.raises(TokenError, match="expired"):  # from exp on, as PyJWT judges it
+        await verifier.verify(expired, at=(hour_ago + timedelta(minutes=5)).timestamp())
+    future = (datetime.now(UTC) + timedelta(hours=1)).timestamp()
+    valid_now = timed_token(datetime.now(UTC), timedelta(minutes=30))
+    assert (await verifier.verify(valid_now, at=future)).client_id == "sr-1"  # judged as now

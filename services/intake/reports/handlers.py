@@ -4,6 +4,12 @@ CloudEvents carrying their bearer token in the ``authorization`` attribute.
 Valid submissions take the HTTP path's rules and idempotency. Invalid ones are refused onto
 the rejected stream with machine-readable reasons and their data sealed: never dropped.
 Either way the submission is audited, and its entry (personal data in clear) is deleted.
+
+Each entry is settled once (its outcome is committed with its effect), so a redelivery has no
+second effect. An admitted submission id (``source`` and ``id``) is spent for its agency: sent
+again with the same content it is a repeat, with other content it is refused (``id_reused``).
+The token is judged as when the entry was added (its stream id's milliseconds), revocation as
+of now; an entry older than the maximum age is refused (``too_old``).
 """
 
 import json
