@@ -351,3 +351,27 @@ async def test_a_spent_submission_id_with_other_content_is_refused(
         assert await _outcome(intake, resent(first, ACTIVITY | {"sessions": 9})) == ["id_reused"]
         counts = await intake.counts()
         assert (counts["activity.reported"], counts["activities"]) == (1, 1)
+
+
+async def test_two_replicas_applying_the_same_entries_at_once_have_one_effect_each(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """A reclaim by another replica while the first still applies: on PostgreSQL both really
+    run at once; the later commit fails on the entry's key and finds it settled on retry."""
+    async with (
+        running_intake(redis_url, database_url, tmp_path, consumer_name="intake@a") as first,
+        running_intake(redis_url, database_url, tmp_path, consumer_name="intake@b") as second,
+    ):
+        token = await first.token(await first.reporter())
+        batches = [
+            [entry("activity.submitted", ACTIVITY | {"leaflets": n}, token),
+             entry("report.submitted", report(f"race-{n}"), token),
+             entry("activity.submitted", "{oops", token)]
+            for n in range(4)
+        ]  # fmt: skip
+        for batch in batches:
+            await asyncio.gather(first.consumer.process(batch), second.consumer.process(batch))
+        for batch in batches:  # what the reclaimer delivers again after a failed attempt
+            await second.consumer.process(batch)
+        counts = await first.counts()
+        assert [counts[name] for name in (*EFFECTS, "activities", "cases")] == [4, 4, 4, 4, 4]
