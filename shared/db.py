@@ -157,6 +157,11 @@ case_register = Table(
     Column("consent_services", Boolean, nullable=True),
     Column("consent_information_sharing", Boolean, nullable=True),
     Column("consent_statistics", Boolean, nullable=True),
+    # Each event sets only the facts it owns; ``status`` is derived from them (shared.cases).
+    Column("opened", Boolean, nullable=True),
+    Column("decision", String(20), nullable=True),
+    Column("decided_on", Date, nullable=True),
+    Column("decision_rank", String(100), nullable=True),
 )
 
 

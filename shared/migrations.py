@@ -138,3 +138,19 @@ def create_plumbing_v3() -> None:
 
 def drop_plumbing_v3() -> None:
     op.drop_table("case_register")
+
+
+def create_plumbing_v4() -> None:
+    """The case register keeps each event's own facts, so arrival order does not matter. Never
+    edit: add a v5 instead."""
+    with op.batch_alter_table("case_register") as batch:
+        batch.add_column(sa.Column("opened", sa.Boolean(), nullable=True))
+        batch.add_column(sa.Column("decision", sa.String(20), nullable=True))
+        batch.add_column(sa.Column("decided_on", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("decision_rank", sa.String(100), nullable=True))
+
+
+def drop_plumbing_v4() -> None:
+    with op.batch_alter_table("case_register") as batch:
+        for column in ("decision_rank", "decided_on", "decision", "opened"):
+            batch.drop_column(column)

@@ -15,7 +15,7 @@ from shared.consumer import Handler, Subscription
 from shared.db import case_register
 from shared.diagnostics import probe_receiver
 from shared.events import REGISTRY
-from shared.events.intake import CaseReceived
+from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.platform import ProbeRequested
 from shared.events.registry import Event
 from shared.names import Service, Stream
@@ -54,31 +54,55 @@ async def context_of(
 def route(routes: list[Route]) -> Handler:
     async def on_event(uow: UnitOfWork, event: Event[Any]) -> None:
         session = uow.session
+        message = envelope(event)
+        case_id = message["data"].get("case_id") or event.subject
         if isinstance(event.payload, CaseReceived):
             case: CaseReceived = event.payload
             child = (case.age is not None and case.age < ADULT_AGE) or case.accompanying_minors > 0
             await store.remember_child(session, case.case_id, child)
-        message = envelope(event)
-        context = await context_of(session, message["data"], event.subject)
-        directory = [
-            _agency(row) for row in await store.agencies_in(session, context.get("province"))
-        ]
-        subscribers = [_subscriber(row) for row in await store.subscriptions_of(session, None)]
-        found = domain.targets(routes, event.type, context, directory, subscribers)
-        now = datetime.now(UTC)
-        rows = [
-            {"delivery_id": str(uuid7()), "event_key": f"{event.source}#{event.id}",
-             "recipient_key": target.recipient_key, "event_type": event.type,
-             "case_id": context.get("case_id"), "province": context.get("province"),
-             "recipient": target.recipient, "recipient_name": target.name,
-             "channel": target.channel, "address": target.address, "language": target.language,
-             "event": message, "status": "pending", "attempts": 0, "next_attempt_at": now,
-             "recorded_at": now}
-            for target in found
-        ]  # fmt: skip
-        await store.add_deliveries(session, rows)
+            await _plan(session, routes, message)
+            for waiting in await store.unpark(session, case.case_id):
+                await _plan(session, routes, waiting)
+        elif case_id is None or await _routable(session, case_id, message):
+            await _plan(session, routes, message)
+        else:
+            await store.park(session, _event_key(message), case_id, message)
 
     return on_event
+
+
+async def _routable(session: AsyncSession, case_id: str, message: dict[str, Any]) -> bool:
+    """Recipients follow the case's area, consent and childhood, which ``case.received``
+    brings: an event that overtook it waits for it. A report merged at intake is never
+    received; its merge names its own area."""
+    case = await cases.registered(session, case_id)
+    if case is not None and case.received:
+        return True
+    return message["type"] == CaseMerged.event_type and bool(message["data"].get("province"))
+
+
+async def _plan(session: AsyncSession, routes: list[Route], message: dict[str, Any]) -> None:
+    """Record one delivery per recipient of the event, in the event's own transaction."""
+    context = await context_of(session, message["data"], message["subject"])
+    directory = [_agency(row) for row in await store.agencies_in(session, context.get("province"))]
+    subscribers = [_subscriber(row) for row in await store.subscriptions_of(session, None)]
+    found = domain.targets(routes, message["type"], context, directory, subscribers)
+    now = datetime.now(UTC)
+    rows = [
+        {"delivery_id": str(uuid7()), "event_key": _event_key(message),
+         "recipient_key": target.recipient_key, "event_type": message["type"],
+         "case_id": context.get("case_id"), "province": context.get("province"),
+         "recipient": target.recipient, "recipient_name": target.name,
+         "channel": target.channel, "address": target.address, "language": target.language,
+         "event": message, "status": "pending", "attempts": 0, "next_attempt_at": now,
+         "recorded_at": now}
+        for target in found
+    ]  # fmt: skip
+    await store.add_deliveries(session, rows)
+
+
+def _event_key(message: dict[str, Any]) -> str:
+    return f"{message['source']}#{message['id']}"
 
 
 def _agency(row: Any) -> Agency:

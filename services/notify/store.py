@@ -91,6 +91,16 @@ children = Table(
     Column("child", Boolean, nullable=False),
 )
 
+parked = Table(
+    "parked_events",
+    metadata,
+    Column("event_key", String(300), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("event", JSON, nullable=False),
+)
+"""Case events that came before the case's ``case.received``: routed once it arrives."""
+
 DUE = ("pending", "retrying")
 
 
@@ -255,3 +265,18 @@ async def replay(session: AsyncSession, delivery_ids: Sequence[str] | None, now:
         statement.values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def park(session: AsyncSession, key: str, case_id: str, event: Mapping[str, Any]) -> None:
+    statement = upsert(session, parked).values(
+        event_key=key, case_id=case_id, time=datetime.fromisoformat(event["time"]), event=event
+    )
+    await session.execute(statement.on_conflict_do_nothing())
+
+
+async def unpark(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:
+    """The case's parked events, oldest first, taken off the list."""
+    rows = await session.execute(
+        delete(parked).where(parked.c.case_id == case_id).returning(parked.c.time, parked.c.event)
+    )
+    return [row.event for row in sorted(rows, key=lambda row: (row.time, row.event["id"]))]

@@ -9,7 +9,11 @@ from shared.diagnostics import probe_receiver
 from shared.events.intake import CaseReceived
 from shared.events.platform import ProbeRequested
 from shared.events.registry import Event
-from shared.events.verification import CaseIdentificationAmended, CaseIdentified
+from shared.events.verification import (
+    CaseIdentificationAmended,
+    CaseIdentified,
+    CaseNotIdentified,
+)
 from shared.names import Service, Stream
 from shared.outbox import UnitOfWork
 
@@ -22,21 +26,22 @@ async def on_case_received(uow: UnitOfWork, event: Event[Any]) -> None:
     await store.remember_case(uow.session, facts)
 
 
-async def on_identified(uow: UnitOfWork, event: Event[Any]) -> None:
-    """The identification date places the person's regime and opens the 12-month window; an
-    amendment moves it, or removes it if the person is no longer a victim."""
-    decided: CaseIdentified | CaseIdentificationAmended = event.payload
-    victim = isinstance(decided, CaseIdentified) or decided.outcome == "victim"
-    day = decided.decided_on if victim else None
-    await store.update_case(uow.session, decided.case_id, identified_on=day)
+async def on_decision(uow: UnitOfWork, event: Event[Any]) -> None:
+    """The identification date places the person's regime and opens the 12-month window. It
+    follows the case's latest decision as the register ranks it (an amendment moves it, or
+    removes it if the person is no longer a victim), whatever order the decisions arrive in."""
+    case = await cases.registered(uow.session, event.payload.case_id)
+    assert case is not None  # the register's own handler ran first, in this transaction
+    await store.update_case(uow.session, case.case_id, identified_on=case.identified_on)
 
 
 def subscriptions() -> list[Subscription]:
     on_probe = probe_receiver(Service.SUPPORT, answer=True)
     also = {
         CaseReceived.event_type: on_case_received,
-        CaseIdentified.event_type: on_identified,
-        CaseIdentificationAmended.event_type: on_identified,
+        CaseIdentified.event_type: on_decision,
+        CaseNotIdentified.event_type: on_decision,
+        CaseIdentificationAmended.event_type: on_decision,
     }
     return [
         Subscription(Stream.PLATFORM, {ProbeRequested.event_type: on_probe}),

@@ -14,7 +14,7 @@ from services.verification.domain import DecisionRefused, Evidence, Outcome
 from services.verification.handlers import today
 from services.verification.metrics import TaskMetrics
 from shared.access import Principal
-from shared.cases import KnownCase, known_case, register_api
+from shared.cases import KnownCase, case_to_act_on, known_case, register_api
 from shared.diagnostics import receipts
 from shared.events.base import business_time
 from shared.events.verification import (
@@ -94,15 +94,11 @@ async def decide(
 async def _case_to_act_on(
     platform: Platform, principal: Principal, case_id: str
 ) -> tuple[KnownCase, date] | JSONResponse:
-    """The case and its reception date, if known here, within the caller's area and not
-    merged; else the problem to answer with."""
-    case = await known_case(platform.database, case_id)
-    if case is None or case.received_on is None:
-        return problem(404, "No such case here", kind="not-found")
-    ensure_area(principal, case.province, case.ward, case_id)
-    if case.status == "merged":
-        return problem(409, "The case was merged into another", kind="conflict",
-                       merged_into=case.merged_into)  # fmt: skip
+    """The case and its reception date, or the problem to answer with (see shared.cases)."""
+    case = await case_to_act_on(platform.database, principal, case_id)
+    if isinstance(case, JSONResponse):
+        return case
+    assert case.received_on is not None  # a case neither received nor merged is not found
     return case, case.received_on
 
 
@@ -135,13 +131,15 @@ async def _record(
         event = CaseIdentificationAmended(
             case_id=case_id, outcome=decision.outcome, previous_outcome=earlier.outcome,
             decided_on=decision.decided_at, evidence=decision.evidence, corrections=fixes,
+            revision=len(amendments) + 1,
         )  # fmt: skip
     elif decision.outcome is Outcome.VICTIM:
         event = CaseIdentified(case_id=case_id, decided_on=decision.decided_at,
-                               evidence=str(decision.evidence), corrections=fixes)  # fmt: skip
+                               evidence=str(decision.evidence), corrections=fixes,
+                               revision=1)  # fmt: skip
     else:
         event = CaseNotIdentified(case_id=case_id, decided_on=decision.decided_at,
-                                  evidence=decision.evidence)  # fmt: skip
+                                  evidence=decision.evidence, revision=1)  # fmt: skip
     await uow.emit(event, subject=case_id, time=time)
 
 

@@ -36,6 +36,9 @@ def open_task(limits: list[Limit]) -> Any:
         case: CaseReceived = event.payload
         limit = domain.limit_for(limits, domain.VERIFICATION_STEP, case.received_on)
         task_id = str(uuid7())
+        # A merge that arrived first (a replay, a retried batch) leaves nothing to verify: the
+        # task is kept as the in-order sequence would leave it, closed as merged, unannounced.
+        known = await cases.registered(uow.session, case.case_id)
         values = {
             "task_id": task_id,
             "case_id": case.case_id,
@@ -49,6 +52,11 @@ def open_task(limits: list[Limit]) -> Any:
             "status": "open",
             "opened_at": datetime.now(UTC),
         }
+        if known is not None and known.merged_into is not None:
+            closed = {"status": "closed", "closed_at": values["opened_at"],
+                      "closed_because": "merged"}  # fmt: skip
+            await store.add_task(uow.session, values | closed)
+            return
         await store.add_task(uow.session, values)
         opened = VerificationOpened(
             case_id=case.case_id,

@@ -111,3 +111,5 @@ class CaseMerged(EventPayload):
     case_id: str
     into: str
     method: str = Field(description="id_number (certain) or review (confirmed by a person)")
+    province: str | None = Field(default=None, description="The merged case's 2025 province")
+    ward: str | None = Field(default=None, description="The merged case's 2025 commune")

@@ -81,6 +81,11 @@ class CaseIdentified(EventPayload):
     decided_on: date
     evidence: str
     corrections: Trafficking = Field(default_factory=Trafficking)
+    revision: int | None = Field(
+        default=None,
+        description="The case's decision number: 1 for the first, +1 per amendment. The latest "
+        "decision is the highest revision (then the latest time), whatever the arrival order",
+    )
 
 
 class CaseNotIdentified(EventPayload):
@@ -92,6 +97,11 @@ class CaseNotIdentified(EventPayload):
     case_id: str
     decided_on: date
     evidence: str | None = None
+    revision: int | None = Field(
+        default=None,
+        description="The case's decision number: 1 for the first, +1 per amendment. The latest "
+        "decision is the highest revision (then the latest time), whatever the arrival order",
+    )
 
 
 class CaseIdentificationAmended(EventPayload):
@@ -106,6 +116,11 @@ class CaseIdentificationAmended(EventPayload):
     decided_on: date
     evidence: str | None = None
     corrections: Trafficking = Field(default_factory=Trafficking)
+    revision: int | None = Field(
+        default=None,
+        description="The case's decision number: 1 for the first, +1 per amendment. The latest "
+        "decision is the highest revision (then the latest time), whatever the arrival order",
+    )
 
 
 class Protected(EventPayload):

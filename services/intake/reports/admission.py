@@ -138,7 +138,8 @@ async def admit_in(
         same = await store.case_with_id_index(uow.session, id_index, case_id)
         if same is not None:  # the same ID number: the same person, certainly
             await store.set_status(uow.session, case_id, "merged", same)
-            merged = CaseMerged(case_id=case_id, into=same, method="id_number")
+            merged = CaseMerged(case_id=case_id, into=same, method="id_number",
+                                province=where.province, ward=where.ward)  # fmt: skip
             await uow.emit(merged, subject=case_id, time=received)
             return Admission(case_id, created=True, status="merged", merged_into=same)
     event = CaseReceived(

@@ -267,7 +267,8 @@ async def decide_duplicate(
                 if not await store.merge(uow.session, case_id, candidate_case_id):
                     raise Undecidable  # one of the two was merged meanwhile
                 await store.close_duplicates(uow.session, case_id, decided)
-                merged = CaseMerged(case_id=case_id, into=candidate_case_id, method="review")
+                merged = CaseMerged(case_id=case_id, into=candidate_case_id, method="review",
+                                    province=found[0].province, ward=found[0].ward)  # fmt: skip
                 await uow.emit(merged, subject=case_id, time=datetime.now(UTC))
     except Undecidable:
         return problem(409, "No open suspected duplicate to decide", kind="conflict")

@@ -31,6 +31,7 @@ from services.intake.reports.domain import (
 )
 from services.intake.reports.entries import added_at, fingerprint, submission_key
 from services.intake.reports.vault import Vault
+from shared import cases
 from shared.access import Principal
 from shared.audit import AuditRecord, append
 from shared.consumer import Subscription
@@ -249,23 +250,17 @@ def subscriptions(
     return subscribe
 
 
-STATUS_OF = {
-    "verification.opened": "being_identified",
-    "case.identified": "identified",
-    "case.not_identified": "not_identified",
-}
+FOLLOWED = ("verification.opened", "case.identified", "case.not_identified",
+            "case.identification_amended", "case.merged")  # fmt: skip
 
 
 async def follow_verification(uow: UnitOfWork, event: Event[Any]) -> None:
-    """Intake's view of a case follows verification: being identified, then decided."""
-    data = json.loads(str(event.envelope.get_data()))
-    if event.type == "case.identification_amended":
-        status = "identified" if data["outcome"] == "victim" else "not_identified"
-    else:
-        status = STATUS_OF[event.type]
-    await store.follow_status(uow.session, data["case_id"], status)
+    """Intake's view of a case follows verification: being identified, then the latest
+    decision, as intake's case register ranks them whatever their arrival order."""
+    case = await cases.registered(uow.session, event.payload.case_id)
+    if case is not None:
+        await store.follow_status(uow.session, case.case_id, case.status)
 
 
 def case_subscription() -> Subscription:
-    types = [*STATUS_OF, "case.identification_amended"]
-    return Subscription(Stream.CASES, dict.fromkeys(types, follow_verification), decode=False)
+    return cases.subscription(dict.fromkeys(FOLLOWED, follow_verification))

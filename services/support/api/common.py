@@ -12,8 +12,7 @@ from services.support import store
 from services.support.domain import Facts, Refusal
 from services.support.policies import Rule
 from shared.access import Principal
-from shared.cases import KnownCase, known_case
-from shared.guard import ensure_area
+from shared.cases import KnownCase, case_to_act_on
 from shared.http import problem
 from shared.runtime import Platform
 
@@ -37,12 +36,9 @@ PolicyDep = Annotated[Policy, Depends(policy_of)]
 async def case_in_area(
     platform: Platform, principal: Principal, case_id: str
 ) -> KnownCase | JSONResponse:
-    """The case if this service knows it and it is within the caller's area."""
-    case = await known_case(platform.database, case_id)
-    if case is None or case.received_on is None or case.province is None:
-        return problem(404, "No such case here", kind="not-found")
-    ensure_area(principal, case.province, case.ward, case_id)
-    return case
+    """The case if this service knows it, within the caller's area and not merged; else the
+    problem every service answers with (see shared.cases)."""
+    return await case_to_act_on(platform.database, principal, case_id)
 
 
 async def facts_of(session: AsyncSession, case_id: str, *, lock: bool = False) -> Facts:
