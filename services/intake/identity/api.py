@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.identity import admin, domain, store
 from services.intake.identity.domain import Client, IdentityError
+from services.intake.settings import IntakeSettings
 from shared.access import Role
 from shared.audit import AuditRecord
 from shared.http import problem
@@ -181,11 +182,16 @@ async def jwks(platform: PlatformDep) -> dict[str, Any]:
 
 
 def local_signing_keys(platform: Platform) -> JwksFetcher:
-    """Intake verifies tokens against its own key table rather than over HTTP."""
+    """Intake verifies tokens against its own key table rather than over HTTP. It keeps a
+    retired key as long as a queued submission signed with it may still be judged (as of when
+    its entry was added, within the submissions' maximum age), not only while its tokens live."""
+    settings = platform.settings
+    assert isinstance(settings, IntakeSettings)
+    window = max(_token_ttl(platform), timedelta(seconds=settings.submission_max_age_s))
 
     async def fetch() -> dict[str, Any]:
         async with platform.database.reading() as session:
-            return await admin.published_jwks(session, _token_ttl(platform))
+            return await admin.published_jwks(session, window)
 
     return fetch
 

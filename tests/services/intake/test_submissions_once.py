@@ -16,12 +16,13 @@ from typing import Any
 import jwt
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.intake.app import create_app
 from services.intake.identity import admin
 from services.intake.identity import domain as identity
 from services.intake.identity.domain import Client
+from services.intake.identity.store import signing_keys
 from services.intake.reports.store import activities, cases, submission_entries
 from services.intake.settings import IntakeSettings
 from shared.consumer import StreamConsumer
@@ -337,6 +338,26 @@ async def test_a_backlog_older_than_the_token_is_admitted_and_a_revoked_client_r
         async with intake.platform.database.transaction() as session:
             await admin.revoke_client(session, intake.platform.redis, revoked.client_id)
         assert await _outcome(intake, waiting) == ["unauthenticated"]
+
+
+async def test_a_backlog_signed_with_a_key_retired_since_is_admitted_within_the_max_age(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    async with running_intake(
+        redis_url, database_url, tmp_path, submission_max_age_s=3600
+    ) as intake:
+        client = await intake.client()
+        added = datetime.now(UTC) - timedelta(minutes=40)
+        token = await intake.token(client, added - timedelta(minutes=1), timedelta(minutes=10))
+        queued = entry("report.submitted", report("rotated-1"), token, added=added)
+        async with intake.platform.database.transaction() as session:
+            await admin.rotate_keys(session)
+            # the rotation happened 30 minutes ago: longer than tokens live, within the max age
+            await session.execute(
+                update(signing_keys).where(signing_keys.c.retired_at.is_not(None))
+                .values(retired_at=datetime.now(UTC) - timedelta(minutes=30))
+            )  # fmt: skip
+        assert await _outcome(intake, queued) == []
 
 
 async def test_a_spent_submission_id_with_other_content_is_refused(
