@@ -1,0 +1,248 @@
+"""Every attempt ends as sent or failed, is counted once, and is fenced by its claim: with real
+peers on loopback (an SMS gateway, a stand-in for intake's contact endpoint), real Redis and
+both databases, and two replicas working on one delivery log."""
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from uuid6 import uuid7
+
+from safereturn.sinks import HttpSink
+from services.notify import domain, store
+from services.notify.app import MIGRATIONS, create_app
+from services.notify.delivery import Deliverer
+from services.notify.messages import Messages
+from services.notify.settings import NotifySettings
+from shared.db import outbox
+from shared.migrations import upgrade
+from shared.redis_server import free_port
+from shared.runtime import Platform
+
+ROOT = Path(__file__).resolve().parents[3]
+MESSAGES = Messages(ROOT / "services/notify/templates")
+AGENCY_PHONE = "+84 200 000 001"
+PERSON_PHONE = "+84 912 000 777"
+MAX_ATTEMPTS = 4
+
+
+def settings_for(
+    database_url: str, redis_url: str, tmp_path: Path, **changes: Any
+) -> NotifySettings:
+    credentials = tmp_path / "notify-client.json"
+    credentials.write_text(json.dumps({"client_id": "notify", "client_secret": "s"}))
+    values: dict[str, Any] = {
+        "redis_url": redis_url, "database_url": database_url, "data_dir": tmp_path,
+        "intake_credentials_file": credentials, "intake_url": f"http://127.0.0.1:{free_port()}",
+        "delivery_timeout_s": 0.5, "delivery_max_attempts": MAX_ATTEMPTS, "retry_base_s": 0.1,
+        "retry_cap_s": 0.2, "breaker_failures": 1000, "endpoint_rate_per_minute": 100_000,
+        "delivery_poll_interval_s": 0.02,
+    }  # fmt: skip
+    return NotifySettings.model_validate(values | changes)
+
+
+@asynccontextmanager
+async def notify_platform(settings: NotifySettings) -> AsyncIterator[Platform]:
+    """Notify's plumbing on a migrated database; its consumers and worker are not started."""
+    platform: Platform = create_app(settings).state.platform
+    try:
+        await upgrade(platform.database, MIGRATIONS)
+        yield platform
+    finally:
+        await platform.redis.aclose()
+        await platform.database.dispose()
+        platform.telemetry.shutdown()
+
+
+def delivery(*, to_person: bool = False, **changes: Any) -> dict[str, Any]:
+    """A delivery as the event handler records it: an SMS to an agency, or to the person."""
+    case_id = f"case-{uuid7().hex[-8:]}"
+    event = {"specversion": "1.0", "id": str(uuid7()), "source": "/safereturn/intake",
+             "type": "referral.accepted" if to_person else "case.received", "subject": case_id,
+             "data": {"case_id": case_id, "province": "11", "ward": "03325"}}  # fmt: skip
+    recipient = domain.PERSON if to_person else "commune_police"
+    now = datetime.now(UTC)
+    return {
+        "delivery_id": str(uuid7()), "event_key": f"{event['source']}#{event['id']}",
+        "recipient_key": f"person:{case_id}:sms" if to_person else f"agency:a:sms:{AGENCY_PHONE}",
+        "event_type": event["type"], "case_id": case_id, "province": "11",
+        "recipient": recipient, "recipient_name": "Công an xã", "channel": "sms",
+        "address": None if to_person else AGENCY_PHONE, "language": "vi", "event": event,
+        "status": "pending", "attempts": 0, "next_attempt_at": now, "recorded_at": now,
+    } | changes  # fmt: skip
+
+
+async def record(platform: Platform, row: dict[str, Any]) -> None:
+    async with platform.unit_of_work() as uow:
+        await store.add_deliveries(uow.session, [row])
+
+
+async def row_of(platform: Platform, delivery_id: str) -> Any:
+    async with platform.database.reading() as session:
+        return await store.delivery(session, delivery_id)
+
+
+async def outcomes(platform: Platform, delivery_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The ``notification.*`` events queued in the outbox for one delivery."""
+    async with platform.database.reading() as session:
+        rows = await session.execute(select(outbox.c.event_type, outbox.c.fields))
+    found = [(kind, json.loads(fields["data"])) for kind, fields in rows]
+    return [(kind, data) for kind, data in found if data.get("notification_id") == delivery_id]
+
+
+@asynccontextmanager
+async def running(*deliverers: Deliverer) -> AsyncIterator[None]:
+    """The replicas' worker loops, as the service runs them, until the block ends."""
+    tasks = [asyncio.create_task(d.run()) for d in deliverers]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def settled(platform: Platform, delivery_id: str, within_s: float) -> Any:
+    """The delivery once it is sent or failed; its last state if it never is."""
+    deadline = time.monotonic() + within_s
+    while True:
+        row = await row_of(platform, delivery_id)
+        if row.status in ("sent", "failed") or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def gateway() -> Iterator[HttpSink]:
+    with HttpSink(hang_s=1.0) as sink:
+        yield sink
+
+
+class SlowIntake:
+    """A stand-in for intake's token and contact endpoints, on loopback, answering the contact
+    after ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.port, self.reads = free_port(), 0
+        intake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self._answer({"access_token": "t", "expires_in": 600})
+
+            def do_GET(self) -> None:
+                intake.reads += 1
+                time.sleep(delay_s)
+                self._answer({"phone": PERSON_PHONE, "consent": {"services": True}})
+
+            def _answer(self, body: dict[str, Any]) -> None:
+                content = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "SlowIntake":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- every attempt ends ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["html", "drop"])
+async def test_a_gateway_answering_garbage_is_retried_with_backoff_then_fails_once(
+    answer: str, gateway: HttpSink, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    gateway.plans["/sms"] = [answer] * 20
+    settings = settings_for(database_url, redis_url, tmp_path, sms_gateway_url=gateway.url("/sms"))
+    async with notify_platform(settings) as platform:
+        row = delivery()
+        await record(platform, row)
+        deliverer = Deliverer(platform, settings, MESSAGES)
+        started = time.monotonic()
+        async with running(deliverer):
+            final = await settled(platform, row["delivery_id"], within_s=10)
+            took = time.monotonic() - started
+            await asyncio.sleep(1.0)  # time for any further send
+        assert (final.status, final.attempts) == ("failed", MAX_ATTEMPTS)
+        assert final.last_error == ("bad_answer" if answer == "html" else "unreachable")
+        assert len(gateway.at("/sms")) == MAX_ATTEMPTS  # and nothing after the last
+        # waits of at least half of 0.1, 0.2, 0.2 s between the attempts
+        assert took >= 0.05 + 0.1 + 0.1
+        events = await outcomes(platform, row["delivery_id"])
+        assert [(kind, data["attempts"]) for kind, data in events] == [
+            ("notification.failed", MAX_ATTEMPTS)
+        ]
+        assert deliverer.metrics.attempts == {("sms", "failed"): MAX_ATTEMPTS}
+        assert deliverer.metrics.ended == {("sms", "failed"): 1}
+
+
+async def test_an_unreachable_intake_is_retried_then_fails_once(
+    gateway: HttpSink, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for(database_url, redis_url, tmp_path, sms_gateway_url=gateway.url("/sms"))
+    async with notify_platform(settings) as platform:
+        row = delivery(to_person=True)
+        await record(platform, row)
+        deliverer = Deliverer(platform, settings, MESSAGES)
+        async with running(deliverer):
+            final = await settled(platform, row["delivery_id"], within_s=10)
+            await asyncio.sleep(1.0)
+        assert (final.status, final.attempts) == ("failed", MAX_ATTEMPTS)
+        assert final.last_error == "contact_unreachable"
+        assert gateway.received == []
+        events = await outcomes(platform, row["delivery_id"])
+        assert [kind for kind, _ in events] == ["notification.failed"]
+
+
+# --- fenced by the claim -----------------------------------------------------------------------
+
+
+async def test_two_replicas_send_once_when_an_attempt_outlasts_the_lease(
+    gateway: HttpSink, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Intake answers the contact after 1.2 s, longer than the 0.4 s lease (and than three
+    send timeouts): the replica holding the claim keeps it while it works, so the other one
+    never takes the delivery over, and the person gets one SMS."""
+    with SlowIntake(delay_s=1.2) as intake:
+        settings = settings_for(database_url, redis_url, tmp_path, delivery_timeout_s=0.2,
+                                delivery_lease_s=0.4, intake_url=f"http://127.0.0.1:{intake.port}",
+                                sms_gateway_url=gateway.url("/sms"))  # fmt: skip
+        async with notify_platform(settings) as platform:
+            row = delivery(to_person=True)
+            await record(platform, row)
+            one, other = (Deliverer(platform, settings, MESSAGES) for _ in range(2))
+            async with running(one, other):
+                await settled(platform, row["delivery_id"], within_s=10)
+                await asyncio.sleep(2.0)  # a second taker would have sent by now
+            final = await row_of(platform, row["delivery_id"])
+            events = [kind for kind, _ in await outcomes(platform, row["delivery_id"])]
+    (sms,) = gateway.at("/sms")
+    assert sms.json()["to"] == PERSON_PHONE
+    assert (final.status, final.attempts, final.provider_message_id) == ("sent", 1, "m-1")
+    assert events == ["notification.sent"]
+    assert intake.reads == 1
+    assert one.metrics.attempts + other.metrics.attempts == {("sms", "sent"): 1}
+    assert one.metrics.ended + other.metrics.ended == {("sms", "sent"): 1}
