@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from uuid6 import uuid7
 
@@ -246,3 +249,82 @@ async def test_two_replicas_send_once_when_an_attempt_outlasts_the_lease(
     assert intake.reads == 1
     assert one.metrics.attempts + other.metrics.attempts == {("sms", "sent"): 1}
     assert one.metrics.ended + other.metrics.ended == {("sms", "sent"): 1}
+
+
+# --- any sequence of peer behaviours -------------------------------------------------------------
+
+BEHAVIOURS = ["ok", "500", "400", "html", "drop", "hang", "refused"]
+ANSWERS: dict[str, int | str] = {"ok": 200, "500": 500, "400": 400, "html": "html",
+                                 "drop": "drop", "hang": "hang"}  # fmt: skip
+
+
+def expected(behaviours: list[str]) -> tuple[str, int]:
+    """How the delivery must end when its attempts meet ``behaviours`` in turn (then "ok")."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        behaviour = behaviours[attempt - 1] if attempt <= len(behaviours) else "ok"
+        if behaviour == "ok":
+            return "sent", attempt
+        if behaviour == "400":  # refused for good: no retry
+            return "failed", attempt
+    return "failed", MAX_ATTEMPTS
+
+
+async def drive(platform: Platform, live: Deliverer, refusing: Deliverer,
+                behaviours: list[str], delivery_id: str) -> Any:  # fmt: skip
+    """Rounds of the replica each next attempt calls for (``refusing`` sends to a port nothing
+    listens on), until the delivery ends; then a few more rounds, which must find nothing."""
+    deadline = time.monotonic() + 30
+    while (row := await row_of(platform, delivery_id)).status not in ("sent", "failed"):
+        assert time.monotonic() < deadline, f"never ended: {row.status}, {row.attempts}"
+        attempt = row.attempts
+        refused = attempt < len(behaviours) and behaviours[attempt] == "refused"
+        if not await (refusing if refused else live).round():
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert await live.round() + await refusing.round() == 0
+    return row
+
+
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(behaviours=st.lists(st.sampled_from(BEHAVIOURS), max_size=MAX_ATTEMPTS + 1))
+@example(behaviours=["html"] * (MAX_ATTEMPTS + 1))
+@example(behaviours=["refused", "hang", "drop", "ok"])
+def test_any_peer_behaviour_ends_in_sent_or_failed_within_the_limit_counted_exactly(
+    behaviours: list[str], redis_url: str, tmp_path: Path
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'notify.db'}"
+    with HttpSink(hang_s=0.5) as gateway:
+        gateway.plans["/sms"] = [ANSWERS[b] for b in behaviours if b != "refused"]
+        settings = settings_for(database_url, redis_url, tmp_path, delivery_timeout_s=0.2,
+                                retry_base_s=0.01, retry_cap_s=0.02,
+                                sms_gateway_url=gateway.url("/sms"))  # fmt: skip
+        dead = settings.model_copy(update={"sms_gateway_url": f"http://127.0.0.1:{free_port()}/"})
+
+        async def run() -> tuple[Any, list[tuple[str, dict[str, Any]]], Deliverer, Deliverer]:
+            async with notify_platform(settings) as platform:
+                live = Deliverer(platform, settings, MESSAGES)
+                refusing = Deliverer(platform, dead, MESSAGES)
+                try:
+                    row = delivery()
+                    await record(platform, row)
+                    final = await drive(platform, live, refusing, behaviours, row["delivery_id"])
+                    return final, await outcomes(platform, row["delivery_id"]), live, refusing
+                finally:
+                    await live.http.aclose()
+                    await refusing.http.aclose()
+
+        final, events, live, refusing = asyncio.run(run())
+    status, attempts = expected(behaviours)
+    assert (final.status, final.attempts) == (status, attempts)
+    reached = [b for b in (behaviours + ["ok"] * MAX_ATTEMPTS)[:attempts] if b != "refused"]
+    assert len(gateway.received) == len(reached)
+    assert [(kind, data["attempts"]) for kind, data in events] == [
+        (f"notification.{status}", attempts)
+    ]
+    counted = live.metrics.attempts + refusing.metrics.attempts
+    failures = attempts - 1 if status == "sent" else attempts
+    wanted = {("sms", "sent"): int(status == "sent"), ("sms", "failed"): failures}
+    assert counted == {key: n for key, n in wanted.items() if n}
+    assert live.metrics.ended + refusing.metrics.ended == {("sms", status): 1}
