@@ -105,7 +105,13 @@ class Deliverer:
         """Try once, keeping the claim alive meanwhile; record how it went, if still ours."""
         row = claim.row
         endpoint = self._endpoint(row)
-        if not (await self.limiter.hit(endpoint)).allowed:
+        try:
+            allowed = (await self.limiter.hit(endpoint)).allowed
+        except Exception as error:  # Redis away: wait for it rather than use attempts up
+            log.warning("the endpoint rate limit is unavailable: %s", type(error).__name__)
+            await self._later(claim, seconds=1.0, reason="rate_limit_unavailable")
+            return
+        if not allowed:
             await self._later(claim, seconds=1.0, reason="rate_limited")  # not an attempt
             return
         trying = asyncio.create_task(self._try(claim, endpoint))

@@ -1,7 +1,8 @@
-"""Notify SIGKILLed in the middle of an attempt, then started again, on SQLite and PostgreSQL:
-killed between claim and send, the delivery is sent once by the next process (or fails once, if
-that was its last attempt); killed between send and recording, the peer gets it again with the
-same reference (at least once, recognisably). Each attempt is counted once in ``/metrics``."""
+"""Notify SIGKILLed or SIGSTOPped in the middle of an attempt, on SQLite and PostgreSQL: killed
+between claim and send, the delivery is sent once by the next process (or fails once, if that
+was its last attempt); killed between send and recording, the peer gets it again with the same
+reference (at least once, recognisably); stalled past its lease, it neither sends nor records
+once another replica took over. Each attempt is counted once in ``/metrics``."""
 
 import asyncio
 import json
@@ -19,10 +20,12 @@ import pytest
 from redis.asyncio import Redis
 
 from safereturn.sinks import HttpSink
+from services.notify.delivery import Deliverer
 from services.notify.settings import NotifySettings
 from shared.redis_server import free_port
 from tests.e2e.conftest import service_env
 from tests.services.notify.test_delivery import (
+    MESSAGES,
     PERSON_PHONE,
     SlowIntake,
     delivery,
@@ -30,6 +33,9 @@ from tests.services.notify.test_delivery import (
     outcomes,
     record,
     row_of,
+    running,
+    settings_for,
+    settled,
 )
 
 LEASE_S = 1.0
@@ -197,3 +203,46 @@ async def test_killed_between_send_and_recording_the_peer_gets_it_again_recognis
         assert notify.counted("safereturn_notify_attempts", outcome="sent") == 1
     finally:
         notify.stop()
+
+
+@pytest.mark.parametrize("stalled", ["before_send", "after_send"])
+async def test_a_stalled_process_neither_sends_nor_records_once_its_claim_is_taken_over(
+    stalled: str, notify_env: dict[str, str], database_url: str, redis_url: str,
+    tmp_path: Path, gateway: HttpSink, intake: SlowIntake,
+) -> None:  # fmt: skip
+    """Notify is SIGSTOPped mid-attempt past its lease; another replica takes the delivery over
+    and sends it; notify, resumed, finds the claim gone: it sends nothing more (stalled before
+    sending) and its outcome is not recorded over the other's (stalled after sending)."""
+    settings = settings_for(database_url, redis_url, tmp_path, delivery_timeout_s=5.0,
+                            delivery_lease_s=LEASE_S, sms_gateway_url=gateway.url("/sms"),
+                            intake_url=f"http://127.0.0.1:{intake.port}")  # fmt: skip
+    if stalled == "after_send":
+        gateway.plans["/sms"] = ["hang"]  # notify's request is answered while it is stopped
+    row = delivery(to_person=stalled == "before_send")
+    async with notify_platform(settings) as platform:
+        await record(platform, row)
+        stalling = Notify(notify_env, tmp_path)
+        try:
+            stalling.start()
+            await wait_for(lambda: intake.reads if stalled == "before_send" else gateway.received)
+            assert stalling.process is not None
+            stalling.process.send_signal(signal.SIGSTOP)
+            taker = Deliverer(platform, settings, MESSAGES)
+            async with running(taker):
+                final = await settled(platform, row["delivery_id"], within_s=20)
+                stalling.process.send_signal(signal.SIGCONT)
+                await asyncio.sleep(3.0)  # the resumed attempt goes on to its end
+            assert (final.status, final.attempts) == ("sent", 2)
+            assert await row_of(platform, row["delivery_id"]) == final  # the taker's, untouched
+            events = [kind for kind, _ in await outcomes(platform, row["delivery_id"])]
+            assert events == ["notification.sent"]
+            assert taker.metrics.attempts == {("sms", "expired"): 1, ("sms", "sent"): 1}
+            assert stalling.counted("safereturn_notify_attempts") == 0
+        finally:
+            stalling.stop()
+    if stalled == "before_send":
+        assert final.provider_message_id == "m-1"
+        assert [r.json()["to"] for r in gateway.at("/sms")] == [PERSON_PHONE]
+    else:  # sent by both: the receiver tells the repeat by its reference
+        assert final.provider_message_id == "m-2"
+        assert [r.json()["reference"] for r in gateway.at("/sms")] == [row["delivery_id"]] * 2
