@@ -220,6 +220,46 @@ async def test_an_unreachable_intake_is_retried_then_fails_once(
         assert [kind for kind, _ in events] == ["notification.failed"]
 
 
+async def test_an_smtp_server_dropping_the_connection_mid_data_is_retried_then_fails_once(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    datas = 0
+
+    async def dropping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal datas
+        writer.write(b"220 relay\r\n")
+        while line := await reader.readline():
+            if line.upper().startswith(b"DATA"):
+                datas += 1
+                writer.write(b"354 go on\r\n")
+                await writer.drain()
+                await reader.readline()  # the first line of the message, then gone
+                break
+            writer.write(b"221 bye\r\n" if line.upper().startswith(b"QUIT") else b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(dropping, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_for(database_url, redis_url, tmp_path, smtp_port=port)
+    async with server, notify_platform(settings) as platform:
+        row = delivery(channel="email", address="syt@example.vn",
+                       recipient_key="agency:a:email:syt@example.vn")  # fmt: skip
+        await record(platform, row)
+        async with running(deliverer := Deliverer(platform, settings, MESSAGES)):
+            final = await settled(platform, row["delivery_id"], within_s=10)
+            await asyncio.sleep(0.5)
+        events = await outcomes(platform, row["delivery_id"])
+    assert (final.status, final.attempts, final.last_error) == (
+        "failed",
+        MAX_ATTEMPTS,
+        "smtp_error",
+    )
+    assert datas == MAX_ATTEMPTS
+    assert [kind for kind, _ in events] == ["notification.failed"]
+    assert deliverer.metrics.ended == {("email", "failed"): 1}
+
+
 # --- fenced by the claim -----------------------------------------------------------------------
 
 
