@@ -60,8 +60,9 @@ class Received:
 @dataclass
 class HttpSink:
     """An HTTP server on 127.0.0.1 that records every POST. ``plans[path]`` lists how to answer
-    the next requests to that path: a status code, or ``"hang"`` to answer after the client
-    gave up; once a plan is used up, 200 with a message id."""
+    the next requests to that path: a status code, ``"hang"`` to answer after the client gave
+    up, ``"html"`` for 200 with a web page (a proxy's or a login page), ``"drop"`` to close the
+    connection without an answer; once a plan is used up, 200 with a message id."""
 
     plans: dict[str, list[int | str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -77,13 +78,19 @@ class HttpSink:
                 sink.received.append(Received(self.path, dict(self.headers.items()), body))
                 plan = sink.plans.get(self.path) or []
                 answer = plan.pop(0) if plan else 200
+                if answer == "drop":
+                    self.close_connection = True
+                    return
                 if answer == "hang":
                     time.sleep(sink.hang_s)
                     answer = 200
                 reply = json.dumps({"message_id": f"m-{len(sink.received)}"}).encode()
+                kind = "application/json"
+                if answer == "html":
+                    reply, kind, answer = b"<html><body>Gateway</body></html>", "text/html", 200
                 try:
                     self.send_response(int(answer))
-                    self.send_header("content-type", "application/json")
+                    self.send_header("content-type", kind)
                     self.send_header("content-length", str(len(reply)))
                     self.end_headers()
                     self.wfile.write(reply)

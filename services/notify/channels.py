@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from email.header import Header
 from email.mime.text import MIMEText
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,7 +55,9 @@ class Channels:
         self.settings = settings
         self.http = http
 
-    async def email(self, to: str, message: Message) -> str:
+    async def email(self, to: str, message: Message, message_id: str) -> str:
+        """Mail ``message``; ``message_id`` is the same on every attempt, so a receiver can
+        drop a copy it already has."""
         settings = self.settings
         # The classic MIME classes: the newer EmailMessage folds long non-ASCII subjects and
         # loses the space at the fold (CPython's encoded-word folding), garbling Vietnamese.
@@ -63,7 +65,7 @@ class Channels:
         mail["From"], mail["To"] = settings.smtp_sender, to
         mail["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]  # compat32 takes a Header
         mail["Date"] = formatdate(usegmt=True)
-        mail["Message-ID"] = make_msgid(domain="safereturn.invalid")
+        mail["Message-ID"] = f"<{message_id}@safereturn.invalid>"
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         try:
             await aiosmtplib.send(
@@ -89,7 +91,12 @@ class Channels:
         headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         body = {"to": to, "text": message.body, "reference": reference}
         response = await self._post(settings.sms_gateway_url, json=body, headers=headers)
-        found = response.json() if response.content else {}
+        try:
+            found = response.json() if response.content else {}
+        except ValueError as error:  # a proxy's or login page: whether it sent is unknown
+            raise DeliveryError("bad_answer") from error
+        if not isinstance(found, dict):
+            raise DeliveryError("bad_answer")
         return str(found.get("message_id") or reference)
 
     async def webhook(self, url: str, secret: str, message_id: str, payload: dict[str, Any]) -> str:

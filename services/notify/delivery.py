@@ -1,21 +1,32 @@
 """The delivery worker: takes due deliveries from the log, sends each once per attempt, retries
 with backoff and jitter, leaves failing endpoints alone (circuit breaker, rate limit), and
-records every outcome with its event. Replicas share the log: a delivery is claimed before it
-is sent, and a claim that outlives its lease (a crashed replica) becomes due again."""
+records every outcome with its event.
+
+Replicas share the log. A delivery is claimed for one attempt under a fresh claim id and a lease;
+the claim counts the attempt, so one that never ends still uses one up. While the attempt runs
+its replica renews the lease, and checks it still holds the claim just before sending; its
+outcome is recorded only if the claim is still its own. A claim whose lease ran out (a crashed
+or stalled replica) is taken over: the delivery is tried again, or fails if that was its last
+attempt. A crash after sending and before recording means the peer may get the message twice:
+delivery is at least once, and every attempt carries the same id (webhook-id, Message-ID, the
+SMS reference) so a receiver can tell a repeat."""
 
 import asyncio
-import json
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from uuid6 import uuid7
 
 from services.notify import domain, store
 from services.notify.channels import Channels, DeliveryError
+from services.notify.contacts import IntakeContacts
 from services.notify.messages import Messages
+from services.notify.metrics import DeliveryMetrics
 from services.notify.settings import NotifySettings
 from shared.events.notify import NotificationFailed, NotificationSent
 from shared.ratelimit import RateLimiter
@@ -23,48 +34,20 @@ from shared.runtime import Platform
 
 log = logging.getLogger(__name__)
 
+EXPIRED = "lease_expired"
 
-class IntakeContacts:
-    """The person's phone, asked of intake at send time with notify's own credential (intake
-    audits the read); never stored here."""
 
-    def __init__(self, settings: NotifySettings, http: httpx.AsyncClient) -> None:
-        self.settings = settings
-        self.http = http
-        self._token: tuple[str, float] | None = None
+@dataclass
+class Claim:
+    """One attempt at one delivery, as this replica holds it."""
 
-    async def phone(self, case_id: str) -> str:
-        answer = await self.http.get(
-            f"{self.settings.intake}/v1/cases/{case_id}/contact",
-            headers={"Authorization": f"Bearer {await self._bearer()}"},
-        )
-        if answer.status_code == 401:
-            self._token = None
-        if not answer.is_success:
-            raise DeliveryError(f"contact_http_{answer.status_code}")
-        contact = answer.json()
-        if contact["consent"].get("services") is not True:
-            raise DeliveryError("no_consent", retryable=False)
-        if not contact.get("phone"):
-            raise DeliveryError("no_contact", retryable=False)
-        return str(contact["phone"])
+    row: Any
+    claim_id: str
+    lost: bool = False
 
-    async def _bearer(self) -> str:
-        if self._token and self._token[1] > time.monotonic():
-            return self._token[0]
-        try:
-            credentials = json.loads(self.settings.credentials_file.read_text())
-        except (OSError, ValueError) as error:
-            raise DeliveryError("no_intake_credential") from error
-        answer = await self.http.post(
-            f"{self.settings.intake}/oauth/token",
-            data={"grant_type": "client_credentials", **credentials},
-        )
-        if not answer.is_success:
-            raise DeliveryError("intake_token_refused")
-        body = answer.json()
-        self._token = (body["access_token"], time.monotonic() + body["expires_in"] / 2)
-        return self._token[0]
+    @property
+    def attempt(self) -> int:
+        return int(self.row.attempts) + 1
 
 
 class Deliverer:
@@ -79,72 +62,139 @@ class Deliverer:
         self.http = httpx.AsyncClient()
         self.channels = Channels(settings, self.http)
         self.contacts = IntakeContacts(settings, self.http)
+        self.metrics = DeliveryMetrics(platform)
+        self.lease = timedelta(seconds=settings.delivery_lease_s)
 
     async def run(self) -> None:
         try:
             while True:
                 try:
-                    sent = await self.round()
+                    done = await self.round()
                 except Exception:
                     log.exception("delivery round failed; retrying")
-                    sent = 0
-                if not sent:
+                    done = 0
+                if not done:
                     await asyncio.sleep(self.settings.delivery_poll_interval_s)
         finally:
             await self.http.aclose()
 
     async def round(self) -> int:
-        """Claim what is due, attempt it all at once; how many were attempted."""
+        """Claim what is due, attempt it all at once; how many deliveries were taken."""
         now = datetime.now(UTC)
-        lease = now + timedelta(seconds=self.settings.delivery_timeout_s * 3)
         async with self.platform.database.reading() as session:
             rows = await store.due(session, now, self.settings.delivery_batch)
-        claimed = []
+        claims, ended = [], 0
         for row in rows:
+            if row.status == store.SENDING and row.attempts >= self.settings.delivery_max_attempts:
+                ended += await self._expired(row, now)
+                continue
+            claim = Claim(row, str(uuid7()))
             async with self.platform.unit_of_work() as uow:
-                if await store.claim(uow.session, row, now, lease):
-                    claimed.append(row)
-        await asyncio.gather(*(self.attempt(row) for row in claimed))
-        return len(claimed)
+                taken = await store.claim(uow.session, row, claim.claim_id, now, now + self.lease)
+            if taken:
+                if row.status == store.SENDING:  # the attempt before never ended
+                    self.metrics.attempted(row.channel, "expired")
+                claims.append(claim)
+        results = await asyncio.gather(*(self.attempt(c) for c in claims), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):  # its lease runs out and another round takes it
+                log.error("recording a delivery attempt failed: %s", type(result).__name__)
+        return len(claims) + ended
 
-    async def attempt(self, row: Any) -> None:
-        settings = self.settings
-        endpoint = domain.endpoint_of(
-            row.channel,
-            row.address,
-            settings.sms_gateway_url,
-            f"smtp://{settings.smtp_host}:{settings.smtp_port}",
-        )
-        if not (await self.limiter.hit(endpoint)).allowed:
-            await self._later(row, seconds=1.0)  # over the endpoint's rate: not an attempt
-            return
+    async def attempt(self, claim: Claim) -> None:
+        """Try once, keeping the claim alive meanwhile; record how it went, if still ours."""
+        row = claim.row
+        endpoint = self._endpoint(row)
         try:
-            if not self.breakers.allows(endpoint, time.monotonic()):
-                raise DeliveryError("circuit_open")
-            provider_id = await self.send(row)
+            allowed = (await self.limiter.hit(endpoint)).allowed
+        except Exception as error:  # Redis away: wait for it rather than use attempts up
+            log.warning("the endpoint rate limit is unavailable: %s", type(error).__name__)
+            await self._later(claim, seconds=1.0, reason="rate_limit_unavailable")
+            return
+        if not allowed:
+            await self._later(claim, seconds=1.0, reason="rate_limited")  # not an attempt
+            return
+        trying = asyncio.create_task(self._try(claim, endpoint))
+        keeping = asyncio.create_task(self._keep(claim, trying))
+        try:
+            outcome = await trying
+        except asyncio.CancelledError:
+            if not claim.lost:
+                raise
+            outcome = _Lost()
+        finally:
+            keeping.cancel()
+        if isinstance(outcome, _Lost):
+            log.warning("delivery %s attempt %d lost its claim", row.delivery_id, claim.attempt)
+        elif isinstance(outcome, _Paused):
+            await self._later(claim, seconds=60.0, reason="paused")
+        elif isinstance(outcome, DeliveryError):
+            await self._failed(claim, outcome)
+        else:
+            await self._sent(claim, outcome)
+
+    async def _try(self, claim: Claim, endpoint: str) -> "str | DeliveryError | _Paused | _Lost":
+        """The provider's message id, or why not; never raises but for cancellation."""
+        try:
+            async with asyncio.timeout(self.settings.delivery_attempt_timeout_s):
+                if not self.breakers.allows(endpoint, time.monotonic()):
+                    return DeliveryError("circuit_open")
+                provider_id = await self.send(claim)
+        except (_Paused, _Lost) as outcome:
+            return outcome
         except DeliveryError as error:
-            if error.reason != "circuit_open":
-                self.breakers.failed(endpoint, time.monotonic())
-            await self._failed(row, error)
-        except _Paused:
-            await self._later(row, seconds=60.0)
+            failure = error
+        except TimeoutError:
+            failure = DeliveryError("timeout")
+        except Exception as error:  # whatever breaks, the attempt ends and counts
+            log.warning("delivery %s attempt %d: %s", claim.row.delivery_id, claim.attempt,
+                        type(error).__name__)  # fmt: skip
+            failure = DeliveryError(f"error_{type(error).__name__}"[:60])
         else:
             self.breakers.succeeded(endpoint)
-            await self._sent(row, provider_id)
+            return provider_id
+        self.breakers.failed(endpoint, time.monotonic())
+        return failure
 
-    async def send(self, row: Any) -> str:
+    async def send(self, claim: Claim) -> str:
+        row = claim.row
         event: dict[str, Any] = row.event
         data = event.get("data") or {}
         if row.channel == "webhook":
-            return await self.channels.webhook(row.address, await self._secret(row),
-                                               row.delivery_id, event)  # fmt: skip
+            secret = await self._secret(row)
+            await self._hold(claim)
+            return await self.channels.webhook(row.address, secret, row.delivery_id, event)
         person = row.recipient == domain.PERSON
         message = self.messages.render(event["type"], data, row.language, row.recipient_name,
                                        person=person)  # fmt: skip
         if row.channel == "email":
-            return await self.channels.email(row.address, message)
+            await self._hold(claim)
+            return await self.channels.email(row.address, message, row.delivery_id)
         phone = await self.contacts.phone(row.case_id) if person else row.address
+        await self._hold(claim)
         return await self.channels.sms(phone, message, reference=row.delivery_id)
+
+    async def _hold(self, claim: Claim) -> None:
+        """Renew the claim just before sending; a claim that ran out or was taken sends nothing."""
+        now = datetime.now(UTC)
+        async with self.platform.unit_of_work() as uow:
+            held = await store.renew(uow.session, claim.row.delivery_id, claim.claim_id, now,
+                                     now + self.lease)  # fmt: skip
+        if not held:
+            claim.lost = True
+            raise _Lost
+
+    async def _keep(self, claim: Claim, trying: "asyncio.Task[Any]") -> None:
+        """Renew the lease while the attempt runs; stop the attempt once the claim is gone."""
+        while True:
+            await asyncio.sleep(self.settings.delivery_lease_s / 3)
+            try:
+                await self._hold(claim)
+            except _Lost:
+                trying.cancel()
+                return
+            except Exception as error:  # the lease may run out: then the outcome is not ours
+                log.warning("renewing a delivery's lease failed: %s", type(error).__name__)
 
     async def _secret(self, row: Any) -> str:
         kind, identifier, *_ = row.recipient_key.split(":")
@@ -161,39 +211,75 @@ class Deliverer:
             raise DeliveryError("agency_removed", retryable=False)
         return str(agency.webhook_secret)
 
-    async def _later(self, row: Any, *, seconds: float) -> None:
-        when = datetime.now(UTC) + timedelta(seconds=seconds)
-        async with self.platform.unit_of_work() as uow:
-            await store.finish(uow.session, row.delivery_id,
-                               {"status": "retrying" if row.attempts else "pending",
-                                "next_attempt_at": when, "lease_until": None})  # fmt: skip
+    def _endpoint(self, row: Any) -> str:
+        settings = self.settings
+        smtp = f"smtp://{settings.smtp_host}:{settings.smtp_port}"
+        return domain.endpoint_of(row.channel, row.address, settings.sms_gateway_url, smtp)
 
-    async def _sent(self, row: Any, provider_id: str) -> None:
-        now = datetime.now(UTC)
+    async def _later(self, claim: Claim, *, seconds: float, reason: str) -> None:
+        """Put the delivery off without using an attempt up."""
+        row = claim.row
+        values = {"status": "retrying" if row.attempts else "pending", "attempts": row.attempts,
+                  "next_attempt_at": datetime.now(UTC) + timedelta(seconds=seconds)}  # fmt: skip
+        async with self.platform.unit_of_work() as uow:
+            done = await store.finish(uow.session, row.delivery_id, claim.claim_id, values)
+        if done:
+            self.metrics.put_off(row.channel, reason)
+
+    async def _sent(self, claim: Claim, provider_id: str) -> None:
+        row, now = claim.row, datetime.now(UTC)
         latency = int((now - row.recorded_at).total_seconds() * 1000)
-        values = {"status": "sent", "attempts": row.attempts + 1, "sent_at": now,
-                  "latency_ms": latency, "provider_message_id": provider_id[:200],
-                  "lease_until": None, "last_error": None}  # fmt: skip
+        values = {"status": "sent", "sent_at": now, "latency_ms": latency,
+                  "provider_message_id": provider_id[:200], "last_error": None}  # fmt: skip
         async with self.platform.unit_of_work() as uow:
-            await store.finish(uow.session, row.delivery_id, values)
-            sent = NotificationSent(**_outcome(row, row.attempts + 1), latency_ms=latency)
-            await uow.emit(sent, subject=row.case_id, time=now)
+            done = await store.finish(uow.session, row.delivery_id, claim.claim_id, values)
+            if done:
+                sent = NotificationSent(**_outcome(row, claim.attempt), latency_ms=latency)
+                await uow.emit(sent, subject=row.case_id, time=now)
+        self._counted(claim, done, "sent", "sent")
 
-    async def _failed(self, row: Any, error: DeliveryError) -> None:
-        now, attempts = datetime.now(UTC), row.attempts + 1
+    async def _failed(self, claim: Claim, error: DeliveryError) -> None:
+        row, now, attempts = claim.row, datetime.now(UTC), claim.attempt
         final = not error.retryable or attempts >= self.settings.delivery_max_attempts
         wait = domain.backoff_s(
             attempts, self.settings.retry_base_s, self.settings.retry_cap_s, random.random()
         )
-        values = {"status": "failed" if final else "retrying", "attempts": attempts,
-                  "last_error": error.reason, "lease_until": None,
+        values = {"status": "failed" if final else "retrying", "last_error": error.reason,
                   "next_attempt_at": now + timedelta(seconds=wait)}  # fmt: skip
         async with self.platform.unit_of_work() as uow:
-            await store.finish(uow.session, row.delivery_id, values)
-            if final:
+            done = await store.finish(uow.session, row.delivery_id, claim.claim_id, values)
+            if done and final:
                 failed = NotificationFailed(**_outcome(row, attempts), reason=error.reason)
                 await uow.emit(failed, subject=row.case_id, time=now)
+        self._counted(claim, done, "failed", "failed" if final else None)
         log.info("delivery %s attempt %d failed: %s", row.delivery_id, attempts, error.reason)
+
+    def _counted(self, claim: Claim, done: bool, outcome: str, ended: str | None) -> None:
+        if not done:  # taken over meanwhile: the new holder counts it as expired
+            log.warning("delivery %s attempt %d lost its claim before recording",
+                        claim.row.delivery_id, claim.attempt)  # fmt: skip
+            return
+        self.metrics.attempted(claim.row.channel, outcome)
+        if ended:
+            self.metrics.finished(claim.row.channel, ended)
+
+    async def _expired(self, row: Any, now: datetime) -> int:
+        """The last attempt's claim ran out without an outcome: the delivery failed."""
+        values = {"status": "failed", "last_error": EXPIRED, "next_attempt_at": now}
+        async with self.platform.unit_of_work() as uow:
+            done = await store.finish(uow.session, row.delivery_id, row.claim, values,
+                                      expired_at=now)  # fmt: skip
+            if done:
+                failed = NotificationFailed(**_outcome(row, row.attempts), reason=EXPIRED)
+                await uow.emit(failed, subject=row.case_id, time=now)
+        if done:
+            self.metrics.attempted(row.channel, "expired")
+            self.metrics.finished(row.channel, "failed")
+        return int(done)
+
+
+class _Lost(Exception):
+    """The claim ran out or was taken over: this replica must neither send nor record."""
 
 
 class _Paused(Exception):

@@ -43,7 +43,22 @@ class NotifySettings(ServiceSettings):
 
     delivery_poll_interval_s: PositiveFloat = 0.25
     delivery_batch: PositiveInt = 20
-    delivery_timeout_s: PositiveFloat = 5.0
+    delivery_timeout_s: PositiveFloat = Field(
+        default=5.0, description="Waiting for a channel's peer (each SMTP step, each HTTP call)"
+    )
+    delivery_attempt_timeout_s: PositiveFloat = Field(
+        default=30.0,
+        description="The longest one attempt may take, every step together (the person's "
+        "contact from intake, then the send); longer is a timeout, retried",
+    )
+    delivery_lease_s: PositiveFloat = Field(
+        default=60.0,
+        description="How long a replica's claim on a delivery holds; renewed while its attempt "
+        "runs, so only a crashed or stalled replica's claim runs out and is taken over",
+    )
+    intake_timeout_s: PositiveFloat = Field(
+        default=5.0, description="Waiting for intake's answer when fetching a person's contact"
+    )
     delivery_max_attempts: PositiveInt = 6
     retry_base_s: PositiveFloat = 2.0
     retry_cap_s: PositiveFloat = 600.0

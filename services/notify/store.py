@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     delete,
     insert,
     or_,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 
 from shared.db import UtcDateTime, new_metadata, upsert
 
@@ -76,6 +78,7 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcDateTime(), nullable=False, index=True),
     Column("lease_until", UtcDateTime(), nullable=True),
+    Column("claim", String(40), nullable=True),
     Column("last_error", String(200), nullable=True),
     Column("provider_message_id", String(200), nullable=True),
     Column("latency_ms", Integer, nullable=True),
@@ -102,6 +105,7 @@ parked = Table(
 """Case events that came before the case's ``case.received``: routed once it arrives."""
 
 DUE = ("pending", "retrying")
+SENDING = "sending"
 
 
 async def remember_child(session: AsyncSession, case_id: str, child: bool) -> None:
@@ -203,40 +207,77 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[Mapping[str, Any]
         await session.execute(statement.on_conflict_do_nothing())
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Waiting for its time, or claimed by an attempt whose lease ran out (a crashed or stalled
+    replica's)."""
+    return or_(
+        deliveries.c.status.in_(DUE) & (deliveries.c.next_attempt_at <= now),
+        (deliveries.c.status == SENDING) & (deliveries.c.lease_until < now),
+    )
+
+
 async def due(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
     rows = await session.execute(
-        select(deliveries)
-        .where(
-            or_(
-                deliveries.c.status.in_(DUE),
-                (deliveries.c.status == "sending") & (deliveries.c.lease_until < now),
-            ),
-            deliveries.c.next_attempt_at <= now,
-        )
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
+        select(deliveries).where(_due(now)).order_by(deliveries.c.next_attempt_at).limit(limit)
     )
     return list(rows)
 
 
-async def claim(session: AsyncSession, row: Any, now: datetime, lease_until: datetime) -> bool:
-    """Take a due delivery for one attempt; another replica that saw it too gets False."""
+async def claim(
+    session: AsyncSession, row: Any, claim_id: str, now: datetime, lease_until: datetime
+) -> bool:
+    """Take a due delivery for one attempt, counted now (so an attempt that never ends still
+    uses one up), under ``claim_id``; False if another replica took it first."""
     result = await session.execute(
         update(deliveries)
         .where(
             deliveries.c.delivery_id == row.delivery_id,
             deliveries.c.status == row.status,
             deliveries.c.attempts == row.attempts,
+            _due(now),
         )
-        .values(status="sending", lease_until=lease_until)
+        .values(
+            status=SENDING,
+            claim=claim_id,
+            lease_until=lease_until,
+            attempts=deliveries.c.attempts + 1,
+        )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def finish(session: AsyncSession, delivery_id: str, values: Mapping[str, Any]) -> None:
-    await session.execute(
-        update(deliveries).where(deliveries.c.delivery_id == delivery_id).values(**values)
+def _held(delivery_id: str, claim_id: str | None) -> ColumnElement[bool]:
+    claimed = deliveries.c.claim.is_(None) if claim_id is None else deliveries.c.claim == claim_id
+    return and_(deliveries.c.delivery_id == delivery_id, deliveries.c.status == SENDING, claimed)
+
+
+async def renew(
+    session: AsyncSession, delivery_id: str, claim_id: str, now: datetime, lease_until: datetime
+) -> bool:
+    """Extend a claim's lease while it has not run out; False once it has (or was taken)."""
+    result = await session.execute(
+        update(deliveries)
+        .where(_held(delivery_id, claim_id), deliveries.c.lease_until >= now)
+        .values(lease_until=lease_until)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def finish(
+    session: AsyncSession,
+    delivery_id: str,
+    claim_id: str | None,
+    values: Mapping[str, Any],
+    *,
+    expired_at: datetime | None = None,
+) -> bool:
+    """Record an attempt's outcome if ``claim_id`` still holds the delivery (and, given
+    ``expired_at``, only if its lease had run out by then); False if another claim holds it."""
+    statement = update(deliveries).where(_held(delivery_id, claim_id))
+    if expired_at is not None:
+        statement = statement.where(deliveries.c.lease_until < expired_at)
+    result = await session.execute(statement.values(lease_until=None, **values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def delivery(session: AsyncSession, delivery_id: str) -> Any:
