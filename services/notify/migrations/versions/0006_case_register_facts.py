@@ -1,7 +1,7 @@
 """The case register keeps each event's own facts (plumbing v4), and case events that arrive
 before their case was received wait to be routed: order does not matter.
 
-Revision ID: 0005
+Revision ID: 0006
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from shared.migrations import create_plumbing_v4, drop_plumbing_v4
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
