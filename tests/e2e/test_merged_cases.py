@@ -58,7 +58,7 @@ def acting_on(platform: Services, case_id: str, **area: str) -> list[httpx.Respo
         httpx.post(
             f"{support}{case}/grants",
             headers=officer,
-            json={"kind": "food", "quantity": 1, "granted_at": TODAY.isoformat()},
+            json={"kind": "clothing", "quantity": 1, "granted_at": TODAY.isoformat()},
         ),
         httpx.get(f"{support}{case}/entitlements", headers=officer),
     ]
