@@ -79,7 +79,11 @@ class RedisServer:
             "--protected-mode", "yes",
         ]  # fmt: skip
         log = (self.directory / "redis.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        # A session of its own: Ctrl-C at a terminal reaches only whoever started it, who
+        # stops Redis last (after the services using it).
+        self.process = subprocess.Popen(  # noqa: S603
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while not answers(self.url):
