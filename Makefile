@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up test lint typecheck browser redis check clean
+.PHONY: demo up test lint typecheck browser check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,7 @@ browser:
 NO_VENV_PATH = $(shell printf '%s\n' "$$PATH" | tr ':' '\n' | \
   while read -r d; do [ -n "$$d" ] && [ ! -e "$$d/../pyvenv.cfg" ] && echo "$$d"; done | paste -sd: -)
 
+.PHONY: redis
 redis:
 	@if PATH='$(NO_VENV_PATH)' redis-server --version 2>/dev/null | grep -Eq 'v=([7-9]|[1-9][0-9])\.'; \
 	then :; \
