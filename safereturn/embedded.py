@@ -1,6 +1,8 @@
 """Embedded run mode: a local redis-server, every service as its own process, SQLite files.
 
 Everything lives under one data folder: ``redis/`` (AOF), ``<service>.db`` and ``logs/``.
+The launcher supervises the service processes (restarts with backoff, see ``RestartPolicy``)
+and stops them before Redis.
 """
 
 import _thread
@@ -177,7 +179,10 @@ class EmbeddedPlatform:
         with httpx.Client(timeout=0.5) as client:
             while not self._stopping.wait(SUPERVISE_INTERVAL_S):
                 for service in self.services:
-                    self._check(service, client)
+                    try:
+                        self._check(service, client)
+                    except Exception as error:  # supervision must go on
+                        self.say(f"  launcher: could not supervise {service.name}: {error!r}")
 
     def _check(self, service: ServiceProcess, client: httpx.Client) -> None:
         now = time.monotonic()
