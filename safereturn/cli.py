@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,6 +58,7 @@ def _describe(platform: EmbeddedPlatform) -> None:
     for service in platform.services:
         say(f"  {service.name:<13} {service.url}  ready  (pid {service.process.pid})")
     say(f"  logs          {platform.data_dir / 'logs'}")
+    say("  a service that exits is restarted, and said so here")
 
 
 def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
@@ -67,10 +69,13 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
     os.environ.setdefault("SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS", "true")  # all on loopback
+    # SIGTERM stops the platform as Ctrl-C does, services before Redis.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    platform: EmbeddedPlatform | None = None
     try:
         with contextlib.ExitStack() as stack:
             peers = stack.enter_context(demo_notify.peers()) if scenario else None
-            platform = stack.enter_context(running(data_dir, redis_url))
+            platform = stack.enter_context(running(data_dir, redis_url, say))
             _describe(platform)
             credentials = NotifySettings().credentials_file
             if admin.provision_service_client(Service.NOTIFY, credentials):
@@ -83,9 +88,15 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
             say()
             say("Platform running. Press Ctrl-C to stop.")
             wait_for_signal()
-            say("Stopping…")
+            say("Stopping: the services first, then Redis…")
     except (LaunchError, ScenarioError) as error:
         say(f"error: {error}")
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, or the launcher gave up on a service
+        if platform is None or not platform.failure:
+            say("Interrupted: the services were stopped first, then Redis.")
+    if platform is not None and platform.failure:
+        say(f"error: {platform.failure}")
         return 1
     say("Stopped.")
     return 0

@@ -18,6 +18,7 @@ from shared.names import Service
 
 WARD = "00694"  # Phường Hà Giang 1 (Tuyên Quang, 08), formerly Hà Giang's (02)
 BEING_IDENTIFIED_ON, IDENTIFIED_ON = "2025-05-05", "2025-04-01"
+BUDGET_YEAR = 2025
 
 
 def _person(ref: str, received: str, **person: Any) -> dict[str, Any]:
@@ -161,10 +162,15 @@ def _today() -> str:
 
 
 def _budgets_and_payments(desk: Desk, grants: list[dict[str, Any] | None], say: Say) -> None:
+    """Budgets allocated on top of what earlier runs of the demo spent, so that every run pays
+    the same; the figures shown are this run's."""
     say("  budgets for 2025 in Tuyên Quang, and payments from two funding sources:")
+    spent_before = _spent(desk)
+    ledger_before = _ledger(desk)
     sources = (("state_budget", 4_000_000), ("donor:IOM Việt Nam", 3_000_000))
     for source, amount in sources:
-        budget = {"province": "08", "year": 2025, "funding_source": source, "amount": amount}
+        budget = {"province": "08", "year": BUDGET_YEAR, "funding_source": source,
+                  "amount": spent_before.get(source, 0) + amount}  # fmt: skip
         desk.approver.put(Service.SUPPORT, "/v1/budgets", json=budget)
     *essentials, shelter, hardship = [g for g in grants if g is not None]
     for grant in [*essentials, shelter]:
@@ -178,13 +184,41 @@ def _budgets_and_payments(desk: Desk, grants: list[dict[str, Any] | None], say: 
     )  # fmt: skip
     rules = ", ".join(f"{e['rule']} ({e['message']})" for e in over.json()["errors"])
     say(f"    one more đồng for shelter meals → {over.status_code}: {rules}")
-    for budget in desk.approver.get(Service.SUPPORT, "/v1/budgets").json()["budgets"]:
-        say(f"    budget {budget['funding_source']:<20} {budget['amount']:>11,} allocated, "
-            f"{budget['spent']:>11,} spent, {budget['remaining']:>11,} left")  # fmt: skip
-    ledger = desk.approver.get(Service.SUPPORT, "/v1/ledger",
-                               params={"from": "2025-01-01", "to": _today()}).json()  # fmt: skip
-    kinds = ", ".join(f"{kind} {amount:,}" for kind, amount in ledger["by_kind"].items())
-    say(f"  ledger: {ledger['total']:,} VND disbursed ({kinds})")
+    for row in _budgets(desk):
+        earlier = spent_before.get(row["funding_source"], 0)
+        say(f"    budget {row['funding_source']:<20} {row['amount'] - earlier:>11,} "
+            f"allocated, {row['spent'] - earlier:>11,} spent, {row['remaining']:>11,} left"
+            + (f"   (on top of {earlier:,} spent by earlier runs)" if earlier else ""))  # fmt: skip
+    ledger = _ledger(desk)
+    kinds = ", ".join(
+        f"{kind} {amount - ledger_before['by_kind'].get(kind, 0):,}"
+        for kind, amount in ledger["by_kind"].items()
+        if amount != ledger_before["by_kind"].get(kind, 0)
+    )
+    total = ledger["total"] - ledger_before["total"]
+    say(
+        f"  ledger: {total:,} VND disbursed ({kinds})"
+        + (f"; {ledger['total']:,} VND with earlier runs" if ledger_before["total"] else "")
+    )
+
+
+def _budgets(desk: Desk) -> list[dict[str, Any]]:
+    params = {"province": "08", "year": BUDGET_YEAR}
+    found: list[dict[str, Any]] = desk.approver.get(
+        Service.SUPPORT, "/v1/budgets", params=params
+    ).json()["budgets"]
+    return found
+
+
+def _spent(desk: Desk) -> dict[str, int]:
+    """What earlier runs of the demo in this folder paid from each budget."""
+    return {str(budget["funding_source"]): int(budget["spent"]) for budget in _budgets(desk)}
+
+
+def _ledger(desk: Desk) -> dict[str, Any]:
+    params = {"from": f"{BUDGET_YEAR}-01-01", "to": _today()}
+    found: dict[str, Any] = desk.approver.get(Service.SUPPORT, "/v1/ledger", params=params).json()
+    return found
 
 
 def _refer_child(desk: Desk, child_case: str, say: Say) -> None:

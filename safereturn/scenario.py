@@ -40,6 +40,9 @@ class ApiClient:
     def put(self, service: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.put(f"{self.urls[service]}{path}", **kwargs)
 
+    def delete(self, service: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.delete(f"{self.urls[service]}{path}", **kwargs)
+
     def close(self) -> None:
         self.http.close()
 

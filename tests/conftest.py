@@ -14,6 +14,8 @@ from shared.db import Database, plumbing
 from shared.runtime import Platform, ServiceSpec
 from tests import servers, support
 
+pytest_plugins = ["tests.redis_header"]  # the session's header says which Redis runs
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

@@ -6,25 +6,43 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shared.names import Service
 from shared.redis_server import free_port
 
 
-def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) -> None:
+def demo_env() -> dict[str, str]:
+    """The environment for a demo on free ports, with no Redis there yet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERETURN_")}
-    env["SAFERETURN_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing there yet
+    env["SAFERETURN_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
     for name in Service:
         env[f"SAFERETURN_{name.upper()}_HTTP_PORT"] = str(free_port())
-    result = subprocess.run(
-        [sys.executable, "-m", "safereturn", "demo", "--exit", "--data-dir", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return env
+
+
+def run_demo(data_dir: Path, env: dict[str, str], timeout: float = 110) -> str:
+    command = [sys.executable, "-m", "safereturn", "demo", "--exit", "--data-dir", str(data_dir)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()  # as Ctrl-C: the launcher stops its services and Redis
+        out, _ = process.communicate(timeout=60)
+        pytest.fail(f"the demo took longer than {timeout:.0f} s:\n{out}")
+    assert process.returncode == 0, out
+    return out
+
+
+def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) -> None:
+    out = run_demo(tmp_path, demo_env())
+    assert_the_story(out, tmp_path)
+
+
+def assert_the_story(out: str, tmp_path: Path) -> None:
+    """Every step of the scenario, as a newcomer sees it."""
     for name in Service:
         assert f"  {name}" in out
     assert out.count("(same trace)") == 3
@@ -40,8 +58,8 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert "decisions: victim (200), not_victim (200)" in out
     assert "verification.overdue, escalated to the province" in out
     assert "protection ordered for the victim and 2 relatives → 201" in out
-    for name in ("support", "notify", "stats"):
-        assert f"  {name} sees the case as identified" in out
+    for service in ("support", "notify", "stats"):
+        assert f"  {service} sees the case as identified" in out
     assert out.count("    granted ") == 6
     assert "REFUSED hardship_allowance x 1   group.being_identified" in out
     assert "REFUSED shelter_meals x 70       cap.exceeded: at most 61 days left" in out
@@ -63,3 +81,19 @@ def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) 
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server
     for name in Service:
         assert (tmp_path / f"{name}.db").exists()
+
+
+@pytest.mark.timeout(320)  # two demos in a row: well over the 120 s of one test
+def test_the_demo_runs_again_in_the_same_folder_and_tells_the_same_story(tmp_path: Path) -> None:
+    """A newcomer stops the demo and runs it again: its data is there, the story is the same."""
+    env = demo_env()
+    first = run_demo(tmp_path, env, timeout=140)
+    again = run_demo(tmp_path, env, timeout=140)
+    assert_the_story(again, tmp_path)
+    assert "12 of them added by an earlier run" in again
+    assert re.search(
+        r"ledger: 6,450,000 VND disbursed \(.*\); 12,900,000 VND with earlier runs", again
+    )
+    budgets = re.compile(r"budget .* left")
+    assert budgets.findall(again) == budgets.findall(first)  # this run's figures, as before
+    assert "in the form with earlier runs" in again
