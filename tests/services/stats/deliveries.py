@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.stats import projections, store
@@ -30,6 +30,7 @@ from shared.events.verification import (
     Protected,
     ProtectionOrdered,
     Trafficking,
+    VerificationOverdue,
 )
 
 PROVINCE = "11"
@@ -44,23 +45,31 @@ PERIODS = (*(period(name) for name in ("2025-Q4", "2026-Q1", "2026-Q2", "2026-H2
 # --- events as stats receives them --------------------------------------------------------------
 
 
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Sent:
-    """One delivery of an event: its id (the same on a redelivery), type and JSON data."""
+    """One delivery of an event: its id (the same on a redelivery), type, JSON data and time."""
 
     event_id: str
     type: str
     data: dict[str, Any]
+    time: datetime = EPOCH
 
 
-def sent(payload: EventPayload, event_id: str | None = None) -> Sent:
-    return Sent(event_id or secrets.token_hex(8), payload.event_type,
-                payload.model_dump(mode="json"))  # fmt: skip
+def sent(payload: EventPayload, event_id: str | None = None, *, revision: int | None = None,
+         time: datetime = EPOCH) -> Sent:  # fmt: skip
+    """The event as delivered; a decision's ``revision`` added to its data when given."""
+    data = payload.model_dump(mode="json")
+    if revision is not None:
+        data["revision"] = revision
+    return Sent(event_id or secrets.token_hex(8), payload.event_type, data, time)
 
 
 def archive_row(event: Sent) -> dict[str, Any]:
     """The archive's values, as ``services/stats/handlers.py`` makes them."""
-    at = datetime(2026, 1, 1, tzinfo=UTC)
+    at = event.time
     envelope = {"specversion": "1.0", "id": event.event_id, "source": SOURCE,
                 "type": event.type, "subject": event.data.get("case_id"),
                 "time": at.isoformat(), "data": event.data}  # fmt: skip
@@ -142,6 +151,11 @@ def referred(case_id: str, referral_id: str, service: str, on: date) -> SupportR
                            province=PROVINCE)  # fmt: skip
 
 
+def overdue(case_id: str, due_on: date = date(2026, 2, 10)) -> VerificationOverdue:
+    return VerificationOverdue(case_id=case_id, task_id=f"task-{case_id}", due_on=due_on,
+                               escalated_to="province", province=PROVINCE)  # fmt: skip
+
+
 def disbursed(case_id: str, grant_id: str, disbursement_id: str, kind: str, amount: int,
               on: date, source: str = "state_budget") -> SupportDisbursed:  # fmt: skip
     return SupportDisbursed(case_id=case_id, grant_id=grant_id, disbursement_id=disbursement_id,
@@ -161,9 +175,10 @@ async def new_database(url: str) -> Database:
 
 async def deliver(session: AsyncSession, event: Sent) -> bool:
     """Archived first, projected only if new, as the handler does; whether it was new."""
-    new = await store.archived(session, archive_row(event))
+    row = archive_row(event)
+    new = await store.archived(session, row)
     if new:
-        await projections.project(session, event.type, event.data)
+        await projections.project(session, row["envelope"])
     return new
 
 
@@ -188,7 +203,7 @@ async def replay_archive(source: Database, target: Database, page_size: int = 4)
         await store.clear_projections(session)
         while page := await store.archive_page(reading, after, page_size):
             for row in page:
-                await projections.project(session, row.type, row.envelope["data"])
+                await projections.project(session, row.envelope)
             count, after = count + len(page), page[-1].seq
     return count
 
@@ -199,7 +214,7 @@ async def rebuild_in_place(database: Database, page_size: int = 3) -> int:
         await store.clear_projections(session)
         while page := await store.archive_page(session, after, page_size):
             for row in page:
-                await projections.project(session, row.type, row.envelope["data"])
+                await projections.project(session, row.envelope)
             count, after = count + len(page), page[-1].seq
     return count
 
@@ -239,3 +254,13 @@ async def rows_after(
     database = await open_database()
     await consume(database, [sent(payload) for payload in payloads])
     return nonzero((await forms(database, [period(at)]))[0])
+
+
+async def state_of(database: Database) -> dict[str, list[str]]:
+    """Every projection table's rows, in an order that does not depend on the storage, and the
+    open and overdue verifications of the province."""
+    async with database.reading() as session:
+        state = {table.name: sorted(repr(tuple(row)) for row in await session.execute(
+            select(table))) for table in store.PROJECTIONS}  # fmt: skip
+        state["verifications"] = [repr(await store.verifications(session, PROVINCE))]
+    return state

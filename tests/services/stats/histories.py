@@ -8,8 +8,10 @@ from typing import Any
 from hypothesis import strategies as st
 
 from services.stats.domain import DESTINATIONS, FORMS, KINDS
+from shared.events.base import EventPayload
 from tests.services.stats.deliveries import (
     CASES,
+    EPOCH,
     LOAN,
     PROVINCE,
     Sent,
@@ -23,6 +25,7 @@ from tests.services.stats.deliveries import (
     merged,
     not_identified,
     ordered,
+    overdue,
     received,
     referred,
     rejected,
@@ -47,7 +50,8 @@ class Intent:
 
 
 STEPS = ("receive", "identify", "grant", "activity", "redeliver", "not_identify", "amend",
-         "merge", "protect", "approve", "reject", "refer", "disburse")  # fmt: skip
+         "merge", "protect", "approve", "reject", "refer", "disburse", "duplicate",
+         "overdue")  # fmt: skip
 ACTIVITY_KINDS = ("directive_document", "communication_session", "training", "materials")
 SERVICES = (LOAN, "shelter", "legal_aid")
 SOURCES = ("state_budget", "donor:IOM", "donor:UNICEF")
@@ -58,7 +62,7 @@ intents = st.builds(
     pick=st.integers(0, 20),
     other=st.integers(0, 20),
     day=st.dates(date(2025, 10, 1), date(2027, 3, 31)),
-    delay=st.integers(0, 200),
+    delay=st.just(0) | st.integers(0, 200),  # the same day often: decisions then tie on date
     choice=st.integers(0, 20),
     person=st.fixed_dictionaries({
         "sex": st.sampled_from(["male", "female", "unknown"]),
@@ -89,6 +93,8 @@ class World:
     events: list[Sent] = field(default_factory=list)
     received: dict[str, date] = field(default_factory=dict)
     merged: set[str] = field(default_factory=set)
+    duplicates: set[str] = field(default_factory=set)  # merged at intake, never received
+    revisions: dict[str, int] = field(default_factory=dict)  # the last decision's, per case
     decided: dict[str, tuple[str, date]] = field(default_factory=dict)  # outcome, date
     pending: dict[str, tuple[str, str, date]] = field(default_factory=dict)  # case, kind, on
     paying: dict[str, tuple[str, str, date]] = field(default_factory=dict)
@@ -103,11 +109,19 @@ class World:
     def grants(self, grants: dict[str, tuple[str, str, date]]) -> list[str]:
         return sorted(g for g, (case, _, _) in grants.items() if case not in self.merged)
 
-    def candidates(self, step: str) -> list[str]:
+    def candidates(self, step: str) -> list[str]:  # noqa: C901 (a step each)
         """What the step may act on; nothing means it makes no sense now."""
         match step:
             case "receive":
-                return [case for case in CASES if case not in self.received]
+                return [
+                    case
+                    for case in CASES
+                    if case not in self.received and case not in self.duplicates
+                ]
+            case "duplicate":
+                return self.candidates("receive") if self.open() else []
+            case "overdue":
+                return [case for case in self.open() if case not in self.decided]
             case "identify" | "not_identify":
                 return [case for case in self.open() if case not in self.decided]
             case "amend":
@@ -131,8 +145,13 @@ class World:
         if options := self.candidates(intent.step):
             self.events.append(self.event(intent, one(options, intent.pick)))
 
+    def sent(self, payload: EventPayload, revision: int | None = None) -> Sent:
+        """The next event: ids and times in the order things happen."""
+        n = len(self.events) + 1
+        return sent(payload, f"evt-{n}", revision=revision, time=EPOCH + timedelta(minutes=n))
+
     def event(self, intent: Intent, subject: str) -> Sent:  # noqa: C901 (a step each)
-        step, event_id = intent.step, f"evt-{len(self.events) + 1}"
+        step = intent.step
         after = timedelta(days=intent.delay)
         if step == "redeliver":
             return self.events[int(subject)]
@@ -140,50 +159,58 @@ class World:
             kind, province = one(ACTIVITY_KINDS, intent.choice), one((PROVINCE, "01"), intent.other)
             numbers = dict(zip(("sessions", "participants", "panels", "posters", "leaflets"),
                                intent.numbers, strict=True))  # fmt: skip
-            return sent(activity(self.new_id("act"), kind, intent.day, province, **numbers),
-                        event_id)  # fmt: skip
+            reported = activity(self.new_id("act"), kind, intent.day, province, **numbers)
+            return self.sent(reported)
         if step == "receive":
             self.received[subject] = intent.day
-            return sent(received(subject, received_on=intent.day, **intent.person), event_id)
+            return self.sent(received(subject, received_on=intent.day, **intent.person))
         if step in ("identify", "not_identify"):
             on = self.received[subject] + after
             self.decided[subject] = ("victim" if step == "identify" else "not_victim", on)
+            self.revisions[subject] = 1
             if step == "identify":
-                return sent(identified(subject, on, **intent.corrections), event_id)
-            return sent(not_identified(subject, on), event_id)
+                return self.sent(identified(subject, on, **intent.corrections), revision=1)
+            return self.sent(not_identified(subject, on), revision=1)
         if step == "amend":
             previous, last = self.decided[subject]
             self.decided[subject] = (one(("victim", "not_victim"), intent.choice), last + after)
             outcome, on = self.decided[subject]
-            return sent(amended(subject, outcome, on, previous, **intent.corrections), event_id)
+            self.revisions[subject] += 1
+            change = amended(subject, outcome, on, previous, **intent.corrections)
+            return self.sent(change, revision=self.revisions[subject])
         if step == "merge":
             into = one([case for case in self.open() if case != subject], intent.other)
             self.merged.add(subject)
-            return sent(merged(subject, into), event_id)
+            return self.sent(merged(subject, into))
+        if step == "duplicate":  # a report merged at intake: no reception, only the merge
+            self.duplicates.add(subject)
+            return self.sent(merged(subject, one(self.open(), intent.other)))
+        if step == "overdue":
+            return self.sent(overdue(subject, self.received[subject] + after))
         if step == "protect":
             counts = [n % 3 + 1 for n in intent.numbers[: intent.choice % 3 + 1]]
             on = self.received[subject] + after
-            return sent(ordered(subject, self.new_id("order"), on, *counts), event_id)
+            return self.sent(ordered(subject, self.new_id("order"), on, *counts))
         if step == "grant":
             grant, kind = self.new_id("grant"), one(KINDS, intent.choice)
             status = one(("approved", "pending_approval"), intent.other)
             on = self.received[subject] + after
             (self.paying if status == "approved" else self.pending)[grant] = (subject, kind, on)
-            return sent(granted(subject, grant, kind, on, status), event_id)
+            return self.sent(granted(subject, grant, kind, on, status))
         if step in ("approve", "reject"):
             case, kind, on = self.pending.pop(subject)
             decide = approved if step == "approve" else rejected
             if step == "approve":
                 self.paying[subject] = (case, kind, on)
-            return sent(decide(case, subject, kind, on + after), event_id)
+            return self.sent(decide(case, subject, kind, on + after))
         if step == "refer":
             service, on = one(SERVICES, intent.choice), self.received[subject] + after
-            return sent(referred(subject, self.new_id("ref"), service, on), event_id)
+            return self.sent(referred(subject, self.new_id("ref"), service, on))
         assert step == "disburse"
         case, kind, on = self.paying[subject]
         amount = intent.numbers[0] * 125_000 + intent.numbers[1]
-        return sent(disbursed(case, subject, self.new_id("paid"), kind, amount, on + after,
-                              one(SOURCES, intent.choice)), event_id)  # fmt: skip
+        return self.sent(disbursed(case, subject, self.new_id("paid"), kind, amount, on + after,
+                                   one(SOURCES, intent.choice)))  # fmt: skip
 
 
 def history(wanted: list[Intent]) -> list[Sent]:

@@ -15,6 +15,7 @@ class Recount:
     """The deduplicated events replayed into plain dicts."""
 
     persons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    merges: dict[str, str] = field(default_factory=dict)  # case → the case it was merged into
     orders: dict[str, tuple[str, date, int]] = field(default_factory=dict)
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -31,10 +32,10 @@ class Recount:
                 "ethnicity": data["ethnicity"], "nationality": data["nationality"],
                 "scope": data["trafficking_scope"], "destination": data["destination_country"],
                 "form": data["reception_form"], "consent": data["consent"]["statistics"],
-                "merged": False, "victim_since": None,
+                "victim_since": None,
             }  # fmt: skip
-        elif kind == "case.merged":
-            self.persons[data["case_id"]]["merged"] = True
+        elif kind == "case.merged":  # a report merged at intake was never received
+            self.merges[data["case_id"]] = data["into"]
         elif kind in ("case.identified", "case.identification_amended", "case.not_identified"):
             assert who is not None
             victim = kind == "case.identified" or data.get("outcome") == "victim"
@@ -75,20 +76,28 @@ def count_form(chosen: Period, recount: Recount) -> dict[str, int]:
         return day is not None and chosen.start <= day <= chosen.end
 
     rows = dict.fromkeys(KEYS, 0)
-    people = {case: p for case, p in recount.persons.items() if not p["merged"]}
+    people = {case: p for case, p in recount.persons.items() if case not in recount.merges}
+
+    def kept(case: str) -> str:
+        """What was done for a duplicate counts for the case it was merged into, in the end."""
+        while case in recount.merges:
+            case = recount.merges[case]
+        return case
+
     victims = [p for p in people.values() if inside(p["victim_since"])]
     rows["I.1"] = sum(inside(p["received_on"]) for p in people.values())
     rows["I.2"] = len(victims)
     rows |= described_rows([p for p in victims if p["consent"]])
-    rows["I.3"] = sum(n for case, on, n in recount.orders.values() if case in people and inside(on))
+    rows["I.3"] = sum(n for case, on, n in recount.orders.values()
+                      if kept(case) in people and inside(on))  # fmt: skip
     for a in recount.activities.values():
         if a["province"] == PROVINCE and inside(a["held_on"]):
             add_activity(rows, a)
     # II.4.1 counts every person helped; the rows below it only those who consented.
-    helped = [(g["case"], g["kind"]) for g in recount.grants.values()
-              if g["effective"] and g["case"] in people and inside(g["on"])]  # fmt: skip
-    helped += [(case, "loan") for case, on in recount.loans.values()
-               if case in people and inside(on)]  # fmt: skip
+    helped = [(kept(g["case"]), g["kind"]) for g in recount.grants.values()
+              if g["effective"] and kept(g["case"]) in people and inside(g["on"])]  # fmt: skip
+    helped += [(kept(case), "loan") for case, on in recount.loans.values()
+               if kept(case) in people and inside(on)]  # fmt: skip
     rows["II.4.1"] = len({case for case, _ in helped})
     helped = [(case, kind) for case, kind in helped if people[case]["consent"]]
     for row, kinds in SUPPORT_ROWS.items():

@@ -127,9 +127,10 @@ async def test_corrections_at_identification_replace_the_scope_and_destination(
     assert "I.2.d.abroad.CN" not in rows
 
 
-async def test_a_merged_duplicate_counts_once_with_what_was_done_for_the_kept_case(
+async def test_a_merged_duplicate_counts_once_with_what_was_done_for_it_and_the_kept_case(
     open_database: Open,
 ) -> None:
+    """Issue 12: the duplicate's protection order and support count for the kept case."""
     rows = await rows_after(open_database, received("case-1"), received("case-2"),
                             identified("case-2", date(2026, 2, 1)),
                             ordered("case-2", "o-2", date(2026, 2, 2), 1, 2),
@@ -137,8 +138,8 @@ async def test_a_merged_duplicate_counts_once_with_what_was_done_for_the_kept_ca
                             merged("case-2", into="case-1"),
                             identified("case-1", date(2026, 2, 5)),
                             ordered("case-1", "o-1", date(2026, 2, 6), 1))  # fmt: skip
-    assert rows["I.1"] == rows["I.2"] == rows["I.2.a.female"] == rows["I.3"] == 1
-    assert rows.get("II.4.1", 0) == 0
+    assert rows["I.1"] == rows["I.2"] == rows["I.2.a.female"] == 1
+    assert (rows["I.3"], rows["II.4.1"], rows["II.4.4.legal_aid"]) == (1 + 3, 1, 1)
 
 
 async def test_a_grant_awaiting_approval_counts_once_approved_and_never_if_rejected(
