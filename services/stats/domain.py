@@ -6,8 +6,8 @@ Counting rules (documented in the README):
   the protection order's start for I.3, the activity's date for II.1 to II.3, the grant's date
   for II.4 (amounts: the payment's date).
 - A merged duplicate is not counted; the case it was merged into is, with what was done for
-  the duplicate (protection orders in I.3, support in II.4), through chains of merges: the
-  person once.
+  the duplicate (its identification decisions, protection orders in I.3, support in II.4),
+  through chains of merges: the person once, as the kept case describes them.
 - The latest identification decision counts, latest by its own date, then its revision, then
   its event's time and id (never by arrival): an amendment moves the person to the new
   decision's date, or out of I.2 if no longer a victim. A correction of the scope or the
@@ -146,6 +146,17 @@ def decided(person: Person, decisions: Iterable[Decision]) -> Person:
     where = next((d.destination for d in reversed(ordered) if d.destination), person.destination)
     return replace(person, identified_on=latest.decided_on if latest.victim else None,
                    scope=scope, destination=where)  # fmt: skip
+
+
+def as_decided(
+    persons: Iterable[Person], decisions: Iterable[Decision], merges: Mapping[str, str]
+) -> tuple[Person, ...]:
+    """Each person as the latest decision on them leaves them: a merged duplicate is the same
+    person, so the decisions made on it count for the case it was merged into."""
+    made: dict[str, list[Decision]] = {}
+    for decision in decisions:
+        made.setdefault(kept(decision.case_id, merges), []).append(decision)
+    return tuple(decided(person, made.get(person.case_id, ())) for person in persons)
 
 
 def kept(case_id: str, merges: Mapping[str, str]) -> str:

@@ -36,7 +36,7 @@ from services.stats.domain import (
     Protection,
     Support,
     absorbed,
-    decided,
+    as_decided,
 )
 from shared.db import UtcDateTime, new_metadata, upsert
 
@@ -225,9 +225,8 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     )
     reported = [_person(row._asdict()) for row in found]
     ids = absorbed((p.case_id for p in reported), merges)
-    made: dict[str, list[Decision]] = {}
-    for row in await session.execute(select(decisions).where(decisions.c.case_id.in_(ids))):
-        made.setdefault(row.case_id, []).append(Decision(**row._asdict()))
+    made = [Decision(**row._asdict()) for row in await session.execute(
+        select(decisions).where(decisions.c.case_id.in_(ids)))]  # fmt: skip
     acts = await session.execute(
         select(activities.c.kind, activities.c.held_on, activities.c.sessions,
                activities.c.participants, activities.c.panels, activities.c.posters,
@@ -249,7 +248,7 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
                payments.c.funding_source).where(*area(payments))
     )  # fmt: skip
     return Facts(
-        persons=tuple(decided(p, made.get(p.case_id, ())) for p in reported),
+        persons=as_decided(reported, made, merges),
         activities=tuple(Activity(*row) for row in acts),
         protections=tuple(Protection(*row) for row in orders),
         supports=tuple(Support(*row) for row in helped),

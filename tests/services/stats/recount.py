@@ -1,9 +1,11 @@
 """An independent recount: the deduplicated events replayed in arrival order into plain dicts,
-and the form counted from them row by row, by the documented rules."""
+and the form counted from them row by row, by the documented rules (the latest decision on a
+person chosen by its own date and revision; what was done for a duplicate counted for the
+case it was merged into)."""
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from services.stats.domain import DESTINATIONS, FORMS, KEYS, SUPPORT_ROWS, Period
@@ -16,33 +18,36 @@ class Recount:
 
     persons: dict[str, dict[str, Any]] = field(default_factory=dict)
     merges: dict[str, str] = field(default_factory=dict)  # case → the case it was merged into
+    decisions: list[dict[str, Any]] = field(default_factory=list)
     orders: dict[str, tuple[str, date, int]] = field(default_factory=dict)
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)
     loans: dict[str, tuple[str, date]] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def apply(self, kind: str, data: dict[str, Any]) -> None:
+    def apply(self, kind: str, data: dict[str, Any], time: datetime, event_id: str) -> None:
         day = {key: date.fromisoformat(value) for key, value in data.items()
                if key.endswith("_on") and isinstance(value, str)}  # fmt: skip
-        who = self.persons.get(data.get("case_id", ""))
         if kind == "case.received":
             self.persons[data["case_id"]] = {
                 "received_on": day["received_on"], "sex": data["sex"], "age": data["age"],
                 "ethnicity": data["ethnicity"], "nationality": data["nationality"],
                 "scope": data["trafficking_scope"], "destination": data["destination_country"],
                 "form": data["reception_form"], "consent": data["consent"]["statistics"],
-                "victim_since": None,
             }  # fmt: skip
         elif kind == "case.merged":  # a report merged at intake was never received
             self.merges[data["case_id"]] = data["into"]
         elif kind in ("case.identified", "case.identification_amended", "case.not_identified"):
-            assert who is not None
-            victim = kind == "case.identified" or data.get("outcome") == "victim"
-            who["victim_since"] = day["decided_on"] if victim else None
+            revision = data.get("revision")
             corrections = data.get("corrections") or {}
-            who["scope"] = corrections.get("scope") or who["scope"]
-            who["destination"] = corrections.get("destination_country") or who["destination"]
+            self.decisions.append({
+                "case": data["case_id"],
+                "order": (day["decided_on"], -1 if revision is None else revision, time,
+                          event_id),
+                "victim": kind == "case.identified" or data.get("outcome") == "victim",
+                "scope": corrections.get("scope"),
+                "destination": corrections.get("destination_country"),
+            })  # fmt: skip
         elif kind == "protection.ordered":
             persons = sum(p["count"] for p in data["protected"])
             self.orders[data["order_id"]] = (data["case_id"], day["starts_on"], persons)
@@ -59,13 +64,31 @@ class Recount:
         elif kind == "support.disbursed":
             self.payments[data["disbursement_id"]] = data | {"paid_on": day["paid_on"]}
 
+    def kept(self, case: str) -> str:
+        """What was done for a duplicate counts for the case it was merged into, in the end."""
+        while case in self.merges:
+            case = self.merges[case]
+        return case
+
+    def decided(self, case: str, person: dict[str, Any]) -> dict[str, Any]:
+        """The latest decision on the person (on any case merged into theirs) by its date,
+        revision, time and id; each correction until a later one."""
+        made = sorted((d for d in self.decisions if self.kept(d["case"]) == case),
+                      key=lambda d: d["order"])  # fmt: skip
+        person = person | {"victim_since": None}
+        for decision in made:
+            person["victim_since"] = decision["order"][0] if decision["victim"] else None
+            person["scope"] = decision["scope"] or person["scope"]
+            person["destination"] = decision["destination"] or person["destination"]
+        return person
+
 
 def recount_of(events: Iterable[Sent]) -> Recount:
     recount, seen = Recount(), set()
     for event in events:
         if event.event_id not in seen:
             seen.add(event.event_id)
-            recount.apply(event.type, event.data)
+            recount.apply(event.type, event.data, event.time, event.event_id)
     return recount
 
 
@@ -75,15 +98,10 @@ def count_form(chosen: Period, recount: Recount) -> dict[str, int]:
     def inside(day: date | None) -> bool:
         return day is not None and chosen.start <= day <= chosen.end
 
+    kept = recount.kept
     rows = dict.fromkeys(KEYS, 0)
-    people = {case: p for case, p in recount.persons.items() if case not in recount.merges}
-
-    def kept(case: str) -> str:
-        """What was done for a duplicate counts for the case it was merged into, in the end."""
-        while case in recount.merges:
-            case = recount.merges[case]
-        return case
-
+    people = {case: recount.decided(case, p) for case, p in recount.persons.items()
+              if case not in recount.merges}  # fmt: skip
     victims = [p for p in people.values() if inside(p["victim_since"])]
     rows["I.1"] = sum(inside(p["received_on"]) for p in people.values())
     rows["I.2"] = len(victims)

@@ -186,3 +186,17 @@ async def test_any_order_with_any_duplicates_gives_the_same_projections_and_form
     await consume(disorder, shuffled, batch=True)
     assert await state_of(disorder) == await state_of(in_order)
     assert await forms(disorder, PERIODS) == await forms(in_order, PERIODS)
+
+
+async def test_a_duplicate_identified_before_its_merge_counts_the_kept_person_identified(
+    open_database: Open,
+) -> None:
+    """The person once, as the kept case describes them, identified by the latest decision
+    made on either case."""
+    rows = await rows_after(open_database, received("case-1"), received("case-2", sex="male"),
+                            identified("case-2", FEB), merged("case-2", "case-1"))  # fmt: skip
+    assert (rows["I.1"], rows.get("I.2"), rows.get("I.2.a.female")) == (1, 1, 1)
+    later = await rows_after(open_database, received("case-1"), received("case-2"),
+                             identified("case-2", MAR), merged("case-2", "case-1"),
+                             amended("case-1", "not_victim", FEB))  # fmt: skip
+    assert later.get("I.2") == 1  # case-2's decision is the later one
