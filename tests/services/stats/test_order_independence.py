@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from services.stats import store
+from services.stats.domain import absorbed, kept
 from services.stats.domain import named_period as period
 from shared.db import Database
 from tests.services.stats.deliveries import (
@@ -28,6 +29,7 @@ from tests.services.stats.deliveries import (
     merged,
     ordered,
     overdue,
+    rebuild_in_place,
     received,
     referred,
     rejected,
@@ -184,8 +186,18 @@ async def test_any_order_with_any_duplicates_gives_the_same_projections_and_form
     await empty(in_order, disorder)
     await consume(in_order, once, batch=True)
     await consume(disorder, shuffled, batch=True)
-    assert await state_of(disorder) == await state_of(in_order)
+    expected = await state_of(in_order)
+    assert await state_of(disorder) == expected
     assert await forms(disorder, PERIODS) == await forms(in_order, PERIODS)
+    await rebuild_in_place(disorder)  # the archive replayed in its own (arrival) order
+    assert await state_of(disorder) == expected
+
+
+def test_a_chain_of_merges_ends_at_the_kept_case_and_a_loop_ends_too() -> None:
+    merges = {"case-3": "case-2", "case-2": "case-1", "loop-a": "loop-b", "loop-b": "loop-a"}
+    assert [kept(case, merges) for case in ("case-3", "case-2", "case-1")] == ["case-1"] * 3
+    assert kept("loop-a", merges) in ("loop-a", "loop-b")  # never twice round: no hang
+    assert absorbed(["case-1"], merges) == {"case-1", "case-2", "case-3"}
 
 
 async def test_a_duplicate_identified_before_its_merge_counts_the_kept_person_identified(
