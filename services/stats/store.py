@@ -225,8 +225,13 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     )
     reported = [_person(row._asdict()) for row in found]
     ids = absorbed((p.case_id for p in reported), merges)
+
+    def of_area(column: Column[str]) -> ColumnElement[bool]:
+        # Nationally every fact counts (the form drops those of no counted case): no id list.
+        return column.in_(ids) if province or ward else true()
+
     made = [Decision(**row._asdict()) for row in await session.execute(
-        select(decisions).where(decisions.c.case_id.in_(ids)))]  # fmt: skip
+        select(decisions).where(of_area(decisions.c.case_id)))]  # fmt: skip
     acts = await session.execute(
         select(activities.c.kind, activities.c.held_on, activities.c.sessions,
                activities.c.participants, activities.c.panels, activities.c.posters,
@@ -234,13 +239,13 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     )  # fmt: skip
     orders = await session.execute(
         select(protections.c.case_id, protections.c.starts_on, protections.c.persons).where(
-            protections.c.case_id.in_(ids)
+            of_area(protections.c.case_id)
         )
     )
     effective = func.coalesce(supports.c.approved, supports.c.granted).is_(True)
     helped = await session.execute(
         select(supports.c.case_id, supports.c.kind, supports.c["on"]).where(
-            supports.c.case_id.in_(ids), supports.c["on"].is_not(None), effective
+            of_area(supports.c.case_id), supports.c["on"].is_not(None), effective
         )
     )
     paid = await session.execute(

@@ -219,9 +219,12 @@ async def rebuild_in_place(database: Database, page_size: int = 3) -> int:
     return count
 
 
-async def forms(database: Database, periods: Iterable[Period] = PERIODS) -> list[dict[str, int]]:
+async def forms(
+    database: Database, periods: Iterable[Period] = PERIODS, province: str | None = PROVINCE
+) -> list[dict[str, int]]:
+    """The form of the province (or, given None, the national form) for each period."""
     async with database.reading() as session:
-        facts = await store.facts(session, PROVINCE, None)
+        facts = await store.facts(session, province, None)
     return [form(chosen, facts) for chosen in periods]
 
 
