@@ -230,7 +230,7 @@ async def rebuild_stats(say: Say, page_size: int = 1000) -> int:
         after = 0
         while page := await stats_store.archive_page(session, after, page_size):
             for row in page:
-                await projections.project(session, row.type, row.envelope["data"])
+                await projections.project(session, row.envelope)
             count, after = count + len(page), page[-1].seq
         await _audit(session, "stats rebuild", f"{count} events", Service.STATS)
     elapsed = time.perf_counter() - started

@@ -5,9 +5,13 @@ Counting rules (documented in the README):
 - A period counts facts by their business date: reception for I.1, identification for I.2,
   the protection order's start for I.3, the activity's date for II.1 to II.3, the grant's date
   for II.4 (amounts: the payment's date).
-- A merged duplicate is not counted; the case it was merged into is.
-- The latest identification decision counts: an amendment moves the person to the new
-  decision's date, or out of I.2 if no longer a victim.
+- A merged duplicate is not counted; the case it was merged into is, with what was done for
+  the duplicate (its identification decisions, protection orders in I.3, support in II.4),
+  through chains of merges: the person once, as the kept case describes them.
+- The latest identification decision counts, latest by its own date, then its revision, then
+  its event's time and id (never by arrival): an amendment moves the person to the new
+  decision's date, or out of I.2 if no longer a victim. A correction of the scope or the
+  destination holds until a later decision corrects it again.
 - Age is the age reported at reception (the form asks age at identification; the two differ
   by at most the months verification took).
 - A person who refused consent for statistics is counted in the totals the law requires
@@ -17,9 +21,9 @@ Counting rules (documented in the README):
 
 import calendar
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 DESTINATIONS = ("CN", "LA", "KH", "TH", "MY", "GB", "RU")
 FORMS = ("self_returned", "rescued", "bilateral_handover")
@@ -109,6 +113,64 @@ class Person:
     consent_statistics: bool
     merged: bool = False
     identified_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An identification decision (first or amended) as it was made."""
+
+    case_id: str
+    decided_on: date
+    revision: int | None  # 1 for the first decision, +1 per amendment; None on old events
+    at: datetime  # the event's time
+    event_id: str
+    victim: bool
+    scope: str | None = None  # corrections, if the decision made any
+    destination: str | None = None
+
+    @property
+    def order(self) -> tuple[date, int, datetime, str]:
+        """Later decisions sort after earlier ones, however they arrived."""
+        return (self.decided_on, -1 if self.revision is None else self.revision, self.at,
+                self.event_id)  # fmt: skip
+
+
+def decided(person: Person, decisions: Iterable[Decision]) -> Person:
+    """The person as the latest decision leaves them: identified on its date if a victim, and
+    the scope and destination of the latest decision that corrected each."""
+    ordered = sorted(decisions, key=lambda d: d.order)
+    if not ordered:
+        return person
+    latest = ordered[-1]
+    scope = next((d.scope for d in reversed(ordered) if d.scope), person.scope)
+    where = next((d.destination for d in reversed(ordered) if d.destination), person.destination)
+    return replace(person, identified_on=latest.decided_on if latest.victim else None,
+                   scope=scope, destination=where)  # fmt: skip
+
+
+def as_decided(
+    persons: Iterable[Person], decisions: Iterable[Decision], merges: Mapping[str, str]
+) -> tuple[Person, ...]:
+    """Each person as the latest decision on them leaves them: a merged duplicate is the same
+    person, so the decisions made on it count for the case it was merged into."""
+    made: dict[str, list[Decision]] = {}
+    for decision in decisions:
+        made.setdefault(kept(decision.case_id, merges), []).append(decision)
+    return tuple(decided(person, made.get(person.case_id, ())) for person in persons)
+
+
+def kept(case_id: str, merges: Mapping[str, str]) -> str:
+    """The case a case counts as: itself, or the end of its chain of merges."""
+    seen = {case_id}
+    while (into := merges.get(case_id)) is not None and into not in seen:
+        seen.add(case_id := into)
+    return case_id
+
+
+def absorbed(case_ids: Iterable[str], merges: Mapping[str, str]) -> set[str]:
+    """The cases given and every case whose chain of merges ends in one of them."""
+    wanted = set(case_ids)
+    return wanted | {case for case in merges if kept(case, merges) in wanted}
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +269,14 @@ class Facts:
     protections: tuple[Protection, ...] = ()
     supports: tuple[Support, ...] = ()
     payments: tuple[Payment, ...] = ()
+    merges: tuple[tuple[str, str], ...] = ()  # (case, into), of any area: chains may cross
 
 
 def form(period: Period, facts: Facts) -> dict[str, int]:
     """Every row of the form, zeros included, for the facts given (already within the area)."""
     counts = dict.fromkeys(KEYS, 0)
     counted = {p.case_id: p for p in facts.persons if not p.merged}
+    merges = dict(facts.merges)
     for person in counted.values():
         if person.received_on in period:
             counts["I.1"] += 1
@@ -221,12 +285,15 @@ def form(period: Period, facts: Facts) -> dict[str, int]:
             if person.consent_statistics:
                 _person_rows(counts, person)
     counts["I.3"] = sum(
-        p.persons for p in facts.protections if p.case_id in counted and p.starts_on in period
+        p.persons
+        for p in facts.protections
+        if kept(p.case_id, merges) in counted and p.starts_on in period
     )
     for activity in facts.activities:
         if activity.held_on in period:
             _activity_rows(counts, activity)
-    _support_rows(counts, period, counted, facts.supports)
+    supports = (replace(s, case_id=kept(s.case_id, merges)) for s in facts.supports)
+    _support_rows(counts, period, counted, supports)
     for payment in facts.payments:
         if payment.paid_on in period:
             _payment_rows(counts, payment)

@@ -33,7 +33,7 @@ def archiving(stream: str) -> Handler:
                   "time": event.time, "envelope": message,
                   "recorded_at": datetime.now(UTC)}  # fmt: skip
         if await store.archived(uow.session, values):
-            await projections.project(uow.session, event.type, message["data"])
+            await projections.project(uow.session, message)
 
     return on_event
 

@@ -1,23 +1,48 @@
 """How each event changes the projections. The same code serves live consumption and a rebuild
-from the archive: it takes the event's JSON data, as archived."""
+from the archive: it takes the event's envelope, as archived.
+
+Order and duplicates: each event writes only the facts it owns, and whichever event of a row
+arrives first creates it, so the projections are a function of the set of events seen, not of
+their order; a redelivery is never projected twice (the archive's key), and projecting one
+again would change nothing. Decisions are kept, each under its own id, and the latest is chosen
+when the form is counted (``domain.decided``), by its own date and revision, not by arrival."""
 
 from collections.abc import Awaitable, Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.stats import store
 
-Projector = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 LOAN = "social_policy_bank_loan"
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """An event as the archive keeps it: its id, type, time and JSON data."""
+
+    id: str
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, envelope: dict[str, Any]) -> "Archived":
+        time = datetime.fromisoformat(envelope["time"])
+        return cls(envelope["id"], envelope["type"], time, envelope["data"])
+
+
+Projector = Callable[[AsyncSession, Archived], Awaitable[None]]
 
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-async def received(session: AsyncSession, data: dict[str, Any]) -> None:
+async def received(session: AsyncSession, event: Archived) -> None:
+    data = event.data
     await store.put(session, store.persons, {
         "case_id": data["case_id"], "received_on": _day(data["received_on"]),
         "province": data["province"], "ward": data.get("ward"), "sex": data["sex"],
@@ -25,52 +50,48 @@ async def received(session: AsyncSession, data: dict[str, Any]) -> None:
         "nationality": data.get("nationality"), "scope": data["trafficking_scope"],
         "destination": data.get("destination_country"),
         "reception_form": data["reception_form"],
-        "consent_statistics": bool(data["consent"]["statistics"]), "merged": False,
-        "identified_on": None, "decided": False, "overdue": False,
+        "consent_statistics": bool(data["consent"]["statistics"]),
     })  # fmt: skip
 
 
-async def merged(session: AsyncSession, data: dict[str, Any]) -> None:
-    await store.change(session, store.persons, {"case_id": data["case_id"]}, merged=True)
+async def merged(session: AsyncSession, event: Archived) -> None:
+    values = {"case_id": event.data["case_id"], "merged_into": event.data["into"]}
+    await store.put(session, store.persons, values)
 
 
-async def identified(session: AsyncSession, data: dict[str, Any]) -> None:
-    await _decided(session, data, victim=True)
+async def overdue(session: AsyncSession, event: Archived) -> None:
+    await store.put(session, store.persons, {"case_id": event.data["case_id"], "overdue": True})
 
 
-async def amended(session: AsyncSession, data: dict[str, Any]) -> None:
-    """The latest decision counts: moved to its date, or out of I.2."""
-    await _decided(session, data, victim=data["outcome"] == "victim")
+def _decision(outcome: str | None) -> Projector:
+    """A decision (identified, not identified, or amended to its ``outcome``), kept as made."""
+
+    async def decide(session: AsyncSession, event: Archived) -> None:
+        data = event.data
+        corrections = data.get("corrections") or {}
+        revision = data.get("revision")
+        await store.put(session, store.decisions, {
+            "event_id": event.id, "case_id": data["case_id"],
+            "decided_on": _day(data["decided_on"]),
+            "revision": revision if isinstance(revision, int) else None, "at": event.time,
+            "victim": (outcome or data["outcome"]) == "victim",
+            "scope": corrections.get("scope") or None,
+            "destination": corrections.get("destination_country") or None,
+        })  # fmt: skip
+
+    return decide
 
 
-async def _decided(session: AsyncSession, data: dict[str, Any], *, victim: bool) -> None:
-    changes: dict[str, Any] = {"identified_on": _day(data["decided_on"]) if victim else None,
-                               "decided": True}  # fmt: skip
-    corrections = data.get("corrections") or {}
-    if corrections.get("scope"):
-        changes["scope"] = corrections["scope"]
-    if corrections.get("destination_country"):
-        changes["destination"] = corrections["destination_country"]
-    await store.change(session, store.persons, {"case_id": data["case_id"]}, **changes)
-
-
-async def not_identified(session: AsyncSession, data: dict[str, Any]) -> None:
-    key = {"case_id": data["case_id"]}
-    await store.change(session, store.persons, key, identified_on=None, decided=True)
-
-
-async def overdue(session: AsyncSession, data: dict[str, Any]) -> None:
-    await store.change(session, store.persons, {"case_id": data["case_id"]}, overdue=True)
-
-
-async def protected(session: AsyncSession, data: dict[str, Any]) -> None:
+async def protected(session: AsyncSession, event: Archived) -> None:
+    data = event.data
     persons = sum(int(p["count"]) for p in data["protected"])
     await store.put(session, store.protections, {"order_id": data["order_id"],
                     "case_id": data["case_id"], "starts_on": _day(data["starts_on"]),
                     "persons": persons})  # fmt: skip
 
 
-async def activity(session: AsyncSession, data: dict[str, Any]) -> None:
+async def activity(session: AsyncSession, event: Archived) -> None:
+    data = event.data
     await store.put(session, store.activities, {
         "activity_id": data["activity_id"], "kind": data["kind"],
         "held_on": _day(data["held_on"]), "province": data["province"],
@@ -80,29 +101,34 @@ async def activity(session: AsyncSession, data: dict[str, Any]) -> None:
     })  # fmt: skip
 
 
-async def granted(session: AsyncSession, data: dict[str, Any]) -> None:
+async def granted(session: AsyncSession, event: Archived) -> None:
+    data = event.data
     await store.put(session, store.supports, {"support_id": data["grant_id"],
                     "case_id": data["case_id"], "kind": data["kind"],
                     "on": _day(data["granted_on"]),
-                    "effective": data["status"] == "approved"})  # fmt: skip
+                    "granted": data["status"] == "approved"})  # fmt: skip
 
 
-def _decision(effective: bool) -> Projector:
-    async def decide(session: AsyncSession, data: dict[str, Any]) -> None:
-        key = {"support_id": data["grant_id"]}
-        await store.change(session, store.supports, key, effective=effective)
+def _approval(approved: bool) -> Projector:
+    async def decide(session: AsyncSession, event: Archived) -> None:
+        data = event.data
+        await store.decide_support(session, {"support_id": data["grant_id"],
+                                   "case_id": data["case_id"], "kind": data["kind"],
+                                   "approved": approved})  # fmt: skip
 
     return decide
 
 
-async def referred(session: AsyncSession, data: dict[str, Any]) -> None:
+async def referred(session: AsyncSession, event: Archived) -> None:
+    data = event.data
     if data["service"] == LOAN:  # a loan is counted as the referral to the bank
         await store.put(session, store.supports, {"support_id": data["referral_id"],
                         "case_id": data["case_id"], "kind": "loan",
-                        "on": _day(data["referred_on"]), "effective": True})  # fmt: skip
+                        "on": _day(data["referred_on"]), "granted": True})  # fmt: skip
 
 
-async def disbursed(session: AsyncSession, data: dict[str, Any]) -> None:
+async def disbursed(session: AsyncSession, event: Archived) -> None:
+    data = event.data
     await store.put(session, store.payments, {
         "disbursement_id": data["disbursement_id"], "case_id": data["case_id"],
         "kind": data["kind"], "paid_on": _day(data["paid_on"]), "amount": int(data["amount"]),
@@ -114,21 +140,22 @@ async def disbursed(session: AsyncSession, data: dict[str, Any]) -> None:
 PROJECTORS: dict[str, Projector] = {
     "case.received": received,
     "case.merged": merged,
-    "case.identified": identified,
-    "case.not_identified": not_identified,
-    "case.identification_amended": amended,
+    "case.identified": _decision("victim"),
+    "case.not_identified": _decision("not_victim"),
+    "case.identification_amended": _decision(None),  # its own outcome
     "verification.overdue": overdue,
     "protection.ordered": protected,
     "activity.reported": activity,
     "support.granted": granted,
-    "support.approved": _decision(effective=True),
-    "support.rejected": _decision(effective=False),
+    "support.approved": _approval(approved=True),
+    "support.rejected": _approval(approved=False),
     "support.referred": referred,
     "support.disbursed": disbursed,
 }
 
 
-async def project(session: AsyncSession, event_type: str, data: dict[str, Any]) -> None:
-    projector = PROJECTORS.get(event_type)
+async def project(session: AsyncSession, envelope: dict[str, Any]) -> None:
+    """Apply one archived event (its CloudEvents envelope) to the projections."""
+    projector = PROJECTORS.get(envelope["type"])
     if projector is not None:
-        await projector(session, data)
+        await projector(session, Archived.of(envelope))

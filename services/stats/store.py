@@ -1,7 +1,8 @@
 """Stats' tables: the archive of every event (the system of record once Redis trims a stream)
 and the projections the form is counted from. Projections are keyed by the events' own ids,
 so applying an event twice changes nothing, and they can be dropped and rebuilt from the
-archive."""
+archive. Each column is owned by one kind of event and whichever event of a row comes first
+creates it (the others' columns empty), so the rows do not depend on the order of arrival."""
 
 from collections.abc import Mapping
 from datetime import date
@@ -17,14 +18,26 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    exists,
+    false,
     func,
     select,
-    update,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from services.stats.domain import Activity, Facts, Payment, Person, Protection, Support
+from services.stats.domain import (
+    Activity,
+    Decision,
+    Facts,
+    Payment,
+    Person,
+    Protection,
+    Support,
+    absorbed,
+    as_decided,
+)
 from shared.db import UtcDateTime, new_metadata, upsert
 
 metadata = new_metadata()
@@ -47,21 +60,33 @@ persons = Table(
     "persons",
     metadata,
     Column("case_id", String(40), primary_key=True),
-    Column("received_on", Date, nullable=False, index=True),
-    Column("province", String(2), nullable=False, index=True),
+    # The reception's facts (case.received): empty until it is seen, and then counted.
+    Column("received_on", Date, nullable=True, index=True),
+    Column("province", String(2), nullable=True, index=True),
     Column("ward", String(5), nullable=True),
-    Column("sex", String(10), nullable=False),
+    Column("sex", String(10), nullable=True),
     Column("age", Integer, nullable=True),
     Column("ethnicity", String(2), nullable=True),
     Column("nationality", String(2), nullable=True),
-    Column("scope", String(10), nullable=False),
+    Column("scope", String(10), nullable=True),  # as reported; decisions may correct it
     Column("destination", String(2), nullable=True),
-    Column("reception_form", String(30), nullable=False),
-    Column("consent_statistics", Boolean, nullable=False),
-    Column("merged", Boolean, nullable=False),
-    Column("identified_on", Date, nullable=True),
-    Column("decided", Boolean, nullable=False),
-    Column("overdue", Boolean, nullable=False),
+    Column("reception_form", String(30), nullable=True),
+    Column("consent_statistics", Boolean, nullable=True),
+    Column("merged_into", String(40), nullable=True),  # case.merged
+    Column("overdue", Boolean, nullable=False, server_default=false()),  # verification.overdue
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("case_id", String(40), nullable=False, index=True),
+    Column("decided_on", Date, nullable=False),
+    Column("revision", Integer, nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("victim", Boolean, nullable=False),
+    Column("scope", String(10), nullable=True),
+    Column("destination", String(2), nullable=True),
 )
 
 activities = Table(
@@ -94,8 +119,9 @@ supports = Table(
     Column("support_id", String(40), primary_key=True),
     Column("case_id", String(40), nullable=False),
     Column("kind", String(40), nullable=False),
-    Column("on", Date, nullable=False),
-    Column("effective", Boolean, nullable=False),
+    Column("on", Date, nullable=True),  # the grant's (or referral's): counted once known
+    Column("granted", Boolean, nullable=True),  # approved when granted
+    Column("approved", Boolean, nullable=True),  # a later approval (true) or rejection (false)
 )
 
 payments = Table(
@@ -111,7 +137,7 @@ payments = Table(
     Column("ward", String(5), nullable=True),
 )
 
-PROJECTIONS = (persons, activities, protections, supports, payments)
+PROJECTIONS = (persons, decisions, activities, protections, supports, payments)
 
 
 async def archived(session: AsyncSession, values: Mapping[str, Any]) -> bool:
@@ -129,11 +155,15 @@ async def put(session: AsyncSession, table: Table, values: Mapping[str, Any]) ->
     await session.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))
 
 
-async def change(
-    session: AsyncSession, table: Table, key: Mapping[str, Any], **values: Any
-) -> None:
-    conditions = [table.c[name] == value for name, value in key.items()]
-    await session.execute(update(table).where(*conditions).values(**values))
+async def decide_support(session: AsyncSession, values: Mapping[str, Any]) -> None:
+    """Record an approval or a rejection; a rejection is never undone by an approval, whatever
+    their order (support decides a grant once; this keeps a replay's oddity harmless)."""
+    statement = upsert(session, supports).values(**values)
+    approved = func.coalesce(supports.c.approved, true()) if values["approved"] else false()
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[supports.c.support_id],
+        set_={"case_id": values["case_id"], "kind": values["kind"], "approved": approved},
+    ))  # fmt: skip
 
 
 async def clear_projections(session: AsyncSession) -> None:
@@ -158,8 +188,9 @@ async def as_of(session: AsyncSession) -> dict[str, Any]:
 
 async def verifications(session: AsyncSession, province: str | None) -> tuple[int, int]:
     """Verifications still open, and how many of them are past their legal limit."""
+    undecided = ~exists().where(decisions.c.case_id == persons.c.case_id)
     conditions: list[ColumnElement[bool]] = [
-        persons.c.decided.is_(False), persons.c.merged.is_(False)
+        persons.c.received_on.is_not(None), persons.c.merged_into.is_(None), undecided
     ]  # fmt: skip
     if province:
         conditions.append(persons.c.province == province)
@@ -177,7 +208,7 @@ async def has_event(session: AsyncSession, event_id: str) -> bool:
 async def facts(session: AsyncSession, province: str | None, ward: str | None) -> Facts:
     """The projected facts of an area (national when both are None)."""
 
-    def area(table: Table) -> list[Any]:
+    def area(table: Table) -> list[ColumnElement[bool]]:
         conditions = []
         if province:
             conditions.append(table.c.province == province)
@@ -185,10 +216,22 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
             conditions.append(table.c.ward == ward)
         return conditions
 
-    fields = [c for c in persons.c if c.name not in ("decided", "overdue")]
-    people = [Person(**row._asdict()) for row in await session.execute(
-        select(*fields).where(*area(persons)))]  # fmt: skip
-    ids = [p.case_id for p in people]
+    merges = {row.case_id: row.merged_into for row in await session.execute(
+        select(persons.c.case_id, persons.c.merged_into).where(
+            persons.c.merged_into.is_not(None)))}  # fmt: skip
+    fields = [c for c in persons.c if c.name != "overdue"]
+    found = await session.execute(
+        select(*fields).where(persons.c.received_on.is_not(None), *area(persons))
+    )
+    reported = [_person(row._asdict()) for row in found]
+    ids = absorbed((p.case_id for p in reported), merges)
+
+    def of_area(column: Column[str]) -> ColumnElement[bool]:
+        # Nationally every fact counts (the form drops those of no counted case): no id list.
+        return column.in_(ids) if province or ward else true()
+
+    made = [Decision(**row._asdict()) for row in await session.execute(
+        select(decisions).where(of_area(decisions.c.case_id)))]  # fmt: skip
     acts = await session.execute(
         select(activities.c.kind, activities.c.held_on, activities.c.sessions,
                activities.c.participants, activities.c.panels, activities.c.posters,
@@ -196,12 +239,13 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     )  # fmt: skip
     orders = await session.execute(
         select(protections.c.case_id, protections.c.starts_on, protections.c.persons).where(
-            protections.c.case_id.in_(ids)
+            of_area(protections.c.case_id)
         )
     )
+    effective = func.coalesce(supports.c.approved, supports.c.granted).is_(True)
     helped = await session.execute(
         select(supports.c.case_id, supports.c.kind, supports.c["on"]).where(
-            supports.c.case_id.in_(ids), supports.c.effective.is_(True)
+            of_area(supports.c.case_id), supports.c["on"].is_not(None), effective
         )
     )
     paid = await session.execute(
@@ -209,12 +253,18 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
                payments.c.funding_source).where(*area(payments))
     )  # fmt: skip
     return Facts(
-        persons=tuple(people),
+        persons=as_decided(reported, made, merges),
         activities=tuple(Activity(*row) for row in acts),
         protections=tuple(Protection(*row) for row in orders),
         supports=tuple(Support(*row) for row in helped),
         payments=tuple(Payment(*row) for row in paid),
+        merges=tuple(sorted(merges.items())),
     )
+
+
+def _person(row: dict[str, Any]) -> Person:
+    """A received person as the form sees them, before any decision."""
+    return Person(merged=row.pop("merged_into") is not None, **row)
 
 
 def on_or_none(value: str | None) -> date | None:
