@@ -98,6 +98,7 @@ class Services:
             f"{self.urls[Service.INTAKE]}/oauth/token",
             data={"grant_type": "client_credentials", "client_id": client_id,
                   "client_secret": secret},
+            timeout=30,  # a secret's hash is slow by design; a busy machine makes it slower
         )  # fmt: skip
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
