@@ -24,6 +24,7 @@ from shared.access import Matrix
 from shared.audit import AuditRecord, append, append_pending, query
 from shared.consumer import StreamConsumer, Subscription
 from shared.db import Database
+from shared.durability import Durability
 from shared.events import REGISTRY as EVENTS
 from shared.events import EventRegistry
 from shared.events.catalogue import asyncapi
@@ -89,6 +90,12 @@ class Platform:
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_ms / 1000,
             on_published=self.telemetry.metrics.published,
+            durability=Durability(
+                self.redis,
+                fsync_declared=settings.redis_fsync_declared,
+                replicas=settings.redis_waitaof_replicas,
+                timeout_ms=settings.redis_waitaof_timeout_ms,
+            ),
         )
         self.broker = RedisBroker(
             settings.redis_url,

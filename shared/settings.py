@@ -7,7 +7,7 @@ A value is looked up as ``SAFERETURN_<SERVICE>_<FIELD>`` first, then as the plat
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -62,6 +62,16 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_ms: PositiveInt = 200
     maintenance_interval_s: float = 15.0
     stale_consumer_idle_ms: PositiveInt = 3_600_000
+
+    redis_fsync_declared: bool = Field(
+        default=False,
+        description="Redis < 7.2 runs appendonly yes and appendfsync always, and this service's "
+        "ACL user may not run CONFIG GET to check it (docs/reliability.md).",
+    )
+    redis_waitaof_replicas: NonNegativeInt = Field(
+        default=0, description="On Redis 7.2+, replicas whose AOF must also hold each batch."
+    )
+    redis_waitaof_timeout_ms: PositiveInt = 1000
 
     @classmethod
     def settings_customise_sources(
