@@ -3,6 +3,7 @@ HTTP app with ``/health``, ``/ready`` and ``/metrics``, and how it is served.
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from shared.names import Service, consumer_name, event_source
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
+from shared.supervision import Supervisor
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
 from shared.wire import CloudEventsFormat
@@ -63,6 +65,10 @@ class ServiceSpec:
 
 
 STOP_TIMEOUT_S = 10.0
+
+
+class MaintenanceFailed(Exception):
+    """Some consumers could not be maintained this round (each is logged)."""
 
 
 async def _bounded(step: Awaitable[None], what: str) -> None:
@@ -153,7 +159,7 @@ class Platform:
             limit=settings.login_failure_limit_per_address,
             window_s=settings.login_failure_window_s,
         )
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
         self.started = False
 
     @asynccontextmanager
@@ -181,12 +187,13 @@ class Platform:
         for consumer in self.consumers:
             await consumer.provision()
         await self.broker.start()
-        self._tasks = [
-            asyncio.create_task(self.relay.run(), name="outbox-relay"),
-            asyncio.create_task(self._maintain(), name="maintenance"),
-            *(asyncio.create_task(work(self), name=getattr(work, "__name__", "worker"))
-              for work in self.spec.workers),
-        ]  # fmt: skip
+        self.supervisor.run("relay", self.relay.run)
+        for name, job in self._periodic_jobs().items():
+            self.supervisor.every(f"maintenance:{name}", self.settings.maintenance_interval_s, job)
+        for work in self.spec.workers:
+            self.supervisor.keep_running(
+                f"worker:{getattr(work, '__name__', 'worker')}", functools.partial(work, self)
+            )
         self.started = True
         log.info("%s started as %s", self.name, self.instance)
 
@@ -194,34 +201,51 @@ class Platform:
         """Stop consuming, then the background tasks; each step bounded, so a stuck step is
         logged and the process still ends."""
         self.started = False
+        maintenance = [name for name in self.supervisor.tasks if name.startswith("maintenance:")]
+        await self.supervisor.stop(*maintenance, within=STOP_TIMEOUT_S)  # it revives consumers
         await _bounded(self.broker.stop(), "the broker")
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
-            for task in stuck:
-                log.warning("%s did not stop within %s s", task.get_name(), STOP_TIMEOUT_S)
+        await self.supervisor.stop(within=STOP_TIMEOUT_S)
         await _bounded(self.redis.aclose(), "the Redis client")
         await _bounded(self.database.dispose(), "the database pool")
         self.telemetry.shutdown()
 
-    async def _maintain(self) -> None:
-        while True:
+    def _periodic_jobs(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Each runs in its own task: one failing leaves the others running."""
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+            "consumers": self._maintain_consumers,
+            "outbox": self._observe_outbox,
+        }
+        if self.spec.housekeeping is not None:
+            jobs["housekeeping"] = functools.partial(self.spec.housekeeping, self)
+        return jobs
+
+    async def _maintain_consumers(self) -> None:
+        failed = 0
+        for consumer in self.consumers:
             try:
-                for consumer in self.consumers:
-                    await consumer.maintain()
-                if self.spec.housekeeping is not None:
-                    await self.spec.housekeeping(self)
-                self.telemetry.metrics.observe_outbox(await self.relay.backlog())
+                await consumer.maintain()
             except Exception:
-                log.exception("maintenance failed; retrying")
-            await asyncio.sleep(self.settings.maintenance_interval_s)
+                failed += 1
+                log.exception("maintaining %s failed", consumer.stream)
+        if failed:
+            raise MaintenanceFailed(f"{failed} of {len(self.consumers)} consumers")
+
+    async def _observe_outbox(self) -> None:
+        self.telemetry.metrics.observe_outbox(await self.relay.backlog())
 
     async def problems(self) -> dict[str, str]:
-        """Dependencies that are not ready, with a reason safe to show."""
+        """What is not ready, with a reason safe to show: a dependency, a dead task, a
+        stopped consumer, or an outbox Redis could lose."""
         found: dict[str, str] = {}
         if not self.started:
             found["service"] = "starting"
+        else:
+            found |= self.supervisor.problems()
+            for consumer in self.consumers:
+                if not consumer.alive:
+                    found[f"consumer:{consumer.stream}"] = "stopped"
+        if self.relay.durability.problem is not None:
+            found["durability"] = "unconfirmed: see the relay's log"
         try:
             await self.redis.ping()
         except Exception as error:
