@@ -35,6 +35,7 @@ from shared.migrations import upgrade
 from shared.names import Service, consumer_name, event_source
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
+from shared.retention import Retention
 from shared.settings import ServiceSettings
 from shared.supervision import Supervisor
 from shared.telemetry import setup_telemetry
@@ -159,6 +160,7 @@ class Platform:
             limit=settings.login_failure_limit_per_address,
             window_s=settings.login_failure_window_s,
         )
+        self.retention = Retention.of_platform(self.redis, self.instance, settings)
         self.supervisor = Supervisor()
         self.started = False
 
@@ -209,14 +211,16 @@ class Platform:
         await _bounded(self.database.dispose(), "the database pool")
         self.telemetry.shutdown()
 
-    def _periodic_jobs(self) -> dict[str, Callable[[], Awaitable[None]]]:
+    def _periodic_jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:
         """Each runs in its own task: one failing leaves the others running."""
-        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {
             "consumers": self._maintain_consumers,
             "outbox": self._observe_outbox,
         }
         if self.spec.housekeeping is not None:
             jobs["housekeeping"] = functools.partial(self.spec.housekeeping, self)
+        if self.settings.retention_enabled:
+            jobs["retention"] = self.retention.run
         return jobs
 
     async def _maintain_consumers(self) -> None:

@@ -65,8 +65,7 @@ async def test_ready_is_503_naming_a_consumer_stopped_by_lost_redis_data(
         return status == 503 and f"consumer:{Stream.CASES}" in body.get("checks", {})
 
     assert await eventually(reported)
-    status, body = await ready(platform)
-    assert body["title"] == "Not ready"
+    assert (await ready(platform))[1]["title"] == "Not ready"
 
 
 async def test_ready_is_503_naming_a_crashed_worker_until_it_is_restarted(
