@@ -46,6 +46,7 @@ def _configure_like_production(url: str) -> None:
 @contextlib.contextmanager
 def redis_url() -> Iterator[str]:
     if url := os.environ.get("TEST_REDIS_URL"):
+        _configure_like_production(url)  # a throwaway server: the tests flush it anyway
         yield url
     elif docker_answers():
         from testcontainers.redis import RedisContainer  # noqa: PLC0415
