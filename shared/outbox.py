@@ -24,6 +24,7 @@ from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
 from shared.events.envelope import CloudEvent, to_fields
 from shared.events.registry import EventRegistry
+from shared.supervision import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class OutboxRelay:
                 log.error("outbox not published, Redis could lose it: %s; again in %.1f s",
                           reason, delay)  # fmt: skip
             except Exception:
+                stop_if_cancelled()
                 log.exception("outbox relay failed; retrying")
             if delay > self.poll_interval:  # backing off: a commit's wake-up must not cut it
                 await asyncio.sleep(delay)

@@ -21,7 +21,7 @@ Two trims at once would still be safe (groups only move forward); the lease boun
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -115,9 +115,16 @@ class Retention:
     """Streams whose deleted entries must also leave the AOF."""
     keep_s: float = 0
     aof_rewrite_interval_s: float = 3600
+    on_trimmed: Callable[[str, int], None] | None = None
 
     @classmethod
-    def of_platform(cls, redis: "Redis", owner: str, settings: ServiceSettings) -> "Retention":
+    def of_platform(
+        cls,
+        redis: "Redis",
+        owner: str,
+        settings: ServiceSettings,
+        on_trimmed: Callable[[str, int], None] | None = None,
+    ) -> "Retention":
         """The platform's streams with the retention its settings say."""
         aged = {dead_letter_stream(stream): settings.dead_letter_retention_s
                 for stream in ACKNOWLEDGED_STREAMS}  # fmt: skip
@@ -132,6 +139,7 @@ class Retention:
             personal=[str(stream) for stream in PERSONAL_DATA_STREAMS],
             keep_s=settings.stream_keep_acknowledged_s,
             aof_rewrite_interval_s=settings.aof_rewrite_interval_s,
+            on_trimmed=on_trimmed,
         )
 
     async def run(self) -> dict[str, int] | None:
@@ -149,6 +157,9 @@ class Retention:
             )  # fmt: skip
         for stream, age_s in self.aged.items():
             trimmed[stream] = await trim_older_than(self.redis, stream, age_s)
+        for stream, count in trimmed.items():
+            if count and self.on_trimmed is not None:
+                self.on_trimmed(stream, count)
         if any(trimmed.values()):
             log.info("trimmed %s", {stream: n for stream, n in trimmed.items() if n})
         await self.rewrite_aof_after_deletions()
@@ -163,7 +174,7 @@ class Retention:
             _text(stream): _text(mark)
             for stream, mark in (await self.redis.hgetall(AOF_REWRITE_MARK)).items()
         }
-        changed = {stream: mark for stream, mark in marks.items() if recorded.get(stream) != mark}
+        changed = {s: mark for s, mark in marks.items() if recorded.get(s, "absent") != mark}
         if not changed:
             return False
         throttle_ms = max(1, int(self.aof_rewrite_interval_s * 1000))

@@ -37,7 +37,7 @@ from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings
-from shared.supervision import Supervisor
+from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
 from shared.wire import CloudEventsFormat
@@ -156,7 +156,9 @@ class Platform:
             limit=settings.login_failure_limit_per_address,
             window_s=settings.login_failure_window_s,
         )
-        self.retention = Retention.of_platform(self.redis, self.instance, settings)
+        self.retention = Retention.of_platform(
+            self.redis, self.instance, settings, on_trimmed=self.telemetry.metrics.trimmed
+        )
         self.supervisor = Supervisor()
         self.started = False
 
@@ -224,6 +226,7 @@ class Platform:
             try:
                 await consumer.maintain()
             except Exception:
+                stop_if_cancelled()
                 log.exception("maintaining %s failed; again next round", consumer.stream)
 
     async def _observe_outbox(self) -> None:

@@ -18,6 +18,14 @@ Job = Callable[[], Awaitable[object]]
 Work = Callable[[], Coroutine[Any, Any, None]]
 
 
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task is being cancelled: a client library that turns a
+    cancellation into an ordinary error (redis-py can) must not keep a loop running."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Supervisor:
     """Starts, watches and stops a process's background tasks by name."""
 
@@ -39,7 +47,9 @@ class Supervisor:
                 try:
                     await job()
                 except Exception:
+                    stop_if_cancelled()
                     log.exception("%s failed; again in %.1f s", name, interval)
+                stop_if_cancelled()  # some clients swallow a cancellation whole
                 await asyncio.sleep(interval)
 
         self.run(name, periodically)
@@ -55,6 +65,7 @@ class Supervisor:
                     await work()
                     reason = "ended"
                 except Exception as error:
+                    stop_if_cancelled()
                     reason = type(error).__name__
                     log.exception("%s crashed; restarting in %.1f s", name, backoff)
                 if time.monotonic() - started > self.max_backoff:

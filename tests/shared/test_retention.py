@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY, generate_latest
 from redis.asyncio import Redis
 
 from shared.names import (
@@ -142,6 +143,10 @@ async def test_a_running_service_trims_what_it_and_stats_consumed(
         return await redis.xlen(Stream.CASES) == 0
 
     assert await eventually(trimmed, within=30)
+    exported = generate_latest(REGISTRY).decode().splitlines()
+    counted = [line for line in exported if line.startswith("safereturn_stream_entries_trimmed")
+               and f'stream="{Stream.CASES}"' in line]  # fmt: skip
+    assert [float(line.rsplit(" ", 1)[1]) for line in counted] == [20]
 
 
 SAMPLE_NAME = "Lò Thị Mai"
