@@ -113,14 +113,36 @@ class StreamConsumer:
         self.metrics = metrics
         self.tracer = tracer
         self._in_flight: set[str] = set()
+        self._subscribers: list[Any] = []
 
-    async def provision(self) -> None:
-        """Create the group at id 0, so entries published before we first started are read."""
+    async def provision(self) -> bool:
+        """Create the group at id 0, so entries published before we first started are read;
+        whether it had to be created."""
         try:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
+            return False
+        return True
+
+    @property
+    def alive(self) -> bool:
+        """Whether the reader and the reclaimer are both reading."""
+        return all(self._reading(subscriber) for subscriber in self._subscribers)
+
+    @staticmethod
+    def _reading(subscriber: Any) -> bool:
+        return bool(subscriber.running) and any(not task.done() for task in subscriber.tasks)
+
+    async def revive(self) -> None:
+        """Start again the subscribers that stopped (FastStream stops one for good on NOGROUP,
+        i.e. when Redis lost the group); the group must exist again first."""
+        for subscriber in self._subscribers:
+            if not self._reading(subscriber):
+                log.warning("restarting a stopped subscriber of %s/%s", self.stream, self.group)
+                await subscriber.stop()
+                await subscriber.start()
 
     def attach(self, broker: RedisBroker) -> None:
         """Register the batch reader and the reclaimer on ``broker``."""
@@ -141,7 +163,9 @@ class StreamConsumer:
             polling_interval=self.settings.poll_interval_ms,
         )
         for stream_sub in (reader, reclaimer):
-            broker.subscriber(stream=stream_sub, ack_policy=AckPolicy.MANUAL)(self.on_message)
+            subscriber = broker.subscriber(stream=stream_sub, ack_policy=AckPolicy.MANUAL)
+            subscriber(self.on_message)
+            self._subscribers.append(subscriber)
 
     async def on_message(self, body: Any, message: RedisBatchStreamMessage) -> None:
         """FastStream entry point: never raises, so FastStream never acks or drops by itself.
@@ -318,7 +342,13 @@ class StreamConsumer:
         return int(pending[0]["times_delivered"]) if pending else 1
 
     async def maintain(self) -> None:
-        """Record pending and lag, and forget consumers that left with nothing pending."""
+        """Bring back a group Redis lost (at id 0) and its stopped subscribers; record pending
+        and lag; forget consumers that left with nothing pending."""
+        if await self.provision():
+            log.warning("group %s on %s was missing (Redis lost its data?): created at 0",
+                        self.group, self.stream)  # fmt: skip
+        if not self.alive:
+            await self.revive()
         for group in await self.redis.xinfo_groups(self.stream):
             if group["name"].decode() == self.group:
                 self.metrics.observe_group(

@@ -69,6 +69,29 @@ def is_dead_letter_stream(name: str) -> bool:
     return name.endswith(DEAD_LETTER_SUFFIX)
 
 
+ACKNOWLEDGED_STREAMS = (
+    Stream.CASES, Stream.ACTIVITIES, Stream.PLATFORM, Stream.SUBMISSIONS, Stream.NOTIFICATIONS,
+)  # fmt: skip
+"""Streams read by consumer groups: trimmed below what every group has acknowledged."""
+ARCHIVIST = Service.STATS
+ARCHIVED_STREAMS = (Stream.CASES, Stream.ACTIVITIES, Stream.NOTIFICATIONS)
+"""Streams stats archives (``services.stats.handlers.ARCHIVED``): trimmed only below stats'
+acknowledgement, which implies archived."""
+PERSONAL_DATA_STREAMS = (Stream.SUBMISSIONS,)
+"""Streams whose entries carry personal data and are deleted once committed: after such
+deletions the AOF is rewritten so it does not keep them."""
+REJECTED_STREAMS = (Stream.SUBMISSIONS_REJECTED,)
+"""Kept for a set age (``rejected_retention_s``), whoever has read them."""
+
+RETENTION_LEASE = f"{PREFIX}:retention:lease"
+"""Held (SET NX PX) by the replica that applies retention, for one retention interval."""
+AOF_REWRITE_THROTTLE = f"{PREFIX}:retention:aof-rewrite"
+"""Exists for ``aof_rewrite_interval_s`` after an AOF rewrite was started."""
+AOF_REWRITE_MARK = f"{PREFIX}:retention:aof-mark"
+"""Hash: personal-data stream → its state (length, last id, last deleted id) at the last
+rewrite; a change means deletions since."""
+
+
 def consumer_group(service: str) -> str:
     """One group per service and stream: replicas of a service share the work."""
     return f"{PREFIX}.{service}"

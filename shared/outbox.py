@@ -1,7 +1,9 @@
 """Outbox: events are written in the same transaction as the change that caused them, and a
 relay publishes them afterwards in pipelined batches. Nothing is published for a rolled-back
 change; nothing committed stays unpublished (a relay that dies between XADD and marking a row
-sent publishes it again, and consumers drop the duplicate through their inbox).
+sent publishes it again, and consumers drop the duplicate through their inbox). A row is marked
+published only once Redis has the entry on disk (``shared.durability``): an entry Redis
+acknowledged but lost in a crash would otherwise be gone with its row marked sent.
 """
 
 import asyncio
@@ -18,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
 from shared.db import Database, outbox
+from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
 from shared.events.envelope import CloudEvent, to_fields
 from shared.events.registry import EventRegistry
+from shared.supervision import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +96,15 @@ class OutboxRelay:
         batch_size: int,
         poll_interval: float,
         on_published: Callable[[str, int], None] | None = None,
+        durability: Durability | None = None,
+        max_backoff: float = 30.0,
     ) -> None:
         self.database = database
         self.redis = redis
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.durability = durability or Durability(redis)
+        self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._on_published = on_published
 
@@ -106,14 +114,25 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled; a failing Redis or database only delays publication."""
+        delay = self.poll_interval
         while True:
             try:
                 while await self.publish_batch() == self.batch_size:
                     pass
+                delay = self.poll_interval
+            except NotDurable as reason:
+                # Retrying at once would only publish the same rows again and again.
+                delay = min(max(delay * 2, self.poll_interval), self.max_backoff)
+                log.error("outbox not published, Redis could lose it: %s; again in %.1f s",
+                          reason, delay)  # fmt: skip
             except Exception:
+                stop_if_cancelled()
                 log.exception("outbox relay failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            if delay > self.poll_interval:  # backing off: a commit's wake-up must not cut it
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
 
     async def publish_batch(self) -> int:
@@ -130,10 +149,14 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
+            await self.durability.before_publishing()
             async with self.redis.pipeline(transaction=False) as pipe:
                 for row in rows:
                     pipe.xadd(row.stream, row.fields)
+                waited = self.durability.add_wait(pipe)
                 results = await pipe.execute(raise_on_error=False)
+            if waited:
+                self.durability.confirm(results.pop())  # raises: the rows stay unpublished
             published = [
                 row for row, result in zip(rows, results, strict=True)
                 if not isinstance(result, Exception)

@@ -93,12 +93,18 @@ class RedisServer:
 
     def start(self, *, timeout: float = 15.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        # The AOF is fsynced before each reply (an acknowledged XADD survives a crash); its
+        # rewrites hold commands, not an RDB image (which would keep XDEL'd stream entries,
+        # personal data included); nothing is evicted; no RDB snapshots. docs/reliability.md.
         command = [
             self.binary,
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.directory.resolve()),
             "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--aof-use-rdb-preamble", "no",
+            "--maxmemory-policy", "noeviction",
             "--save", "",
             "--protected-mode", "yes",
         ]  # fmt: skip

@@ -3,6 +3,7 @@ HTTP app with ``/health``, ``/ready`` and ``/metrics``, and how it is served.
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from shared.access import Matrix
 from shared.audit import AuditRecord, append, append_pending, query
 from shared.consumer import StreamConsumer, Subscription
 from shared.db import Database
+from shared.durability import Durability
 from shared.events import REGISTRY as EVENTS
 from shared.events import EventRegistry
 from shared.events.catalogue import asyncapi
@@ -33,7 +35,9 @@ from shared.migrations import upgrade
 from shared.names import Service, consumer_name, event_source
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
+from shared.retention import Retention
 from shared.settings import ServiceSettings
+from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
 from shared.wire import CloudEventsFormat
@@ -89,6 +93,12 @@ class Platform:
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_ms / 1000,
             on_published=self.telemetry.metrics.published,
+            durability=Durability(
+                self.redis,
+                fsync_declared=settings.redis_fsync_declared,
+                replicas=settings.redis_waitaof_replicas,
+                timeout_ms=settings.redis_waitaof_timeout_ms,
+            ),
         )
         self.broker = RedisBroker(
             settings.redis_url,
@@ -146,7 +156,10 @@ class Platform:
             limit=settings.login_failure_limit_per_address,
             window_s=settings.login_failure_window_s,
         )
-        self._tasks: list[asyncio.Task[None]] = []
+        self.retention = Retention.of_platform(
+            self.redis, self.instance, settings, on_trimmed=self.telemetry.metrics.trimmed
+        )
+        self.supervisor = Supervisor()
         self.started = False
 
     @asynccontextmanager
@@ -174,12 +187,13 @@ class Platform:
         for consumer in self.consumers:
             await consumer.provision()
         await self.broker.start()
-        self._tasks = [
-            asyncio.create_task(self.relay.run(), name="outbox-relay"),
-            asyncio.create_task(self._maintain(), name="maintenance"),
-            *(asyncio.create_task(work(self), name=getattr(work, "__name__", "worker"))
-              for work in self.spec.workers),
-        ]  # fmt: skip
+        self.supervisor.run("relay", self.relay.run)
+        for name, job in self._periodic_jobs().items():
+            self.supervisor.every(f"maintenance:{name}", self.settings.maintenance_interval_s, job)
+        for work in self.spec.workers:
+            self.supervisor.keep_running(
+                f"worker:{getattr(work, '__name__', 'worker')}", functools.partial(work, self)
+            )
         self.started = True
         log.info("%s started as %s", self.name, self.instance)
 
@@ -187,34 +201,50 @@ class Platform:
         """Stop consuming, then the background tasks; each step bounded, so a stuck step is
         logged and the process still ends."""
         self.started = False
+        maintenance = [name for name in self.supervisor.tasks if name.startswith("maintenance:")]
+        await self.supervisor.stop(*maintenance, within=STOP_TIMEOUT_S)  # it revives consumers
         await _bounded(self.broker.stop(), "the broker")
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
-            for task in stuck:
-                log.warning("%s did not stop within %s s", task.get_name(), STOP_TIMEOUT_S)
+        await self.supervisor.stop(within=STOP_TIMEOUT_S)
         await _bounded(self.redis.aclose(), "the Redis client")
         await _bounded(self.database.dispose(), "the database pool")
         self.telemetry.shutdown()
 
-    async def _maintain(self) -> None:
-        while True:
+    def _periodic_jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:
+        """Each runs in its own task: one failing leaves the others running."""
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {
+            "consumers": self._maintain_consumers,
+            "outbox": self._observe_outbox,
+        }
+        if self.spec.housekeeping is not None:
+            jobs["housekeeping"] = functools.partial(self.spec.housekeeping, self)
+        if self.settings.retention_enabled:
+            jobs["retention"] = self.retention.run
+        return jobs
+
+    async def _maintain_consumers(self) -> None:
+        for consumer in self.consumers:  # one failing leaves the others maintained
             try:
-                for consumer in self.consumers:
-                    await consumer.maintain()
-                if self.spec.housekeeping is not None:
-                    await self.spec.housekeeping(self)
-                self.telemetry.metrics.observe_outbox(await self.relay.backlog())
+                await consumer.maintain()
             except Exception:
-                log.exception("maintenance failed; retrying")
-            await asyncio.sleep(self.settings.maintenance_interval_s)
+                stop_if_cancelled()
+                log.exception("maintaining %s failed; again next round", consumer.stream)
+
+    async def _observe_outbox(self) -> None:
+        self.telemetry.metrics.observe_outbox(await self.relay.backlog())
 
     async def problems(self) -> dict[str, str]:
-        """Dependencies that are not ready, with a reason safe to show."""
+        """What is not ready, with a reason safe to show: a dependency, a dead task, a
+        stopped consumer, or an outbox Redis could lose."""
         found: dict[str, str] = {}
         if not self.started:
             found["service"] = "starting"
+        else:
+            found |= self.supervisor.problems()
+            for consumer in self.consumers:
+                if not consumer.alive:
+                    found[f"consumer:{consumer.stream}"] = "stopped"
+        if self.relay.durability.problem is not None:
+            found["durability"] = "unconfirmed: see the relay's log"
         try:
             await self.redis.ping()
         except Exception as error:
@@ -244,7 +274,8 @@ async def health(platform: PlatformDep) -> dict[str, str]:
 
 @operations.get("/ready", response_model=None)
 async def ready(platform: PlatformDep) -> dict[str, Any] | Response:
-    """Readiness: the database and Redis answer and the consumers run."""
+    """Readiness: the database and Redis answer, every consumer, task and worker runs, and
+    the outbox's entries are durable; a 503 names each failing check."""
     problems = await platform.problems()
     if problems:
         return problem(503, "Not ready", kind="not-ready", checks=problems)

@@ -7,7 +7,13 @@ A value is looked up as ``SAFERETURN_<SERVICE>_<FIELD>`` first, then as the plat
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, PositiveInt
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -62,6 +68,37 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_ms: PositiveInt = 200
     maintenance_interval_s: float = 15.0
     stale_consumer_idle_ms: PositiveInt = 3_600_000
+
+    redis_fsync_declared: bool = Field(
+        default=False,
+        description="Redis < 7.2 runs appendonly yes and appendfsync always, and this service's "
+        "ACL user may not run CONFIG GET to check it (docs/reliability.md).",
+    )
+    redis_waitaof_replicas: NonNegativeInt = Field(
+        default=0, description="On Redis 7.2+, replicas whose AOF must also hold each batch."
+    )
+    redis_waitaof_timeout_ms: PositiveInt = 1000
+
+    retention_enabled: bool = Field(
+        default=True,
+        description="Apply stream retention from this service (its Redis user needs XTRIM on "
+        "every stream, and BGREWRITEAOF); one replica at a time applies it.",
+    )
+    retention_interval_s: PositiveFloat = 60.0
+    stream_keep_acknowledged_s: NonNegativeFloat = Field(
+        default=3600.0, description="Acknowledged entries younger than this are not trimmed."
+    )
+    dead_letter_retention_s: PositiveFloat = Field(
+        default=30 * 86_400.0, description="Dead letters older than this are trimmed."
+    )
+    rejected_retention_s: PositiveFloat = Field(
+        default=30 * 86_400.0, description="Rejected submissions older than this are trimmed."
+    )
+    aof_rewrite_interval_s: PositiveFloat = Field(
+        default=3600.0,
+        description="At most one AOF rewrite per this interval, after personal data was "
+        "deleted: the longest a deleted entry stays in the AOF (plus one retention interval).",
+    )
 
     @classmethod
     def settings_customise_sources(

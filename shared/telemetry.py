@@ -42,6 +42,11 @@ class Metrics:
         self._published = meter.create_counter(
             "safereturn_events_published", unit="{event}", description="Outbox rows published"
         )
+        self._trimmed = meter.create_counter(
+            "safereturn_stream_entries_trimmed",
+            unit="{entry}",
+            description="Entries removed from a stream by retention",
+        )
         self._batch = meter.create_histogram(
             "safereturn_consume_batch_duration", unit="s", description="Time to apply a batch"
         )
@@ -81,6 +86,9 @@ class Metrics:
 
     def published(self, stream: str, count: int) -> None:
         self._published.add(count, {"stream": stream})
+
+    def trimmed(self, stream: str, count: int) -> None:
+        self._trimmed.add(count, {"stream": stream})
 
     def batch_seconds(self, stream: str, group: str, seconds: float) -> None:
         self._batch.record(seconds, {"stream": stream, "group": group})

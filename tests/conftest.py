@@ -2,8 +2,9 @@
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -106,7 +107,13 @@ async def start_platform(
     """Starts test-service processes' plumbing in this event loop; stops them afterwards."""
     started: list[Platform] = []
 
-    async def start(behaviour: support.Behaviour, **overrides: object) -> Platform:
+    async def start(
+        behaviour: support.Behaviour,
+        *,
+        housekeeping: Callable[[Platform], Awaitable[None]] | None = None,
+        workers: Sequence[Callable[[Platform], Coroutine[Any, Any, None]]] = (),
+        **overrides: object,
+    ) -> Platform:
         values: dict[str, object] = {
             "redis_url": redis_url,
             "database_url": database.url.render_as_string(hide_password=False),
@@ -118,7 +125,11 @@ async def start_platform(
         }
         settings = support.TestSettings.model_validate(values | overrides)
         spec = ServiceSpec(
-            settings, subscriptions=[behaviour.subscription()], registry=support.registry
+            settings,
+            subscriptions=[behaviour.subscription()],
+            registry=support.registry,
+            housekeeping=housekeeping,
+            workers=workers,
         )
         platform = Platform(spec)
         await platform.start()

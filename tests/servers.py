@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import redis
+
 from shared.redis_server import RedisServer, find_redis_server, free_port
 
 
@@ -30,16 +32,30 @@ def docker_answers() -> bool:
         return False
 
 
+def _configure_like_production(url: str) -> None:
+    """What shared.redis_server starts with and docs/reliability.md asks of production."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.config_set("appendonly", "yes")
+        client.config_set("appendfsync", "always")
+        client.config_set("aof-use-rdb-preamble", "no")
+    finally:
+        client.close()
+
+
 @contextlib.contextmanager
 def redis_url() -> Iterator[str]:
     if url := os.environ.get("TEST_REDIS_URL"):
+        _configure_like_production(url)  # a throwaway server: the tests flush it anyway
         yield url
     elif docker_answers():
         from testcontainers.redis import RedisContainer  # noqa: PLC0415
 
         with RedisContainer("redis:7-alpine") as container:
             host = container.get_container_host_ip()
-            yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+            url = f"redis://{host}:{container.get_exposed_port(6379)}/0"
+            _configure_like_production(url)
+            yield url
     else:
         with tempfile.TemporaryDirectory(prefix="safereturn-redis-") as directory:
             server = RedisServer(Path(directory), free_port(), find_redis_server())
