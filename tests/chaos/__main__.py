@@ -18,15 +18,14 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=int(env("CHAOS_KILLS", "20")))
     parser.add_argument("--redis-kills", type=int, default=int(env("CHAOS_REDIS_KILLS", "2")))
     parser.add_argument("--db", default=env("CHAOS_DB", "sqlite,postgresql"))
-    parser.add_argument("--workers", type=int, default=int(env("CHAOS_WORKERS", "6")))
+    parser.add_argument("--workers", type=int, default=int(env("CHAOS_WORKERS", "16")))
     parser.add_argument("--seed", type=int, default=int(env("CHAOS_SEED", "12")))
     parser.add_argument("--quiesce-s", type=float, default=float(env("CHAOS_QUIESCE_S", "900")))
     args = parser.parse_args()
     size = Size(args.cases, args.kills, args.redis_kills, args.workers, args.seed, args.quiesce_s)
     results = [run(db.strip(), size) for db in args.db.split(",") if db.strip()]
-    print()
     for result in results:
-        print(f"{result.database}: {'PASS' if result.ok else 'FAIL'} {result.figures}")
+        sys.stdout.write(f"{result.database}: {'PASS' if result.ok else 'FAIL'} {result.figures}\n")
     return 0 if all(r.ok for r in results) else 1
 
 

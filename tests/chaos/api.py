@@ -22,7 +22,7 @@ class LoadError(RuntimeError):
     """A call never got an answer it could use within its time; the message says which."""
 
 
-class Ambiguous(Exception):  # noqa: N818 - an outcome, not a failure of the harness
+class Ambiguous(Exception):
     """The request may or may not have taken effect: reconcile before sending it again."""
 
 
@@ -40,9 +40,10 @@ class Api:
 
     def __init__(
         self, urls: Callable[[str], list[str]], role: str, province: str | None = None,
-        *, deadline_s: float = 180.0,
+        *, deadline_s: float = 180.0, stop: threading.Event | None = None,
     ) -> None:  # fmt: skip
         self.urls = urls
+        self.stop = stop or threading.Event()
         self.client_id, self.secret = make_client(role, province)
         self.deadline_s = deadline_s
         self._local = threading.local()
@@ -77,32 +78,39 @@ class Api:
         deadline = time.monotonic() + self.deadline_s
         delay = 0.05
         headers = dict(kwargs.pop("headers", {}))
-        while True:
-            if time.monotonic() > deadline:
-                raise LoadError(f"{method} {service}{path}: no usable answer in time")
+        while time.monotonic() < deadline:
+            if self.stop.is_set():
+                raise LoadError("stopped")
             if auth:
                 headers["Authorization"] = f"Bearer {self.token()}"
-            url = random.choice(self.urls(service)) + path
-            try:
-                answer = self._http().request(method, url, headers=headers, **kwargs)
-            except httpx.ConnectError:
-                answer = None  # refused: nothing was sent, try a replica or wait for a restart
-            except httpx.TransportError as error:
-                if not retry_unknown:
-                    raise Ambiguous(f"{method} {path}: {type(error).__name__}") from error
-                answer = None
-            if answer is not None:
-                if answer.status_code < 500:
-                    if answer.status_code == 401 and auth:
-                        self.token(fresh=True)
-                    elif answer.status_code == 429:
-                        pass
-                    else:
-                        return answer
-                elif not retry_unknown:
-                    raise Ambiguous(f"{method} {path}: {answer.status_code}")
+            answer = self._attempt(method, service, path, retry_unknown, headers, kwargs)
+            if answer is not None and answer.status_code == 401 and auth:
+                self.token(fresh=True)  # a restarted service may not know the key yet
+            elif answer is not None and answer.status_code not in (429,):
+                return answer
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+        raise LoadError(f"{method} {service}{path}: no usable answer in time")
+
+    def _attempt(
+        self, method: str, service: str, path: str, retry_unknown: bool,
+        headers: dict[str, str], kwargs: dict[str, Any],
+    ) -> httpx.Response | None:  # fmt: skip
+        """The answer to use, None to try again, or Ambiguous."""
+        url = random.choice(self.urls(service)) + path
+        try:
+            answer = self._http().request(method, url, headers=headers, **kwargs)
+        except httpx.ConnectError:
+            return None  # refused: nothing was sent; another replica, or after the restart
+        except httpx.TransportError as error:
+            if retry_unknown:
+                return None
+            raise Ambiguous(f"{method} {path}: {type(error).__name__}") from error
+        if answer.status_code >= 500:
+            if retry_unknown:
+                return None
+            raise Ambiguous(f"{method} {path}: {answer.status_code}")
+        return answer
 
     def get(self, service: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", service, path, retry_unknown=True, **kwargs)

@@ -67,8 +67,9 @@ def intake_cases(load: Load, truth: Truth) -> Check:
         if case.original is not None and case.merged_into is None:
             wrong.append(f"{case.source_ref}: the same ID number was not merged")
     detail = f"{len(truth.cases)} reports; lost {lost[:5]} wrong {wrong[:5]}"
+    doubled = len([w for w in wrong if "two case ids" in w])
     return Check("every accepted report is exactly one case", not lost and not wrong, detail,
-                 lost=len(lost), doubled=len([w for w in wrong if "two case ids" in w]))  # fmt: skip
+                 lost=len(lost), doubled=doubled)  # fmt: skip
 
 
 def _facts(truth: Truth, protections: dict[int, int], activities: list[dict[str, Any]],
@@ -193,7 +194,7 @@ def mail(load: Load, truth: Truth) -> Check:
     for raw in list(load.platform.smtp.raw):
         message = email.message_from_bytes(raw, policy=email.policy.default)
         part = message.get_body(("plain",))
-        body = str(part.get_content()) if part else ""  # type: ignore[attr-defined]
+        body = str(part.get_content()) if part else ""
         copies[(str(message["To"]), str(message["Subject"]), body)] += 1
     pairs: Counter[tuple[str, str, str]] = Counter()
     for to, subject, body in copies:
@@ -211,7 +212,8 @@ def mail(load: Load, truth: Truth) -> Check:
     again = sum(n - 1 for n in copies.values() if n > 1)
     check.doubled += again
     check.ok = check.ok and not again
-    check.detail += f"; {len(load.platform.smtp.raw)} mails, {again} identical resends"
+    resent = [(to, subject[:60]) for (to, subject, _), n in copies.items() if n > 1]
+    check.detail += f"; {len(load.platform.smtp.raw)} mails, {again} identical resends {resent[:3]}"
     return check
 
 
@@ -224,7 +226,7 @@ def webhooks(load: Load, truth: Truth) -> Check:
     for received in list(load.platform.webhooks.at("/integrator")):
         try:
             event = verifier.verify(received.body, received.headers)
-        except Exception:  # noqa: BLE001 - any refusal is a bad signature
+        except Exception:  # any refusal is a bad signature
             bad += 1
             continue
         ids[event["id"]] += 1
@@ -232,12 +234,13 @@ def webhooks(load: Load, truth: Truth) -> Check:
             got[(event["subject"], event["type"])] += 1
     expected: Counter[tuple[str, str]] = Counter()
     for case in _in_province(truth.cases, "11"):
-        expected[(case.case_id, "case.received")] += 1
+        case_id = str(case.case_id)
+        expected[(case_id, "case.received")] += 1
         for n, (outcome, _) in enumerate(case.decisions):
             kind = ("case.identified" if outcome == "victim" else "case.not_identified") if n == 0 \
                 else "case.identification_amended"  # fmt: skip
-            expected[(case.case_id, kind)] += 1
-        expected[(case.case_id, "protection.ordered")] += len(case.protections)
+            expected[(case_id, kind)] += 1
+        expected[(case_id, "protection.ordered")] += len(case.protections)
     types = {t for _, t in expected}
     check = _diff("every event delivered once to the integrator's webhook", expected,
                   Counter({k: v for k, v in got.items() if k[1] in types}))  # fmt: skip

@@ -34,7 +34,7 @@ class Killer(threading.Thread):
                     self.platform.kill_redis()
                 else:
                     self._kill_service()
-        except Exception as error:  # noqa: BLE001 - reported by the run, never lost in a thread
+        except Exception as error:  # reported by the run, never lost in a thread
             self.errors.append(f"{type(error).__name__}: {error}")
 
     def _kill_service(self) -> None:

@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -36,14 +37,15 @@ WAIT_S = 240.0  # how long a step may wait for the platform to catch up (kills i
 class Load:
     def __init__(self, platform: Platform, truth: Truth, run: str, seed: int) -> None:
         self.platform, self.truth, self.run, self.seed = platform, truth, run, seed
-        urls = platform.urls
-        self.reporters = {p: Api(urls, "reporter", p) for p in ("11", "08")}
-        self.verifiers = {p: Api(urls, "verifier", p) for p in ("11", "08")}
-        self.officer = Api(urls, "support_officer", "08")
-        self.approver = Api(urls, "approver", "08")
-        self.admin = Api(urls, "admin")
-        self.analyst = Api(urls, "analyst")
-        self.integrator = Api(urls, "integrator", "11")
+        self.stop = threading.Event()  # set when the run gives up: every waiting call ends
+        api = partial(Api, platform.urls, stop=self.stop)
+        self.reporters = {p: api("reporter", p) for p in ("11", "08")}
+        self.verifiers = {p: api("verifier", p) for p in ("11", "08")}
+        self.officer = api("support_officer", "08")
+        self.approver = api("approver", "08")
+        self.admin = api("admin")
+        self.analyst = api("analyst")
+        self.integrator = api("integrator", "11")
         self.webhook_secret = ""
         self._local = threading.local()
 
@@ -85,7 +87,7 @@ class Load:
                 self._redis().xadd(Stream.SUBMISSIONS, fields)  # type: ignore[arg-type]
                 return
             except redis.RedisError as error:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.stop.is_set():
                     raise LoadError(f"XADD: {error}") from error
                 time.sleep(0.2)
 
@@ -134,7 +136,7 @@ class Load:
         original = self.truth.cases[case.original or 0]
         deadline = time.monotonic() + WAIT_S
         while original.case_id is None:  # merged into whichever came first: make it the original
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.stop.is_set():
                 raise LoadError(f"{original.source_ref} never accepted")
             time.sleep(0.2)
         answer = self.post_report(case).json()

@@ -6,6 +6,7 @@ Each process can be SIGKILLed and restarted on its port; Redis restarts from its
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -143,32 +144,36 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
 
 
 @contextlib.contextmanager
-def _databases(kind: str, directory: Path) -> Iterator[dict[str, str]]:
+def _databases(kind: str, given: str | None) -> Iterator[dict[str, str]]:
     """``SAFERETURN_<SERVICE>_DATABASE_URL`` for each service: SQLite files, or a database
-    per service on a throwaway PostgreSQL server."""
+    per service on the PostgreSQL server given, else on a throwaway one."""
     if kind == "sqlite":
         yield {}
         return
-    with servers.postgres_url() as server:
-        async def create() -> None:
-            connection = await asyncpg.connect(server)
-            try:
-                for service in Service:
-                    await connection.execute(f'DROP DATABASE IF EXISTS "chaos_{service}"')
-                    await connection.execute(f'CREATE DATABASE "chaos_{service}"')
-            finally:
-                await connection.close()
-
-        asyncio.run(create())
+    if kind != "postgresql":
+        raise ValueError(f"no such database kind: {kind} (sqlite or postgresql)")
+    with contextlib.ExitStack() as stack:
+        server = given or stack.enter_context(servers.postgres_url())
+        names = {service: f"chaos_{secrets.token_hex(4)}_{service}" for service in Service}
+        asyncio.run(_each(server, [f'CREATE DATABASE "{n}"' for n in names.values()]))
+        stack.callback(lambda: asyncio.run(
+            _each(server, [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
+        ))  # fmt: skip
         base = server.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0]
-        yield {
-            f"SAFERETURN_{service.upper()}_DATABASE_URL": f"{base}/chaos_{service}"
-            for service in Service
-        }
+        yield {f"SAFERETURN_{s.upper()}_DATABASE_URL": f"{base}/{n}" for s, n in names.items()}
+
+
+async def _each(server: str, statements: list[str]) -> None:
+    connection = await asyncpg.connect(server)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 @contextlib.contextmanager
-def running(kind: str, directory: Path) -> Iterator[Platform]:
+def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator[Platform]:
     """Everything started, and everything stopped afterwards, also on failure."""
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(parents=True, exist_ok=True)
@@ -179,7 +184,7 @@ def running(kind: str, directory: Path) -> Iterator[Platform]:
         smtp = stack.enter_context(SmtpSink())
         webhooks = stack.enter_context(HttpSink())
         env = _service_env(redis.url, directory, smtp) | stack.enter_context(
-            _databases(kind, directory)
+            _databases(kind, postgres)
         )
         platform = Platform(directory, env, redis, smtp, webhooks)
         stack.callback(platform.stop)

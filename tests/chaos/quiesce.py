@@ -50,8 +50,8 @@ def _group_counts(client: redis.Redis, stream: str, group: dict[str, Any]) -> di
         info = client.xinfo_stream(stream)
         last = info.get("last-generated-id")
         delivered = group.get("last-delivered-id")
-        behind = client.xrange(stream, min=f"({delivered.decode()}", count=1) if delivered else []
-        lag = len(behind) if last != delivered else 0
+        behind: Any = client.xrange(stream, min=f"({delivered.decode()}", count=1)
+        lag = len(behind) if delivered and last != delivered else 0
     return {"pending": pending, "lag": int(lag)}
 
 
@@ -108,7 +108,7 @@ def stream_events(platform: Platform, stream: str) -> list[dict[str, Any]]:
     try:
         start = "-"
         for _ in range(100_000):  # bounded: pages of 5,000
-            page = client.xrange(stream, min=start, count=5000)
+            page: Any = client.xrange(stream, min=start, count=5000)
             for entry_id, fields in page:
                 event = from_fields(fields)
                 events.append({"id": event.get_id(), "type": event.get_type(),

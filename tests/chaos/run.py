@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tests.chaos import checks
@@ -25,7 +26,7 @@ class Size:
     cases: int = 300
     kills: int = 5
     redis_kills: int = 1
-    workers: int = 6
+    workers: int = 16
     seed: int = 12
     quiesce_s: float = 120.0
 
@@ -36,6 +37,7 @@ class Result:
     size: Size
     checks: list[Check] = field(default_factory=list)
     figures: dict[str, object] = field(default_factory=dict)
+    killed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +47,7 @@ class Result:
         out = [f"chaos on {self.database}:"]
         out += [f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
         out.append("  " + ", ".join(f"{k} {v}" for k, v in self.figures.items()))
+        out.append(f"  killed: {', '.join(self.killed)}")
         return out
 
 
@@ -69,30 +72,36 @@ def _drive(load: Load, truth: Truth, size: Size, say: Callable[[str], None]) -> 
     killer = Killer(load.platform, size.kills, size.redis_kills, lambda: done[0] / total,
                     size.seed)  # fmt: skip
     killer.start()
+    pool = ThreadPoolExecutor(size.workers)
     try:
-        with ThreadPoolExecutor(size.workers) as pool:
-            jobs = [pool.submit(finished, lambda c=case: load.story(c)) for case in truth.cases]
-            jobs += [pool.submit(finished, lambda i=i, a=a: load.activity(i, a))
-                     for i, a in enumerate(activities)]  # fmt: skip
-            last = time.monotonic()
-            for job in jobs:
-                job.result()
-                if time.monotonic() - last > 10:
-                    say(f"  … {done[0]}/{total} stories, kills so far {len(load.platform.kills)}")
-                    last = time.monotonic()
-    finally:
+        jobs = [pool.submit(finished, partial(load.story, case)) for case in truth.cases]
+        jobs += [pool.submit(finished, partial(load.activity, i, a))
+                 for i, a in enumerate(activities)]  # fmt: skip
+        last = time.monotonic()
+        for job in jobs:
+            job.result()
+            if time.monotonic() - last > 10:
+                say(f"  … {done[0]}/{total} stories, kills so far {len(load.platform.kills)}")
+                last = time.monotonic()
         killer.join(timeout=600)
+    finally:  # also when interrupted: every thread ends before the platform stops
         killer.stopping.set()
+        load.stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        killer.join(timeout=120)
     return errors + [f"killer: {e}" for e in killer.errors]
 
 
-def run(database: str, size: Size, say: Callable[[str], None] = print) -> Result:
+def run(
+    database: str, size: Size, say: Callable[[str], None] = print, postgres: str | None = None
+) -> Result:
+    """A run on ``sqlite`` or ``postgresql`` (the server given, else a throwaway one)."""
     started = time.monotonic()
     result = Result(database, size)
     run_id = secrets.token_hex(3)
     with (
         tempfile.TemporaryDirectory(prefix=f"chaos-{database}-") as folder,
-        running(database, Path(folder)) as platform,
+        running(database, Path(folder), postgres) as platform,
         environment(platform.env),
     ):
         say(f"chaos on {database}: {len(platform.processes)} processes up in "
@@ -118,6 +127,7 @@ def run(database: str, size: Size, say: Callable[[str], None] = print) -> Result
         found.append(checks.streams(state, waited))
         found.append(checks.audit())
         result.checks = found
+        result.killed = platform.kills + ["redis"] * platform.redis_restarts
         result.figures = {
             "cases": len(truth.cases), "events": events, "kills": len(platform.kills),
             "redis restarts": platform.redis_restarts,

@@ -17,6 +17,7 @@ SUPPORT_RECEIVED, SUPPORT_IDENTIFIED = date(2025, 3, 10), date(2025, 4, 1)
 SUPPORT_GRANTED = date(2025, 4, 2)
 DONOR = "donor:IOM Việt Nam"
 COMMUNE_KINDS = ("commune_police", "commune_committee", "womens_union")
+MAIL_DOMAIN = "chaos.example.gov.vn"
 PROVINCE_KINDS = ("provincial_police", "social_protection", "border_guard", "child_protection")
 
 
@@ -148,19 +149,21 @@ def directory() -> list[dict[str, Any]]:
     agencies = []
     for province in sorted({p for p, _ in AREAS}):
         for kind in PROVINCE_KINDS:
+            box = f"{kind}.{province}@{MAIL_DOMAIN}"
             agencies.append({"name": f"{kind} {province}", "kind": kind, "province": province,
-                             "ward": None, "emails": [f"{kind}.{province}@chaos.example.gov.vn"]})  # fmt: skip
+                             "ward": None, "emails": [box]})  # fmt: skip
     for province, ward in AREAS:
         for kind in COMMUNE_KINDS:
+            box = f"{kind}.{ward}@{MAIL_DOMAIN}"
             agencies.append({"name": f"{kind} {ward}", "kind": kind, "province": province,
-                             "ward": ward, "emails": [f"{kind}.{ward}@chaos.example.gov.vn"]})  # fmt: skip
+                             "ward": ward, "emails": [box]})  # fmt: skip
     return agencies
 
 
 def expected_mail(case: Case) -> list[tuple[str, str]]:
     """(event type, mailbox) pairs routes.toml sends for what was accepted on this case."""
-    commune = {kind: f"{kind}.{case.ward}@chaos.example.gov.vn" for kind in COMMUNE_KINDS}
-    province = {kind: f"{kind}.{case.province}@chaos.example.gov.vn" for kind in PROVINCE_KINDS}
+    commune = {kind: f"{kind}.{case.ward}@{MAIL_DOMAIN}" for kind in COMMUNE_KINDS}
+    province = {kind: f"{kind}.{case.province}@{MAIL_DOMAIN}" for kind in PROVINCE_KINDS}
     pairs = [("case.received", box) for box in (commune["commune_police"],
              commune["commune_committee"], province["social_protection"])]  # fmt: skip
     if case.body["reception_form"] == "bilateral_handover":

@@ -1,0 +1,24 @@
+"""The chaos suite at small size, on SQLite and PostgreSQL: real processes SIGKILLed and
+restarted, Redis SIGKILLed and restarted from its AOF, and every exactly-once invariant holds.
+``make chaos`` runs it at full size."""
+
+import pytest
+
+from tests.chaos.run import Size, run
+
+SMALL = Size(cases=300, kills=5, redis_kills=1, workers=16, quiesce_s=60.0)
+
+
+@pytest.mark.timeout(300)  # the run keeps well inside 3 minutes; this is the safety net
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_nothing_is_lost_or_doubled_under_chaos(
+    database: str, postgres_server: str | LookupError
+) -> None:
+    if database == "postgresql" and isinstance(postgres_server, LookupError):
+        pytest.skip(str(postgres_server))
+    server = postgres_server if isinstance(postgres_server, str) else None
+    result = run(database, SMALL, postgres=server)
+    assert (result.figures["lost"], result.figures["doubled"]) == (0, 0), "\n".join(result.lines())
+    assert result.ok, "\n".join(result.lines())
