@@ -49,12 +49,21 @@ class Api:
         self._local = threading.local()
         self._token: str | None = None
         self._lock = threading.Lock()
+        self._clients: list[httpx.Client] = []
 
     def _http(self) -> httpx.Client:
         client: httpx.Client | None = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = httpx.Client(timeout=CALL_TIMEOUT_S)
+            with self._lock:
+                self._clients.append(client)
         return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
 
     def token(self, *, fresh: bool = False) -> str:
         with self._lock:

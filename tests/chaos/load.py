@@ -48,6 +48,15 @@ class Load:
         self.integrator = api("integrator", "11")
         self.webhook_secret = ""
         self._local = threading.local()
+        self._redis_clients: list[redis.Redis] = []
+
+    def close(self) -> None:
+        for api in (*self.reporters.values(), *self.verifiers.values(), self.officer,
+                    self.approver, self.admin, self.analyst, self.integrator):  # fmt: skip
+            api.close()
+        with self.truth.lock:
+            for client in self._redis_clients:
+                client.close()
 
     # --- before the chaos starts -------------------------------------------------------------
     def set_up(self) -> None:
@@ -77,6 +86,8 @@ class Load:
             client = self._local.redis = redis.Redis.from_url(
                 self.platform.redis_url, socket_timeout=5, socket_connect_timeout=2
             )
+            with self.truth.lock:
+                self._redis_clients.append(client)
         return client
 
     def xadd(self, fields: dict[str, str]) -> None:

@@ -1,6 +1,7 @@
 """One chaos run: start the platform, set it up, drive the load while the killer works, wait
 until it is quiet, check every invariant and print the figures."""
 
+import contextlib
 import secrets
 import tempfile
 import threading
@@ -84,9 +85,11 @@ def _drive(load: Load, truth: Truth, size: Size, say: Callable[[str], None]) -> 
                 say(f"  … {done[0]}/{total} stories, kills so far {len(load.platform.kills)}")
                 last = time.monotonic()
         killer.join(timeout=600)
-    finally:  # also when interrupted: every thread ends before the platform stops
-        killer.stopping.set()
+    except BaseException:  # interrupted or timed out: every waiting call ends now
         load.stop.set()
+        raise
+    finally:  # every thread ends before the platform stops
+        killer.stopping.set()
         pool.shutdown(wait=True, cancel_futures=True)
         killer.join(timeout=120)
     return errors + [f"killer: {e}" for e in killer.errors]
@@ -99,16 +102,16 @@ def run(
     started = time.monotonic()
     result = Result(database, size)
     run_id = secrets.token_hex(3)
-    with (
-        tempfile.TemporaryDirectory(prefix=f"chaos-{database}-") as folder,
-        running(database, Path(folder), postgres) as platform,
-        environment(platform.env),
-    ):
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"chaos-{database}-"))
+        platform = stack.enter_context(running(database, Path(folder), postgres))
+        stack.enter_context(environment(platform.env))
         say(f"chaos on {database}: {len(platform.processes)} processes up in "
             f"{time.monotonic() - started:.0f} s; {size.cases} cases, {size.kills} kills, "
             f"{size.redis_kills} Redis kills")  # fmt: skip
         truth = Truth(cases=plan_cases(size.cases, size.seed, run_id))
         load = Load(platform, truth, run_id, size.seed)
+        stack.callback(load.close)
         load.set_up()
         load_started = time.monotonic()
         errors = _drive(load, truth, size, say)
