@@ -50,17 +50,18 @@ class Api:
         self._token: str | None = None
         self._lock = threading.Lock()
         self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()  # not _lock: token() holds that while calling
 
     def _http(self) -> httpx.Client:
         client: httpx.Client | None = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = httpx.Client(timeout=CALL_TIMEOUT_S)
-            with self._lock:
+            with self._clients_lock:
                 self._clients.append(client)
         return client
 
     def close(self) -> None:
-        with self._lock:
+        with self._clients_lock:
             for client in self._clients:
                 client.close()
             self._clients.clear()

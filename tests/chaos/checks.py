@@ -8,6 +8,7 @@ import email.policy
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -48,16 +49,18 @@ def _diff(name: str, expected: Counter[Any], got: Counter[Any], limit: int = 6) 
                  sum(lost.values()), sum(doubled.values()))  # fmt: skip
 
 
-def intake_cases(load: Load, truth: Truth) -> Check:
+def intake_cases(load: Load, truth: Truth, workers: int = 16) -> Check:
     """Each accepted report again, over HTTP: intake must answer 200 with its one case (a 202
     would mean the report had been lost), and a repeated person merged."""
-    lost, wrong = [], []
-    for case in truth.cases:
+    lost: list[str] = []
+    wrong: list[str] = []
+
+    def again(case: Case) -> None:
         try:
             answer = load.post_report(case)
         except (Ambiguous, LoadError) as error:
             wrong.append(f"{case.source_ref}: {error}")
-            continue
+            return
         body = answer.json()
         if answer.status_code == 202:
             lost.append(case.source_ref)
@@ -66,6 +69,9 @@ def intake_cases(load: Load, truth: Truth) -> Check:
         case.case_id = body["case_id"]
         if case.original is not None and case.merged_into is None:
             wrong.append(f"{case.source_ref}: the same ID number was not merged")
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(again, truth.cases))
     detail = f"{len(truth.cases)} reports; lost {lost[:5]} wrong {wrong[:5]}"
     doubled = len([w for w in wrong if "two case ids" in w])
     return Check("every accepted report is exactly one case", not lost and not wrong, detail,

@@ -14,11 +14,14 @@ SMALL = Size(cases=300, kills=5, redis_kills=1, workers=16, quiesce_s=60.0)
     "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 def test_nothing_is_lost_or_doubled_under_chaos(
-    database: str, postgres_server: str | LookupError
+    database: str, request: pytest.FixtureRequest
 ) -> None:
-    if database == "postgresql" and isinstance(postgres_server, LookupError):
-        pytest.skip(str(postgres_server))
-    server = postgres_server if isinstance(postgres_server, str) else None
+    server: str | None = None
+    if database == "postgresql":
+        found: str | LookupError = request.getfixturevalue("postgres_server")
+        if isinstance(found, LookupError):
+            pytest.skip(str(found))
+        server = found
     result = run(database, SMALL, postgres=server)
     assert (result.figures["lost"], result.figures["doubled"]) == (0, 0), "\n".join(result.lines())
     assert result.ok, "\n".join(result.lines())
