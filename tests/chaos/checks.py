@@ -5,6 +5,7 @@ exactly once; nothing pending, dead-lettered or behind; every audit chain verifi
 
 import asyncio
 import email.policy
+import random
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
@@ -76,6 +77,33 @@ def intake_cases(load: Load, truth: Truth, workers: int = 16) -> Check:
     doubled = len([w for w in wrong if "two case ids" in w])
     return Check("every accepted report is exactly one case", not lost and not wrong, detail,
                  lost=len(lost), doubled=doubled)  # fmt: skip
+
+
+def registers(load: Load, truth: Truth, workers: int = 16, most: int = 2000) -> Check:
+    """Every service's case register agrees with what was accepted: merged, the latest
+    decision, or being identified (all cases up to ``most``, else a sample of that many)."""
+    cases = [c for c in truth.cases if c.case_id]
+    if len(cases) > most:
+        cases = random.Random(0).sample(cases, most)
+    wrong: list[str] = []
+
+    def compare(case: Case) -> None:
+        if case.original is not None:
+            expected = "merged"
+        elif case.decisions:
+            expected = "identified" if case.decisions[-1][0] == "victim" else "not_identified"
+        else:
+            expected = "being_identified"
+        for service in (Service.VERIFICATION, Service.SUPPORT, Service.NOTIFY, Service.STATS):
+            answer = load.admin.get(service, f"/v1/diagnostics/cases/{case.case_id}")
+            status = answer.json().get("status") if answer.status_code == 200 else "unknown"
+            if status != expected:
+                wrong.append(f"{service} {case.case_id} {status} not {expected}")
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(compare, cases))
+    return Check("every service's case register agrees with the accepted decisions",
+                 not wrong, f"{len(cases)} cases, {len(wrong)} disagree: {wrong[:6]}")  # fmt: skip
 
 
 def _facts(truth: Truth, protections: dict[int, int], activities: list[dict[str, Any]],

@@ -6,7 +6,7 @@ import pytest
 
 from tests.chaos.run import Size, run
 
-SMALL = Size(cases=300, kills=5, redis_kills=1, workers=16, quiesce_s=60.0)
+SMALL = Size(cases=300, kills=5, redis_kills=1, workers=16, quiesce_s=120.0)
 
 
 @pytest.mark.timeout(600)  # a safety net: on a quiet 2-core machine a run takes about 3 min
