@@ -129,7 +129,7 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
     return env | {
         "SAFERETURN_REDIS_URL": redis_url,
         "SAFERETURN_DATA_DIR": str(directory / "data"),
-        "SAFERETURN_RECLAIM_IDLE_MS": "3000",
+        "SAFERETURN_RECLAIM_IDLE_MS": "5000",  # above a slow batch here, or replicas steal work
         "SAFERETURN_MAINTENANCE_INTERVAL_S": "1.0",
         "SAFERETURN_REVOCATION_REFRESH_S": "1.0",
         "SAFERETURN_LOG_LEVEL": "WARNING",

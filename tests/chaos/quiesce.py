@@ -50,8 +50,9 @@ def _group_counts(client: redis.Redis, stream: str, group: dict[str, Any]) -> di
         info = client.xinfo_stream(stream)
         last = info.get("last-generated-id")
         delivered = group.get("last-delivered-id")
-        behind: Any = client.xrange(stream, min=f"({delivered.decode()}", count=1)
-        lag = len(behind) if delivered and last != delivered else 0
+        after = f"({delivered.decode()}" if delivered else "-"
+        behind: Any = client.xrange(stream, min=after, count=1)
+        lag = len(behind) if last != delivered else 0
     return {"pending": pending, "lag": int(lag)}
 
 
