@@ -5,13 +5,15 @@ exactly once; nothing pending, dead-lettered or behind; every audit chain verifi
 
 import asyncio
 import email.policy
+import hmac
+import json
 import random
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from standardwebhooks import Webhook
@@ -209,6 +211,33 @@ def ledger(load: Load, truth: Truth) -> list[Check]:
     return checks
 
 
+def case_events(load: Load, truth: Truth) -> Check:
+    """Every kept case is one case.received event, each decision one event (by event id):
+    an effect published twice under two ids would be counted twice downstream."""
+    events = {e["id"]: e for e in stream_events(load.platform, Stream.CASES)}
+    got: Counter[tuple[str, str]] = Counter(
+        (str(e["subject"]), str(e["type"])) for e in events.values()
+        if e["type"] in {"case.received", "case.identified", "case.not_identified",
+                         "case.identification_amended", "protection.ordered"}
+    )  # fmt: skip
+    expected: Counter[tuple[str, str]] = Counter()
+    for case in truth.cases:
+        if case.original is not None or not case.case_id:
+            continue
+        expected[(case.case_id, "case.received")] += 1
+        for n, (outcome, _) in enumerate(case.decisions):
+            kind = ("case.identified" if outcome == "victim" else "case.not_identified") if n == 0 \
+                else "case.identification_amended"  # fmt: skip
+            expected[(case.case_id, kind)] += 1
+        expected[(case.case_id, "protection.ordered")] += len(case.protections)
+    ambiguous = {c.case_id for c in truth.cases if c.ambiguous_protections}
+    got = Counter({k: v for k, v in got.items()
+                   if not (k[1] == "protection.ordered" and k[0] in ambiguous)})  # fmt: skip
+    expected = Counter({k: v for k, v in expected.items()
+                        if not (k[1] == "protection.ordered" and k[0] in ambiguous)})  # fmt: skip
+    return _diff("every accepted fact is one event on the case stream", expected, got)
+
+
 def activities(load: Load, truth: Truth) -> Check:
     """Every accepted activity is one activity.reported event (found by its leaflet count)."""
     _, accepted = resolve_ambiguous(load, truth)
@@ -253,16 +282,14 @@ def mail(load: Load, truth: Truth) -> Check:
 
 def webhooks(load: Load, truth: Truth) -> Check:
     """The integrator's endpoint (province 11): every event once, each signature verified."""
-    verifier = Webhook(load.webhook_secret)
     ids: Counter[str] = Counter()
     got: Counter[tuple[str, str]] = Counter()
     bad = 0
     for received in list(load.platform.webhooks.at("/integrator")):
-        try:
-            event = verifier.verify(received.body, received.headers)
-        except Exception:  # any refusal is a bad signature
+        if not signed(load.webhook_secret, received.headers, received.body):
             bad += 1
             continue
+        event = json.loads(received.body)
         ids[event["id"]] += 1
         if ids[event["id"]] == 1:
             got[(event["subject"], event["type"])] += 1
@@ -283,6 +310,19 @@ def webhooks(load: Load, truth: Truth) -> Check:
     check.ok = check.ok and not again and not bad
     check.detail += f"; {sum(ids.values())} received, {again} resent, {bad} bad signatures"
     return check
+
+
+def signed(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """A Standard Webhooks signature check without its five-minute window: the check runs
+    after the load, long after the receiver got the request."""
+    found = {k.lower(): v for k, v in headers.items()}
+    try:
+        at = datetime.fromtimestamp(int(found["webhook-timestamp"]), UTC)
+        expected = Webhook(secret).sign(found["webhook-id"], at, body.decode())
+    except (KeyError, ValueError):
+        return False
+    given = found.get("webhook-signature", "").split(" ")
+    return any(hmac.compare_digest(expected, signature) for signature in given)
 
 
 def _in_province(cases: Iterable[Case], province: str) -> list[Case]:

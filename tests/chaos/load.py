@@ -283,10 +283,10 @@ class Load:
         path = f"/v1/cases/{case.case_id}/circumstances"
         until(lambda: self.officer.put(S, path, json=poor), lambda r: r.status_code == 200,
               f"circumstances {case.case_id}", WAIT_S)  # fmt: skip
-        shelter = self.grant(case, "shelter_meals", 30)
+        shelter = case.grants["shelter_meals"] = self.grant(case, "shelter_meals", 30)
         hardship = self.grant(case, "hardship_allowance", 1)
-        case.grants = {"shelter_meals": shelter, "hardship_allowance": hardship}
         self.approve(case, hardship)
+        case.grants["hardship_allowance"] = hardship  # counted once approved
         self.pay(case, shelter, 1, 1_000_000, "state_budget")
         self.pay(case, shelter, 2, int(shelter["amount"]) - 1_000_000, "state_budget")
         self.pay(case, hardship, 3, int(hardship["amount"]), DONOR)

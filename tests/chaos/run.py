@@ -126,6 +126,7 @@ def run(
         found.append(checks.activities(load, truth))
         found.append(checks.intake_cases(load, truth))  # may admit a lost report: after the form
         found.append(checks.registers(load, truth))
+        found.append(checks.case_events(load, truth))
         found.append(checks.mail(load, truth))
         found.append(checks.webhooks(load, truth))
         found.append(checks.streams(state, waited))
