@@ -143,7 +143,6 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
         # One SMTP relay carries every agency's mail: at the default 120 a minute per endpoint
         # it alone would take hours to deliver a full-size run.
         "SAFERETURN_NOTIFY_ENDPOINT_RATE_PER_MINUTE": "100000",
-        "SAFERETURN_NOTIFY_DELIVERY_BATCH": "100",
     }
 
 
