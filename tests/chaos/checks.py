@@ -105,7 +105,8 @@ def registers(load: Load, truth: Truth, workers: int = 16, most: int = 2000) -> 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(compare, cases))
     return Check("every service's case register agrees with the accepted decisions",
-                 not wrong, f"{len(cases)} cases, {len(wrong)} disagree: {wrong[:6]}")  # fmt: skip
+                 not wrong, f"{len(cases)} cases, {len(wrong)} disagree: {wrong[:6]}",
+                 lost=len(wrong))  # a forgotten decision is a lost fact  # fmt: skip
 
 
 def _facts(truth: Truth, protections: dict[int, int], activities: list[dict[str, Any]],
