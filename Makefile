@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up test lint typecheck browser check clean
+.PHONY: demo up test chaos lint typecheck browser check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ up: $(STAMP) redis
 
 test: $(STAMP) lint typecheck browser redis
 	$(BIN)/pytest
+
+# The chaos suite at full size on both databases (docs/reliability.md); override the size with
+# make chaos CHAOS_CASES=2000 CHAOS_KILLS=5 CHAOS_REDIS_KILLS=1 CHAOS_DB=sqlite
+CHAOS_CASES ?= 10000
+CHAOS_KILLS ?= 20
+CHAOS_REDIS_KILLS ?= 2
+CHAOS_DB ?= sqlite,postgresql
+chaos: $(STAMP)
+	CHAOS_CASES=$(CHAOS_CASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_REDIS_KILLS=$(CHAOS_REDIS_KILLS) \
+	  CHAOS_DB=$(CHAOS_DB) $(BIN)/python -m tests.chaos
 
 # The dashboard's browser test needs Debian's chromium; as root, install it once.
 browser:

@@ -1,0 +1,223 @@
+"""The platform as production runs it, for the chaos suite: every service its own process (two
+replicas of verification, support and stats), real Redis 7 with AOF in its own folder, a
+database per service (PostgreSQL or SQLite files), and the peers notify talks to on loopback.
+Each process can be SIGKILLed and restarted on its port; Redis restarts from its AOF."""
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from safereturn import admin
+from safereturn.sinks import HttpSink, SmtpSink
+from shared.names import Service
+from shared.redis_server import RedisServer, find_redis_server, free_port
+from tests import servers
+
+STARTUP_TIMEOUT_S = 90.0
+REPLICATED = (Service.VERIFICATION, Service.SUPPORT, Service.STATS)
+
+
+@dataclass
+class Process:
+    """One service process: its name, its port, its consumer name and how often it restarted."""
+
+    name: str
+    service: str
+    port: int
+    popen: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+@dataclass
+class Platform:
+    """Started processes, their URLs, and how to kill and restart them."""
+
+    directory: Path
+    env: dict[str, str]
+    redis: RedisServer
+    smtp: SmtpSink
+    webhooks: HttpSink
+    processes: list[Process] = field(default_factory=list)
+    kills: list[str] = field(default_factory=list)
+    redis_restarts: int = 0
+
+    def urls(self, service: str) -> list[str]:
+        return [p.url for p in self.processes if p.service == service]
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+    def start(self, process: Process) -> None:
+        process.starts += 1
+        env = self.env | {
+            f"SAFERETURN_{process.service.upper()}_HTTP_PORT": str(process.port),
+            "SAFERETURN_CONSUMER_NAME": f"{process.name}@chaos-{process.starts}",
+        }
+        with (self.directory / "logs" / f"{process.name}.log").open("ab") as log:
+            process.popen = subprocess.Popen(
+                [sys.executable, "-m", f"services.{process.service}"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def wait_ready(self, process: Process, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited:\n{self.log_tail(process.name)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{process.url}/ready", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{process.name} not ready:\n{self.log_tail(process.name)}")
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.directory / "logs" / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self, process: Process) -> None:
+        """SIGKILL: no shutdown hook runs, as when a node dies."""
+        if process.popen is not None and process.alive():
+            process.popen.send_signal(signal.SIGKILL)
+            process.popen.wait(10)
+            self.kills.append(process.name)
+
+    def kill_redis(self) -> None:
+        """SIGKILL Redis, then start it again from its AOF: same port, same folder."""
+        popen = self.redis.process
+        if popen is not None and popen.poll() is None:
+            popen.send_signal(signal.SIGKILL)
+            popen.wait(10)
+        self.redis.start(timeout=60)
+        self.redis_restarts += 1
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.alive() and process.popen is not None:
+                process.popen.terminate()
+        for process in self.processes:
+            if process.popen is None:
+                continue
+            try:
+                process.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait(10)
+
+
+def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERETURN_")}
+    return env | {
+        "SAFERETURN_REDIS_URL": redis_url,
+        "SAFERETURN_DATA_DIR": str(directory / "data"),
+        "SAFERETURN_RECLAIM_IDLE_MS": "5000",  # above a slow batch here, or replicas steal work
+        "SAFERETURN_MAINTENANCE_INTERVAL_S": "1.0",
+        "SAFERETURN_REVOCATION_REFRESH_S": "1.0",
+        "SAFERETURN_LOG_LEVEL": "WARNING",
+        "SAFERETURN_RATE_LIMIT_PER_MINUTE": "1000000",  # the load is many agencies' worth
+        "SAFERETURN_TOKEN_TTL_S": "86400",
+        "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the receiver is on loopback
+        "SAFERETURN_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "SAFERETURN_NOTIFY_SMTP_PORT": str(smtp.port),
+        "SAFERETURN_NOTIFY_RETRY_BASE_S": "0.5",
+        "SAFERETURN_NOTIFY_RETRY_CAP_S": "5",
+        # One SMTP relay carries every agency's mail: at the default 120 a minute per endpoint
+        # it alone would take hours to deliver a full-size run.
+        "SAFERETURN_NOTIFY_ENDPOINT_RATE_PER_MINUTE": "100000",
+    }
+
+
+@contextlib.contextmanager
+def _databases(kind: str, given: str | None) -> Iterator[dict[str, str]]:
+    """``SAFERETURN_<SERVICE>_DATABASE_URL`` for each service: SQLite files, or a database
+    per service on the PostgreSQL server given, else on a throwaway one."""
+    if kind == "sqlite":
+        yield {}
+        return
+    if kind != "postgresql":
+        raise ValueError(f"no such database kind: {kind} (sqlite or postgresql)")
+    with contextlib.ExitStack() as stack:
+        server = given or stack.enter_context(servers.postgres_url())
+        names = {service: f"chaos_{secrets.token_hex(4)}_{service}" for service in Service}
+        asyncio.run(_each(server, [f'CREATE DATABASE "{n}"' for n in names.values()]))
+        stack.callback(lambda: asyncio.run(
+            _each(server, [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
+        ))  # fmt: skip
+        base = server.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0]
+        yield {f"SAFERETURN_{s.upper()}_DATABASE_URL": f"{base}/{n}" for s, n in names.items()}
+
+
+async def _each(server: str, statements: list[str]) -> None:
+    connection = await asyncpg.connect(server)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator[Platform]:
+    """Everything started, and everything stopped afterwards, also on failure."""
+    (directory / "logs").mkdir(parents=True, exist_ok=True)
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    redis = RedisServer(directory / "redis", free_port(), find_redis_server())
+    with contextlib.ExitStack() as stack:
+        redis.start()
+        stack.callback(redis.stop)
+        smtp = stack.enter_context(SmtpSink())
+        webhooks = stack.enter_context(HttpSink())
+        env = _service_env(redis.url, directory, smtp) | stack.enter_context(
+            _databases(kind, postgres)
+        )
+        platform = Platform(directory, env, redis, smtp, webhooks)
+        stack.callback(platform.stop)
+        for service in Service:
+            platform.processes.append(Process(str(service), service, free_port()))
+        for service in REPLICATED:
+            platform.processes.append(Process(f"{service}-2", service, free_port()))
+        for process in platform.processes[: len(Service)]:  # how services find intake's JWKS
+            env[f"SAFERETURN_{process.service.upper()}_HTTP_PORT"] = str(process.port)
+        with environment(env):  # as production: migrations first, then every process at once
+            asyncio.run(admin.migrate(lambda _: None, list(Service)))
+        env["SAFERETURN_MIGRATE_ON_START"] = "false"
+        for process in platform.processes:
+            platform.start(process)
+        for process in platform.processes:
+            platform.wait_ready(process)
+        yield platform
+
+
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """The platform's settings for this process too: the operator commands (making clients,
+    migrating, verifying audit chains) read them as ``safereturn`` would."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("SAFERETURN_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update({k: v for k, v in env.items() if k.startswith("SAFERETURN_")})
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("SAFERETURN_")]:
+            del os.environ[key]
+        os.environ.update(saved)

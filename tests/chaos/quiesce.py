@@ -1,0 +1,123 @@
+"""Waiting until the platform has done everything it was asked (bounded), and reading the
+state it is left in: pending entries, lag per consumer group, dead letters, outbox backlogs,
+deliveries not yet sent. Read as an operator would: Redis, /metrics and notify's log."""
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import redis
+
+from shared.events.envelope import from_fields
+from shared.names import PREFIX, Service, is_dead_letter_stream
+from tests.chaos.api import Api
+from tests.chaos.platform import Platform
+
+BACKLOG = re.compile(r"^safereturn_outbox_backlog(?:\{[^}]*\})? ([0-9.e+]+)$", re.MULTILINE)
+
+
+@dataclass
+class Backlog:
+    """What is still to be done; empty when the platform is quiet."""
+
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)  # "stream group" → counts
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    outboxes: dict[str, int] = field(default_factory=dict)
+    deliveries: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+
+    def busy(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        found |= {f"group {k}": v for k, v in self.groups.items() if any(v.values())}
+        found |= {f"dead letters {k}": v for k, v in self.dead_letters.items() if v}
+        found |= {f"outbox {k}": v for k, v in self.outboxes.items() if v}
+        found |= {f"deliveries {k}": v for k, v in self.deliveries.items() if v}
+        return found | {f"unreadable {u}": 1 for u in self.unreadable}
+
+
+def _streams(client: redis.Redis) -> list[str]:
+    names = [k.decode() for k in client.scan_iter(match=f"{PREFIX}:*", count=1000)]
+    return sorted(n for n in names if client.type(n) == b"stream")
+
+
+def _group_counts(client: redis.Redis, stream: str, group: dict[str, Any]) -> dict[str, int]:
+    lag = group.get("lag")
+    pending = int(group.get("pending", 0))
+    if lag is None:  # Redis cannot tell after deletions: compare with the last entry instead
+        info = client.xinfo_stream(stream)
+        last = info.get("last-generated-id")
+        delivered = group.get("last-delivered-id")
+        after = f"({delivered.decode()}" if delivered else "-"
+        behind: Any = client.xrange(stream, min=after, count=1)
+        lag = len(behind) if last != delivered else 0
+    return {"pending": pending, "lag": int(lag)}
+
+
+def backlog(platform: Platform, operator: Api) -> Backlog:
+    found = Backlog()
+    client = redis.Redis.from_url(platform.redis_url, socket_timeout=5)
+    try:
+        for stream in _streams(client):
+            if is_dead_letter_stream(stream):
+                found.dead_letters[stream] = int(client.xlen(stream))
+                continue
+            for group in client.xinfo_groups(stream):
+                name = group["name"].decode()
+                found.groups[f"{stream} {name}"] = _group_counts(client, stream, group)
+    except redis.RedisError as error:
+        found.unreadable.append(f"redis: {error}")
+    finally:
+        client.close()
+    for process in platform.processes:
+        try:
+            text = httpx.get(f"{process.url}/metrics", timeout=5).text
+            found.outboxes[process.name] = int(sum(float(v) for v in BACKLOG.findall(text)))
+        except httpx.HTTPError as error:
+            found.unreadable.append(f"{process.name}: {type(error).__name__}")
+    for status in ("pending", "retrying", "sending", "failed"):
+        answer = operator.get(Service.NOTIFY, "/v1/notifications",
+                              params={"status": status, "limit": 1000})  # fmt: skip
+        found.deliveries[status] = len(answer.json().get("notifications", []))
+    return found
+
+
+def quiesce(platform: Platform, operator: Api, timeout: float) -> tuple[Backlog, float]:
+    """Poll until nothing is left to do, or the time is up; the last state and the wait."""
+    started = time.monotonic()
+    quiet_since: float | None = None
+    while True:
+        state = backlog(platform, operator)
+        now = time.monotonic()
+        if not state.busy():
+            quiet_since = quiet_since or now
+            if now - quiet_since >= 3.0:  # quiet twice in a row, timers included
+                return state, now - started
+        else:
+            quiet_since = None
+        if now - started > timeout:
+            return state, now - started
+        time.sleep(1.0)
+
+
+def stream_events(platform: Platform, stream: str) -> list[dict[str, Any]]:
+    """Every event left on a stream as an integrator reads it: type, id, subject, data."""
+    client = redis.Redis.from_url(platform.redis_url, socket_timeout=30)
+    events: list[dict[str, Any]] = []
+    try:
+        start = "-"
+        for _ in range(100_000):  # bounded: pages of 5,000
+            page: Any = client.xrange(stream, min=start, count=5000)
+            for entry_id, fields in page:
+                event = from_fields(fields)
+                events.append({"id": event.get_id(), "type": event.get_type(),
+                               "subject": event.get_subject(), "entry": entry_id.decode(),
+                               "data": json.loads(str(event.get_data()))})  # fmt: skip
+            if len(page) < 5000:
+                break
+            start = f"({page[-1][0].decode()}"
+    finally:
+        client.close()
+    return events
