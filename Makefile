@@ -29,7 +29,7 @@ CHAOS_CASES ?= 10000
 CHAOS_KILLS ?= 20
 CHAOS_REDIS_KILLS ?= 2
 CHAOS_DB ?= sqlite,postgresql
-chaos: $(STAMP)
+chaos: $(STAMP) redis
 	CHAOS_CASES=$(CHAOS_CASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_REDIS_KILLS=$(CHAOS_REDIS_KILLS) \
 	  CHAOS_DB=$(CHAOS_DB) $(BIN)/python -m tests.chaos
 
