@@ -227,8 +227,8 @@ class StreamConsumer:
             await self._apply(events)
         except Exception as error:
             if len(events) == 1:
-                await self._failed(events[0][0], error)
-                return []
+                entry, event = events[0]
+                return [entry.id] if await self._settled_elsewhere(entry, event, error) else []
             log.warning("batch of %d on %s failed; retrying one by one", len(events), self.stream)
             return [entry.id for entry, event in events if await self._apply_alone(entry, event)]
         return [entry.id for entry, _ in events]
@@ -237,9 +237,24 @@ class StreamConsumer:
         try:
             await self._apply([(entry, event)])
         except Exception as error:
-            await self._failed(entry, error)
-            return False
+            return await self._settled_elsewhere(entry, event, error)
         return True
+
+    async def _settled_elsewhere(self, entry: Entry, event: Event[Any], error: Exception) -> bool:
+        """Whether another replica applied the event while this one failed (two replicas raced
+        on a reclaimed entry and this one lost on the inbox's key): then there is nothing left
+        to do. Otherwise the failure counts towards dead-lettering."""
+        if self.subscription.inbox:
+            try:
+                async with self.unit_of_work() as uow:
+                    applied = bool(await self._already_processed(uow, [event]))
+            except Exception:
+                applied = False  # the database itself failed: an ordinary failure
+            if applied:
+                self.metrics.consumed(self.stream, self.group, "duplicate")
+                return True
+        await self._failed(entry, error)
+        return False
 
     async def _apply(self, events: list[tuple[Entry, Event[Any]]]) -> None:
         async with self.unit_of_work() as uow:

@@ -1,16 +1,20 @@
 """Consuming on real Redis and a real database: exactly once in effect, whatever happens."""
 
 import asyncio
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import insert
 
-from shared.db import Database
+from shared.db import Database, inbox
 from shared.events.envelope import from_fields, to_fields
+from shared.events.registry import Event
 from shared.names import Stream, consumer_group, dead_letter_stream
+from shared.outbox import UnitOfWork
 from shared.streams import read_range
 from tests.conftest import PlatformFactory
-from tests.support import Behaviour, Ticked, effect_counts, eventually, now, registry
+from tests.support import Behaviour, Ticked, effect_counts, effects, eventually, now, registry
 
 GROUP = consumer_group("tests")
 
@@ -249,3 +253,39 @@ async def test_an_entry_deleted_while_pending_is_let_go(
         return await pending(redis) == 0 and await effect_counts(database.sessions) == {2: 1}
 
     assert await eventually(settled)
+
+
+class LosesTheRace(Behaviour):
+    """Another replica applies event 5 (effect and inbox row, committed) while this one is
+    still applying it: this one's commit then fails on the inbox's key."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def handle(self, uow: UnitOfWork, event: Event[Any]) -> None:
+        if event.payload.n == 5 and not self.attempts.get(5):
+            async with self.database.transaction() as session:
+                await session.execute(insert(effects).values(event_id=event.id, n=5))
+                await session.execute(insert(inbox).values(
+                    source=event.source, event_id=event.id, event_type=event.type,
+                    stream=Stream.CASES, processed_at=now(),
+                ))  # fmt: skip
+        await super().handle(uow, event)
+
+
+@pytest.mark.postgres
+async def test_an_entry_another_replica_applied_meanwhile_is_not_a_failure(
+    redis: Redis, database: Database, start_platform: PlatformFactory
+) -> None:
+    if database.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers: two replicas cannot commit the same entry at once")
+    await start_platform(LosesTheRace(database), max_deliveries=1)
+    await publish(redis, 5)
+
+    async def settled() -> bool:
+        return await pending(redis) == 0
+
+    assert await eventually(settled)
+    assert await effect_counts(database.sessions) == {5: 1}
+    assert await redis.xlen(dead_letter_stream(Stream.CASES)) == 0
