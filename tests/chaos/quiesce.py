@@ -103,21 +103,27 @@ def quiesce(platform: Platform, operator: Api, timeout: float) -> tuple[Backlog,
 
 
 def stream_events(platform: Platform, stream: str) -> list[dict[str, Any]]:
-    """Every event left on a stream as an integrator reads it: type, id, subject, data."""
+    """Every event left on a stream, once each: type, id, subject, data.
+
+    An entry the outbox relay published again under the same id (it could not confirm the
+    first on disk before Redis was killed) is the same event, which consumers drop by their
+    inbox; an effect doubled by a service would carry a new id, and is counted."""
     client = redis.Redis.from_url(platform.redis_url, socket_timeout=30)
-    events: list[dict[str, Any]] = []
+    events: dict[str, dict[str, Any]] = {}
     try:
         start = "-"
         for _ in range(100_000):  # bounded: pages of 5,000
             page: Any = client.xrange(stream, min=start, count=5000)
             for entry_id, fields in page:
                 event = from_fields(fields)
-                events.append({"id": event.get_id(), "type": event.get_type(),
-                               "subject": event.get_subject(), "entry": entry_id.decode(),
-                               "data": json.loads(str(event.get_data()))})  # fmt: skip
+                events.setdefault(event.get_id(), {
+                    "id": event.get_id(), "type": event.get_type(),
+                    "subject": event.get_subject(), "entry": entry_id.decode(),
+                    "data": json.loads(str(event.get_data())),
+                })  # fmt: skip
             if len(page) < 5000:
                 break
             start = f"({page[-1][0].decode()}"
     finally:
         client.close()
-    return events
+    return list(events.values())
