@@ -92,6 +92,15 @@ AOF_REWRITE_MARK = f"{PREFIX}:retention:aof-mark"
 rewrite; a change means deletions since."""
 
 
+PUBLIC_STREAM_PREFIX = f"{PREFIX}:{{public:"
+
+
+def public_stream(province: str) -> str:
+    """Integrators' stream for one province: consent-filtered case events without personal
+    data, published by notify; an integrator's Redis user may read only its area's keys."""
+    return f"{PUBLIC_STREAM_PREFIX}{province}}}"
+
+
 def consumer_group(service: str) -> str:
     """One group per service and stream: replicas of a service share the work."""
     return f"{PREFIX}.{service}"
