@@ -182,6 +182,8 @@ class Activity:
     panels: int = 0
     posters: int = 0
     leaflets: int = 0
+    province: str | None = None  # where it was reported (the open aggregates split by area)
+    ward: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,8 @@ class Payment:
     paid_on: date
     amount: int
     funding_source: str
+    province: str | None = None  # where it was paid (the open aggregates split by area)
+    ward: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,7 +235,8 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     acts = await session.execute(
         select(activities.c.kind, activities.c.held_on, activities.c.sessions,
                activities.c.participants, activities.c.panels, activities.c.posters,
-               activities.c.leaflets).where(*area(activities))
+               activities.c.leaflets, activities.c.province, activities.c.ward
+               ).where(*area(activities))
     )  # fmt: skip
     orders = await session.execute(
         select(protections.c.case_id, protections.c.starts_on, protections.c.persons).where(
@@ -250,7 +251,8 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     )
     paid = await session.execute(
         select(payments.c.kind, payments.c.paid_on, payments.c.amount,
-               payments.c.funding_source).where(*area(payments))
+               payments.c.funding_source, payments.c.province, payments.c.ward
+               ).where(*area(payments))
     )  # fmt: skip
     return Facts(
         persons=as_decided(reported, made, merges),
@@ -269,3 +271,14 @@ def _person(row: dict[str, Any]) -> Person:
 
 def on_or_none(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+async def verifications_by_province(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Verifications still open, and those past their legal limit, in each province."""
+    undecided = ~exists().where(decisions.c.case_id == persons.c.case_id)
+    found = await session.execute(
+        select(persons.c.province, func.count(), func.count().filter(persons.c.overdue.is_(True)))
+        .where(persons.c.received_on.is_not(None), persons.c.merged_into.is_(None), undecided)
+        .group_by(persons.c.province)
+    )
+    return {str(row[0]): {"open": int(row[1]), "overdue": int(row[2])} for row in found}
