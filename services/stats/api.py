@@ -1,5 +1,5 @@
-"""Stats' HTTP API: the form for any period and area (JSON, CSV, Excel), safe public
-aggregates, and the dashboard."""
+"""Stats' HTTP API for analysts: the form for any period and area, exact (JSON, CSV, Excel).
+The open aggregates and the dashboard are in ``public.py``."""
 
 import asyncio
 import time
@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.stats import dashboard, domain, exports, store
+from services.stats import domain, exports, store
 from services.stats.domain import Period
 from shared.areas import area_name
 from shared.cases import register_api
@@ -22,7 +22,6 @@ from shared.runtime import Platform, PlatformDep
 router = APIRouter()
 router.include_router(receipts)
 router.include_router(register_api)
-public = APIRouter()
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Province = Annotated[str | None, Query(pattern=r"^[0-9]{2}$")]
@@ -139,49 +138,3 @@ def _rendered(report: dict[str, Any], output: str) -> Any:
             headers={"Content-Disposition": "attachment; filename=bieu-so-lieu.xlsx"},
         )
     return Report(**report)
-
-
-@router.get("/v1/open/victim-support", response_model=Report, responses={422: {}})
-async def open_victim_support(
-    request: Request,
-    platform: PlatformDep,
-    *,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
-    period: Annotated[str | None, Query()] = None,
-    province: Province = None,
-) -> Any:
-    """Safe public aggregates: counts of persons below k suppressed (null), with enough other
-    cells suppressed that none can be worked out from totals. Province or national only."""
-    chosen = period_of(start, end, period)
-    if isinstance(chosen, Response):
-        return chosen
-    k = request.app.state.settings.suppression_k
-    report = await build(platform, chosen, province, None)
-    report["rows"] = domain.suppress(report["rows"], k)
-    report["suppressed_below"] = k
-    return Report(**report)
-
-
-@public.get("/dashboard", response_class=HTMLResponse)
-async def show_dashboard(
-    request: Request,
-    platform: PlatformDep,
-    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    province: Province = None,
-) -> HTMLResponse:
-    """The dashboard, in Vietnamese, from the same public aggregates (charts drawn as SVG on
-    the server: no script, no CDN, works offline)."""
-    year = year or datetime.now(UTC).year
-    k = request.app.state.settings.suppression_k
-    quarters = []
-    for quarter in range(1, 5):
-        report = await build(platform, domain.named_period(f"{year}-Q{quarter}"), province, None)
-        quarters.append(domain.suppress(report["rows"], k))
-    whole = await build(platform, domain.named_period(str(year)), province, None)
-    async with platform.database.reading() as session:
-        verifications = await store.verifications(session, province)
-    page = dashboard.page(year, province=province, quarters=quarters,
-                          whole=domain.suppress(whole["rows"], k),
-                          as_of=whole["as_of"], verifications=verifications)  # fmt: skip
-    return HTMLResponse(page)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.stats import api, handlers
+from services.stats import api, handlers, public
 from services.stats.settings import StatsSettings
 from shared.runtime import ServiceSpec, build_app, serve
 
@@ -15,12 +15,13 @@ def create_app(settings: StatsSettings) -> FastAPI:
     spec = ServiceSpec(
         settings,
         subscriptions=handlers.subscriptions(),
-        routers=[api.router],
-        public_routers=[api.public],
+        routers=[api.router, public.router],
+        public_routers=[public.public],
         migrations=MIGRATIONS,
     )
     app = build_app(spec)
     app.state.settings = settings
+    public.install(app, app.state.platform)
     return app
 
 

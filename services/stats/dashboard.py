@@ -54,7 +54,7 @@ def page(
     quarters: list[dict[str, int | None]],
     whole: dict[str, int | None],
     as_of: dict[str, Any],
-    verifications: tuple[int, int],
+    verifications: tuple[int | None, int | None],
 ) -> str:
     rows = whole
     charts = [

@@ -1,6 +1,6 @@
 from typing import ClassVar
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from shared.names import Service
 from shared.settings import ServiceSettings
@@ -16,4 +16,12 @@ class StatsSettings(ServiceSettings):
     )
     read_your_writes_wait_s: float = Field(
         default=10.0, description="How long a report waits for an event it was asked to include"
+    )
+    public_cache_s: PositiveFloat = Field(
+        default=60.0,
+        description="How long a year's open aggregates (and the dashboard's) are kept and given "
+        "alike to every caller before they are computed again",
+    )
+    dashboard_per_minute: PositiveInt = Field(
+        default=60, description="Dashboard requests allowed per minute from one address"
     )

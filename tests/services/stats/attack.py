@@ -17,7 +17,8 @@ def equations(
 ) -> list[tuple[dict[Cell, Fraction], Fraction]]:
     """Every sum along one axis at every point of the other two, as Σ coefficient·hidden = constant
     (the shown cells moved to the constant); a cell nobody shows counts as zero."""
-    names = [sorted({n for total, parts in sums for n in (total, *parts)} | {c[axis] for c in shown})
+    names = [sorted({n for total, parts in sums for n in (total, *parts)}
+                    | {cell[axis] for cell in shown})
              for axis, sums in enumerate((rows, areas, periods))]  # fmt: skip
     found = []
     for axis, sums in enumerate((rows, areas, periods)):
@@ -26,7 +27,8 @@ def equations(
             for second in others[1]:
                 for total, parts in sums:
 
-                    def at(node: str, first: str = first, second: str = second) -> Cell:
+                    def at(node: str, axis: int = axis, first: str = first,
+                           second: str = second) -> Cell:  # fmt: skip
                         point = [first, second]
                         point.insert(axis, node)
                         return (point[0], point[1], point[2])
