@@ -177,6 +177,38 @@ def test_public_aggregates_hide_small_counts(platform: Services, tuan_giao: dict
     assert body["rows"]["II.3.participants"] == 100  # not a count of persons
 
 
+def open_answer(platform: Services, **params: str) -> httpx.Response:
+    return httpx.get(f"{platform.urls[Service.STATS]}/v1/open/victim-support", params=params,
+                     headers=platform.auth("integrator"), timeout=30)  # fmt: skip
+
+
+def test_public_aggregates_refuse_dates_so_periods_cannot_be_differenced(
+    platform: Services, tuan_giao: dict[str, Any]
+) -> None:
+    """Jan 1 to Jun 30 against Jan 1 to Jul 1 would isolate whoever arrived on Jul 1: only whole
+    periods are answered, and anything else is a problem naming the field."""
+    wait_for_rows(platform, tuan_giao["analyst"], period="2020", province="11")
+    cases = (({"from": "2020-01-01", "to": "2020-06-30", "province": "11"}, "from"),
+             ({"to": "2020-07-01", "period": "2020-H1", "province": "11"}, "to"),
+             ({"period": "2020-Q5"}, "period"), ({"province": "11"}, "period"),
+             ({"period": "2020", "ward": "99999"}, "ward"),
+             ({"period": "2020", "province": "08", "ward": TUAN_GIAO}, "province"))  # fmt: skip
+    for params, field in cases:
+        refused = open_answer(platform, **params)
+        assert refused.status_code == 400, (params, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+    commune = open_answer(platform, period="2020-Q4", ward=TUAN_GIAO).json()
+    assert commune["area"] == {"level": "commune", "province": "11", "ward": TUAN_GIAO}
+    assert commune["period"] == {"from": "2020-10-01", "to": "2020-12-31"}
+    assert commune["rows"]["I.1"] is None  # one person
+    assert commune["rows"]["II.3.participants"] == 100  # not a count of persons
+    year = open_answer(platform, period="2020", province="11").json()
+    halves = [open_answer(platform, period=f"2020-H{n}", province="11").json() for n in (1, 2)]
+    assert year["rows"]["I.1"] is None
+    assert [half["rows"]["I.1"] for half in halves] == [None, None]
+
+
 def test_the_dashboard_renders_in_a_real_browser(
     platform: Services, tuan_giao: dict[str, Any], tmp_path: Path
 ) -> None:
