@@ -74,14 +74,27 @@ def period_name(year: int, part: str) -> str:
     return str(year) if part == "Y" else f"{year}-{part}"
 
 
-def line(node: str, dimension: Dimension, score: Score) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """A dimension indexed: the group each node is a part of, and the groups it is the total of."""
+
+    owner: Mapping[str, Group]
+    below: Mapping[str, tuple[Group, ...]]
+
+    @classmethod
+    def of(cls, dimension: Dimension) -> "Axis":
+        below: dict[str, list[Group]] = {}
+        for group in dimension:
+            below.setdefault(group.total, []).append(group)
+        owner = {part: group for group in dimension for part in group.parts}
+        return cls(owner, {total: tuple(groups) for total, groups in below.items()})
+
+
+def line(node: str, axis: Axis, score: Score) -> dict[str, int]:
     """A +1 change at ``node`` and the fewest other changes along one dimension that keep all of
     its sums: a sibling of opposite sign (or the total above, if no sibling is free), and below
     every changed total one part of the same sign, down to the leaves."""
-    owner = {part: group for group in dimension for part in group.parts}
-    below: dict[str, list[Group]] = {}
-    for group in dimension:
-        below.setdefault(group.total, []).append(group)
+    owner, below = axis.owner, axis.below
     change = {node: 1}
     pending = [node]
     while pending:
@@ -107,7 +120,7 @@ def line(node: str, dimension: Dimension, score: Score) -> dict[str, int]:
 
 def witness(
     cell: Cell,
-    dimensions: tuple[Dimension, Dimension, Dimension],
+    axes: tuple[Axis, Axis, Axis],
     score: Callable[[Cell], tuple[bool, bool, int]],
 ) -> dict[Cell, int]:
     """A change of ``cell`` that keeps every sum of every dimension (a product of lines)."""
@@ -120,7 +133,7 @@ def witness(
 
         return rank
 
-    rows, areas, periods = (line(cell[axis], dimensions[axis], along(axis)) for axis in range(3))
+    rows, areas, periods = (line(cell[axis], axes[axis], along(axis)) for axis in range(3))
     return {(r, a, p): x * y * z for r, x in rows.items() for a, y in areas.items()
             for p, z in periods.items()}  # fmt: skip
 
@@ -134,6 +147,7 @@ def protect(
     """The cells to hide: the small counts of the ``sensitive`` rows, and a witness for each."""
     hidden = {cell for cell, value in values.items() if cell[0] in sensitive and 0 < value < k}
     covered: set[Cell] = set()
+    axes = (Axis.of(dimensions[0]), Axis.of(dimensions[1]), Axis.of(dimensions[2]))
 
     def score(cell: Cell) -> tuple[bool, bool, int]:
         value = values.get(cell, 0)
@@ -142,7 +156,7 @@ def protect(
     for cell in sorted(hidden):
         if cell in covered:
             continue
-        support = witness(cell, dimensions, score)
+        support = witness(cell, axes, score)
         hidden.update(support)
         covered.update(support)
     return frozenset(hidden)

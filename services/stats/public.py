@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from vietnam_provinces import Province as Unit
 from vietnam_provinces import Ward, WardCode
@@ -173,7 +173,7 @@ async def show_dashboard(
     return HTMLResponse(page)
 
 
-def install(app: Any, platform: Platform) -> None:
+def install(app: FastAPI, platform: Platform) -> None:
     """The cache of open answers and the dashboard's rate limit, on the app's state."""
     settings = app.state.settings
     app.state.open_answers = Kept(settings.public_cache_s)
