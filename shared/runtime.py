@@ -150,6 +150,12 @@ class Platform:
             limit=settings.login_failure_limit,
             window_s=settings.login_failure_window_s,
         )
+        self.client_login_failures = RateLimiter(
+            self.redis,
+            "login-failures-by-client",
+            limit=settings.login_failure_limit_per_client,
+            window_s=settings.login_failure_window_s,
+        )
         self.address_login_failures = RateLimiter(
             self.redis,
             "login-failures-by-address",

@@ -56,8 +56,17 @@ class ServiceSettings(BaseSettings):
     token_ttl_s: PositiveInt = 600
     revocation_refresh_s: float = 2.0
     rate_limit_per_minute: PositiveInt = 1200
-    login_failure_limit: PositiveInt = 5
-    login_failure_limit_per_address: PositiveInt = 50
+    login_failure_limit: PositiveInt = Field(
+        default=5, description="Failed logins for one client from one address, per window."
+    )
+    login_failure_limit_per_client: PositiveInt = Field(
+        default=50, description="Failed logins for one client from anywhere, per window."
+    )
+    login_failure_limit_per_address: PositiveInt = Field(
+        default=50,
+        description="Logins naming no client, per address and window (never applied to a "
+        "real client's: behind a proxy the address is everyone's).",
+    )
     login_failure_window_s: PositiveInt = 900
 
     batch_size: PositiveInt = 500

@@ -108,13 +108,19 @@ async def _authenticate(
     """The client whose credentials these are, or :class:`Refused` with the answer to give."""
     client_id, client_secret = _credentials(request, client_id, client_secret)
     address = request.client.host if request.client else "unknown"
-    # Every attempt counts before the secret is checked, so parallel guesses cannot slip
-    # past the limit; a successful one is forgiven. Keyed by client and address, so nobody
-    # elsewhere can lock a client out by guessing its secret.
+    async with platform.database.reading() as session:
+        found = await store.get_credentials(session, client_id)
+    # Every attempt counts before the secret is checked, so parallel guesses cannot slip past
+    # the limit; a successful one is forgiven. Counted against the client named (per address
+    # first, so a client's own mistakes lock out only where they come from), never against an
+    # address alone: behind a proxy that is everyone's. Only names of no client count against
+    # the address, so spraying made-up ids is stopped without refusing any real client.
     attempts = (
-        (platform.login_failures, f"{client_id}@{address}"),
-        (platform.address_login_failures, address),
-    )
+        ((platform.login_failures, f"{client_id}@{address}"),
+         (platform.client_login_failures, client_id))
+        if found is not None
+        else ((platform.address_login_failures, address),)
+    )  # fmt: skip
     for limiter, subject in attempts:
         verdict = await limiter.hit(subject)
         if not verdict.allowed:
@@ -122,8 +128,6 @@ async def _authenticate(
                 429, "invalid_client", "Too many failed attempts",
                 **{"Retry-After": str(verdict.retry_after_s)},
             ))  # fmt: skip
-    async with platform.database.reading() as session:
-        found = await store.get_credentials(session, client_id)
     async with HASHING:
         matches = await asyncio.to_thread(
             domain.secret_matches, found[1] if found else None, client_secret
