@@ -4,6 +4,7 @@ keys, and client administration."""
 import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_plus
@@ -196,6 +197,18 @@ def local_signing_keys(platform: Platform) -> JwksFetcher:
     async def fetch() -> dict[str, Any]:
         async with platform.database.reading() as session:
             return await admin.published_jwks(session, window)
+
+    return fetch
+
+
+def local_encryption_keys(
+    platform: Platform, max_age: timedelta
+) -> Callable[[], Awaitable[dict[str, str]]]:
+    """The private keys that open submissions (key id → PEM): current and recently retired."""
+
+    async def fetch() -> dict[str, str]:
+        async with platform.database.reading() as session:
+            return {key.kid: key.private_pem for key in await admin.opening_keys(session, max_age)}
 
     return fetch
 
