@@ -3,11 +3,14 @@ personal data is unreadable in Redis, intake alone opens them, and whatever cann
 be opened is refused with a reason, none of the person in the refusal."""
 
 import asyncio
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc import jwe
 from joserfc.jwk import ECKey
 from redis.asyncio import Redis
@@ -23,6 +26,7 @@ from tests.services.intake.test_submissions_once import (
     ACTIVITY,
     Intake,
     entry,
+    examples_on,
     running_intake,
 )
 
@@ -177,3 +181,36 @@ async def test_a_retired_key_opens_submissions_for_the_maximum_age_and_no_longer
         fields = submission_fields("activity.submitted", ACTIVITY, token, old,
                                    event_id="rot-late", source="/agency/a")  # fmt: skip
         assert await _outcome(intake, await _added(redis, fields)) == ["unknown_key"]
+
+
+def _flipped(compact: str, segment: int, bit: int) -> str:
+    """``compact`` with one bit of one of its five parts flipped, as bytes (not as text)."""
+    parts = compact.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(parts[segment] + "=" * (-len(parts[segment]) % 4)))
+    raw[(bit // 8) % len(raw)] ^= 1 << (bit % 8)
+    parts[segment] = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    return ".".join(parts)
+
+
+def test_any_bit_flipped_anywhere_in_the_jwe_is_refused_never_admitted(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    with (
+        asyncio.Runner() as runner,
+        examples_on(runner, redis_url, database_url, tmp_path) as intake,
+    ):
+        token = runner.run(intake.token(runner.run(intake.reporter())))
+        key = runner.run(_key(intake))
+        sealed = encrypt(ACTIVITY, key)
+
+        @settings(max_examples=25, deadline=None)
+        @given(segment=st.sampled_from([0, 1, 2, 3, 4]), bit=st.integers(0, 10_000))
+        def each(segment: int, bit: int) -> None:
+            damaged = entry("activity.submitted", ACTIVITY, token)
+            fields = dict(damaged.fields or {})
+            fields[b"data"] = _flipped(sealed, segment, bit).encode()
+            reasons = runner.run(_outcome(intake, Entry(damaged.id, fields)))
+            assert reasons in (["undecryptable"], ["unknown_key"], ["not_encrypted"])
+
+        each()
+        assert runner.run(intake.counts())["activities"] == 0
