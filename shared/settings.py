@@ -123,7 +123,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _keys_over_a_trusted_channel(cls, url: str | None) -> str | None:
         # Whoever answers this address decides which tokens every service accepts.
-        if url is not None and not _trusted_keys_url(url):
+        if url is not None and not trusted_url(url):
             raise ValueError(
                 "SAFERETURN_JWKS_URL must be an https URL, or plain http on loopback "
                 "(127.0.0.1, ::1, localhost)"
@@ -154,18 +154,23 @@ class ServiceSettings(BaseSettings):
         """Intake's JWKS; derived only in embedded mode, where intake listens on loopback."""
         if self.jwks_url:
             return self.jwks_url
+        return f"{self.embedded_intake('SAFERETURN_JWKS_URL')}/.well-known/jwks.json"
+
+    def embedded_intake(self, setting: str) -> str:
+        """Intake's base URL as found in embedded mode (on loopback); elsewhere ``setting``
+        must say it: intake's bind address (0.0.0.0 in the image) is not where it is."""
         if not self.embedded:
             raise MissingSetting(
-                "SAFERETURN_JWKS_URL is not set: outside embedded mode every service but intake "
-                "needs the address of intake's keys (https://…/.well-known/jwks.json)"
+                f"{setting} is not set: outside embedded mode it must give intake's address "
+                "(https, or plain http on loopback only)"
             )
         intake = settings_for(Service.INTAKE)
         host = "127.0.0.1" if intake.http_host in WILDCARD_HOSTS else intake.http_host
-        url = f"http://{_url_host(host)}:{intake.port}/.well-known/jwks.json"
-        if not _trusted_keys_url(url):
+        url = f"http://{_url_host(host)}:{intake.port}"
+        if not trusted_url(url):
             raise MissingSetting(
-                f"SAFERETURN_JWKS_URL is not set and intake listens on {host}, not on "
-                "loopback: set it to an https URL"
+                f"{setting} is not set and intake listens on {host}, not on loopback: set it "
+                "to an https URL"
             )
         return url
 
@@ -187,7 +192,8 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _trusted_keys_url(url: str) -> bool:
+def trusted_url(url: str) -> bool:
+    """https anywhere, plain http only on loopback (nothing between the processes to trust)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -6,6 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.intake.settings import IntakeSettings
+from services.notify.app import create_app as notify_app
+from services.notify.settings import NotifySettings
 from services.stats.app import create_app
 from services.stats.settings import StatsSettings
 from shared.settings import settings_for
@@ -85,3 +87,17 @@ def test_embedded_mode_finds_intake_s_keys_on_loopback(monkeypatch: pytest.Monke
     assert StatsSettings().signing_keys_url == "http://127.0.0.1:9101/.well-known/jwks.json"
     monkeypatch.setenv("SAFERETURN_HTTP_HOST", "0.0.0.0")
     assert StatsSettings().signing_keys_url == "http://127.0.0.1:9101/.well-known/jwks.json"
+
+
+def test_notify_needs_intake_s_address_outside_embedded_mode_and_trusts_only_https_or_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAFERETURN_JWKS_URL", "https://intake.example/.well-known/jwks.json")
+    monkeypatch.setenv("SAFERETURN_HTTP_HOST", "0.0.0.0")
+    with pytest.raises(ValueError, match="SAFERETURN_NOTIFY_INTAKE_URL"):
+        notify_app(NotifySettings())
+    monkeypatch.setenv("SAFERETURN_NOTIFY_INTAKE_URL", "http://intake:8001")
+    with pytest.raises(ValidationError, match="intake_url"):
+        NotifySettings()
+    monkeypatch.setenv("SAFERETURN_NOTIFY_INTAKE_URL", "https://intake.example/")
+    assert NotifySettings().intake == "https://intake.example"
