@@ -27,7 +27,7 @@ def test_a_valid_token_passes_however_many_bad_ones_came_from_its_address(
     assert httpx.get(url, headers=valid).status_code == 200
 
 
-def test_a_lapsed_token_is_told_401_on_its_own_count_not_the_address_s(
+def test_a_lapsed_token_counts_against_its_own_client_not_the_address(
     services: Services,
 ) -> None:
     services.env["SAFERETURN_RATE_LIMIT_PER_MINUTE"] = str(LIMIT)
