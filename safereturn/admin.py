@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.identity import admin, store
-from services.intake.identity.domain import Client
+from services.intake.identity.domain import ENC, SIG, Client
 from services.notify import directory
 from services.notify import store as notify_store
 from services.stats import projections
@@ -142,11 +142,15 @@ async def rotate_secret(say: Say, client_id: str) -> None:
     say("The old secret no longer works. Keep this one now: it is shown only once.")
 
 
-async def rotate_keys(say: Say) -> None:
+async def rotate_keys(say: Say, *, encryption: bool = False) -> None:
     async with intake() as (session, _):
-        key = await admin.rotate_keys(session)
+        key = await admin.rotate_keys(session, ENC if encryption else SIG)
         await _audit(session, "keys rotate", f"key {key.kid}")
-    say(f"new signing key {key.kid}; older keys stay published until their tokens expire")
+    if encryption:
+        say(f"new submission encryption key {key.kid}, published in the JWKS; the older one "
+            "still opens submissions for SAFERETURN_INTAKE_SUBMISSION_MAX_AGE_S")  # fmt: skip
+    else:
+        say(f"new signing key {key.kid}; older keys stay published until their tokens expire")
 
 
 async def migrate(say: Say, services: Sequence[str]) -> None:

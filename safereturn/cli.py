@@ -250,10 +250,15 @@ def parser() -> argparse.ArgumentParser:
         "rotate", help="make a new key active and seal every stored value again with it"
     )
 
-    keys = commands.add_parser("keys", help="token signing keys")
-    keys.add_subparsers(dest="keys_command", required=True).add_parser(
+    keys = commands.add_parser("keys", help="token signing keys, the submissions' encryption key")
+    rotate = keys.add_subparsers(dest="keys_command", required=True).add_parser(
         "rotate", help="sign new tokens with a new key; old tokens stay valid until they expire"
     )
+    rotate.add_argument(
+        "--encryption", action="store_true",
+        help="rotate the key agency systems encrypt submissions to instead; the old one still "
+        "opens submissions for SAFERETURN_INTAKE_SUBMISSION_MAX_AGE_S",
+    )  # fmt: skip
 
     _notify_commands(commands)
 
@@ -333,8 +338,8 @@ def cmd_stats(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_keys(_: argparse.Namespace) -> int:
-    asyncio.run(admin.rotate_keys(say))
+def cmd_keys(args: argparse.Namespace) -> int:
+    asyncio.run(admin.rotate_keys(say, encryption=args.encryption))
     return 0
 
 

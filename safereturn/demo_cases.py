@@ -12,8 +12,10 @@ from functools import partial
 from typing import Any
 
 import redis
+from joserfc.jwk import ECKey
 
 from safereturn.scenario import ApiClient, Say, ScenarioError, poll
+from safereturn.submitting import fetch_encryption_key, submission_fields
 from shared.events.envelope import from_fields
 from shared.names import Service, Stream
 from shared.streams import entries
@@ -75,14 +77,14 @@ def _fill(template: Any, values: dict[str, str]) -> Any:
     return template.format(**values) if isinstance(template, str) else template
 
 
-def submit_on_stream(redis_url: str, event_type: str, data: dict[str, Any], token: str) -> str:
+def submit_on_stream(
+    redis_url: str, event_type: str, data: dict[str, Any], token: str, key: ECKey
+) -> str:
+    """As a border guard's system: the body encrypted to intake's key, so nobody else can
+    read the person in it on the stream or in Redis's files."""
     submission_id = secrets.token_hex(8)
-    fields = {
-        "specversion": "1.0", "id": submission_id, "source": "/agency/border-guard",
-        "type": event_type, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "datacontenttype": "application/json", "authorization": f"Bearer {token}",
-        "data": json.dumps(data, ensure_ascii=False),
-    }  # fmt: skip
+    fields = submission_fields(event_type, data, token, key, event_id=submission_id,
+                               source="/agency/border-guard")  # fmt: skip
     client = redis.Redis.from_url(redis_url)
     try:
         client.xadd(Stream.SUBMISSIONS, fields)  # type: ignore[arg-type]
@@ -120,10 +122,14 @@ def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: 
     answer = reporter.post(Service.INTAKE, "/v1/activities", json=activity)
     say(f"  an outreach session → {answer.status_code} {answer.json().get('status')}")
     handover = _fill(HANDOVER, values)
-    submit_on_stream(redis_url, "report.submitted", handover, reporter.token)
+    key = fetch_encryption_key(reporter.urls[Service.INTAKE])
+    submit_on_stream(redis_url, "report.submitted", handover, reporter.token, key)
     bad = dict(handover, source_ref=f"BP-LC-{values['stamp']}-bad", received_at="2999-01-01")
-    bad_id = submit_on_stream(redis_url, "report.submitted", bad, reporter.token)
-    say("  two submissions published on the submissions stream (one with a future date)")
+    bad_id = submit_on_stream(redis_url, "report.submitted", bad, reporter.token, key)
+    say(
+        f"  two submissions published on the submissions stream, encrypted to intake's key "
+        f"{key.kid} (one with a future date)"
+    )
     rejected = poll(lambda: _rejected(redis_url, bad_id), 15.0)
     if rejected is None:
         raise ScenarioError("the bad submission was not rejected")

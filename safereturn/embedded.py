@@ -133,6 +133,7 @@ class EmbeddedPlatform:
         env = os.environ | {
             "SAFERETURN_DATA_DIR": str(self.data_dir),
             "SAFERETURN_REDIS_URL": self.redis_url,
+            "SAFERETURN_EMBEDDED": "true",  # intake's keys are found on loopback
         }
         with log.open("ab") as out:
             # A session of its own: Ctrl-C reaches only the launcher, which stops the services

@@ -50,19 +50,22 @@ def forbidden(title: str = "The client may not do this") -> HTTPException:
 async def _authenticate(
     request: Request, guarded: Guarded, audit: AuditContext | None
 ) -> Principal:
-    address = request.client.host if request.client else "unknown"
-    barred = await guarded.unauthenticated.exceeded(address)
-    if not barred.allowed:  # too many bad tokens from there: refuse before any work
-        raise too_many(barred.retry_after_s)
+    """A valid token always passes: failures are counted only once a token has failed, against
+    its client when intake signed it (expired, revoked), else against the address. Behind a
+    proxy the address is everyone's, and nobody's failures may refuse someone else's token."""
     token = _bearer(request)
     try:
         if token is None:
             raise TokenError("missing")
         return await guarded.verifier.verify(token)
     except TokenError as error:
-        await guarded.unauthenticated.hit(address)
         if audit is not None:
             audit.reason = error.reason
+        address = request.client.host if request.client else "unknown"
+        counted = f"client:{error.subject}" if error.subject else f"address:{address}"
+        verdict = await guarded.unauthenticated.hit(counted)
+        if not verdict.allowed:  # a flood of bad tokens: told to wait, not written row by row
+            raise too_many(verdict.retry_after_s) from None
         raise unauthenticated() from None
 
 

@@ -82,6 +82,8 @@ class Platform:
         self.spec = spec
         self.settings = settings = spec.settings
         self.name = settings.service_name
+        # Before anything is opened: a service that cannot know where the keys are won't start.
+        keys_url = settings.signing_keys_url if spec.signing_keys is None else ""
         self.instance = settings.consumer_name or consumer_name(self.name)
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
@@ -131,9 +133,7 @@ class Platform:
         for consumer in self.consumers:
             consumer.attach(self.broker)
         self.matrix = Matrix.load(list(Service))
-        keys = (
-            spec.signing_keys(self) if spec.signing_keys else http_jwks(settings.signing_keys_url)
-        )
+        keys = spec.signing_keys(self) if spec.signing_keys else http_jwks(keys_url)
         self.verifier = TokenVerifier(
             keys, self.redis, revocations_ttl_s=settings.revocation_refresh_s
         )
@@ -148,6 +148,12 @@ class Platform:
             self.redis,
             "login-failures",
             limit=settings.login_failure_limit,
+            window_s=settings.login_failure_window_s,
+        )
+        self.client_login_failures = RateLimiter(
+            self.redis,
+            "login-failures-by-client",
+            limit=settings.login_failure_limit_per_client,
             window_s=settings.login_failure_window_s,
         )
         self.address_login_failures = RateLimiter(

@@ -4,8 +4,10 @@ A value is looked up as ``SAFERETURN_<SERVICE>_<FIELD>`` first, then as the plat
 ``SAFERETURN_<FIELD>``, then the default. Build settings once per process and pass them down.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -13,6 +15,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    field_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -50,14 +53,30 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     max_body_bytes: PositiveInt = 262_144
+    embedded: bool = Field(
+        default=False,
+        description="Run by `safereturn up` or `demo`: every service on this machine, so "
+        "intake's JWKS is found on loopback without SAFERETURN_JWKS_URL.",
+    )
     jwks_url: str | None = Field(
-        default=None, description="Where the token signing keys are; defaults to intake's."
+        default=None,
+        description="Intake's token signing keys (…/.well-known/jwks.json): required outside "
+        "embedded mode; https, or plain http on loopback only.",
     )
     token_ttl_s: PositiveInt = 600
     revocation_refresh_s: float = 2.0
     rate_limit_per_minute: PositiveInt = 1200
-    login_failure_limit: PositiveInt = 5
-    login_failure_limit_per_address: PositiveInt = 50
+    login_failure_limit: PositiveInt = Field(
+        default=5, description="Failed logins for one client from one address, per window."
+    )
+    login_failure_limit_per_client: PositiveInt = Field(
+        default=50, description="Failed logins for one client from anywhere, per window."
+    )
+    login_failure_limit_per_address: PositiveInt = Field(
+        default=50,
+        description="Logins naming no client, per address and window (never applied to a "
+        "real client's: behind a proxy the address is everyone's).",
+    )
     login_failure_window_s: PositiveInt = 900
 
     batch_size: PositiveInt = 500
@@ -100,6 +119,17 @@ class ServiceSettings(BaseSettings):
         "deleted: the longest a deleted entry stays in the AOF (plus one retention interval).",
     )
 
+    @field_validator("jwks_url")
+    @classmethod
+    def _keys_over_a_trusted_channel(cls, url: str | None) -> str | None:
+        # Whoever answers this address decides which tokens every service accepts.
+        if url is not None and not trusted_url(url):
+            raise ValueError(
+                "SAFERETURN_JWKS_URL must be an https URL, or plain http on loopback "
+                "(127.0.0.1, ::1, localhost)"
+            )
+        return url
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -121,16 +151,64 @@ class ServiceSettings(BaseSettings):
 
     @property
     def signing_keys_url(self) -> str:
+        """Intake's JWKS; derived only in embedded mode, where intake listens on loopback."""
         if self.jwks_url:
             return self.jwks_url
+        return f"{self.embedded_intake('SAFERETURN_JWKS_URL')}/.well-known/jwks.json"
+
+    def embedded_intake(self, setting: str) -> str:
+        """Intake's base URL as found in embedded mode (on loopback); elsewhere ``setting``
+        must say it: intake's bind address (0.0.0.0 in the image) is not where it is."""
+        if not self.embedded:
+            raise MissingSetting(
+                f"{setting} is not set: outside embedded mode it must give intake's address "
+                "(https, or plain http on loopback only)"
+            )
         intake = settings_for(Service.INTAKE)
-        return f"http://{intake.http_host}:{intake.port}/.well-known/jwks.json"
+        host = "127.0.0.1" if intake.http_host in WILDCARD_HOSTS else intake.http_host
+        url = f"http://{_url_host(host)}:{intake.port}"
+        if not trusted_url(url):
+            raise MissingSetting(
+                f"{setting} is not set and intake listens on {host}, not on loopback: set it "
+                "to an https URL"
+            )
+        return url
 
     @property
     def database(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / f'{self.service_name}.db'}"
+
+
+class MissingSetting(ValueError):
+    """A setting this process needs and has not got; the message names it."""
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - recognised, not bound
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def trusted_url(url: str) -> bool:
+    """https anywhere, plain http only on loopback (nothing between the processes to trust)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def settings_for(service: str) -> ServiceSettings:

@@ -33,11 +33,25 @@ JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class TokenError(Exception):
-    """A token that must be refused; ``reason`` is a code safe to log and audit."""
+    """A token that must be refused; ``reason`` is a code safe to log and audit. ``subject``
+    is its client when intake's signature on it held (expired, revoked, for someone else):
+    what its failures may be counted against, since nobody else can make such a token."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, subject: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.subject = subject
+
+
+SIGNED_BUT_REFUSED: tuple[type[jwt.PyJWTError], ...] = (
+    jwt.ExpiredSignatureError,
+    jwt.ImmatureSignatureError,
+    jwt.InvalidAudienceError,
+    jwt.InvalidIssuerError,
+    jwt.InvalidIssuedAtError,
+    jwt.MissingRequiredClaimError,
+)
+"""PyJWT checks claims only once the signature held: these come from a token intake signed."""
 
 
 def http_jwks(url: str) -> JwksFetcher:
@@ -98,14 +112,10 @@ class TokenVerifier:
             )  # fmt: skip
             if at is not None and _expired_at(claims["exp"], min(at, time.time())):
                 raise jwt.ExpiredSignatureError
-        except jwt.ExpiredSignatureError:
-            raise TokenError("expired") from None
-        except jwt.InvalidAudienceError:
-            raise TokenError("wrong_audience") from None
-        except jwt.PyJWTError:
-            raise TokenError("invalid") from None
+        except jwt.PyJWTError as error:
+            raise _refusal(token, error) from None
         if claims["sub"] in await self._revoked_clients():
-            raise TokenError("revoked")
+            raise TokenError("revoked", _subject(claims))
         try:
             return Principal(
                 client_id=claims["sub"],
@@ -115,7 +125,7 @@ class TokenVerifier:
                 token_id=claims["jti"],
             )
         except (KeyError, ValueError):
-            raise TokenError("invalid_claims") from None
+            raise TokenError("invalid_claims", _subject(claims)) from None
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         # A request that arrives while another one fetches the keys waits for that fetch.
@@ -153,6 +163,24 @@ class TokenVerifier:
             self._revoked = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
             self._revoked_at = time.monotonic()
         return self._revoked
+
+
+def _refusal(token: str, error: jwt.PyJWTError) -> TokenError:
+    if isinstance(error, jwt.ExpiredSignatureError):
+        reason = "expired"
+    elif isinstance(error, jwt.InvalidAudienceError):
+        reason = "wrong_audience"
+    else:
+        reason = "invalid"
+    if not isinstance(error, SIGNED_BUT_REFUSED):
+        return TokenError(reason)
+    claims = jwt.decode(token, options={"verify_signature": False})  # verified: see above
+    return TokenError(reason, _subject(claims))
+
+
+def _subject(claims: dict[str, Any]) -> str | None:
+    sub = claims.get("sub")
+    return sub[:64] if isinstance(sub, str) and sub else None
 
 
 def _expired_at(exp: object, moment: float) -> bool:

@@ -122,6 +122,7 @@ async def start_platform(
             "max_deliveries": 3,
             "relay_poll_interval_ms": 50,
             "maintenance_interval_s": 0.2,
+            "embedded": True,  # finds intake's keys on loopback, as `safereturn up` does
         }
         settings = support.TestSettings.model_validate(values | overrides)
         spec = ServiceSpec(

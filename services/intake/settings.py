@@ -20,6 +20,12 @@ class IntakeSettings(ServiceSettings):
         description="A stream submission added longer ago than this is refused (too_old); "
         "younger ones have their token judged as at the time they were added",
     )
+    submission_accept_plaintext: bool = Field(
+        default=False,
+        description="Also accept submissions not encrypted to intake (a migration window "
+        "only: their personal data lies in clear in Redis and its AOF until intake has read "
+        "them and the AOF is rewritten); refused otherwise (not_encrypted)",
+    )
     vault_create: bool = Field(
         default=True, description="Make a keyring on first start (embedded mode); off in production"
     )

@@ -15,6 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: NotifySettings) -> FastAPI:
+    _ = settings.intake  # where intake is must be known at start-up, not at the first delivery
     routes = domain.load_routes(settings.routes_file)
     messages = Messages(settings.templates_dir)
 

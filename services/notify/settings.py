@@ -1,10 +1,10 @@
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 
 from shared.names import Service
-from shared.settings import ServiceSettings, settings_for
+from shared.settings import ServiceSettings, trusted_url
 
 HERE = Path(__file__).parent
 
@@ -68,14 +68,26 @@ class NotifySettings(ServiceSettings):
     breaker_cooldown_s: PositiveFloat = 30.0
     endpoint_rate_per_minute: PositiveInt = 120
 
-    intake_url: str | None = Field(default=None, description="Intake's base URL; found by default")
+    intake_url: str | None = Field(
+        default=None,
+        description="Intake's base URL (notify sends its secret there and reads contacts): "
+        "required outside embedded mode; https, or plain http on loopback only",
+    )
+
+    @field_validator("intake_url")
+    @classmethod
+    def _intake_over_a_trusted_channel(cls, url: str | None) -> str | None:
+        if url is not None and not trusted_url(url):
+            raise ValueError(
+                "SAFERETURN_NOTIFY_INTAKE_URL must be an https URL, or plain http on loopback"
+            )
+        return url
 
     @property
     def intake(self) -> str:
         if self.intake_url:
             return self.intake_url.rstrip("/")
-        intake = settings_for(Service.INTAKE)
-        return f"http://{intake.http_host}:{intake.port}"
+        return self.embedded_intake("SAFERETURN_NOTIFY_INTAKE_URL")
 
     @property
     def credentials_file(self) -> Path:

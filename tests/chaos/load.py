@@ -6,17 +6,17 @@ A call that surely did nothing is retried; one whose outcome is unknown is recon
 reading the platform before it is sent again (grants, decisions) or, where no API can tell
 (protection orders, HTTP activities), resolved at the end from the events on the stream."""
 
-import json
 import random
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 import redis
 
+from safereturn.submitting import fetch_encryption_key, submission_fields
 from shared.names import Service, Stream
 from tests.chaos.api import Ambiguous, Api, LoadError, until
 from tests.chaos.platform import Platform
@@ -47,6 +47,8 @@ class Load:
         self.analyst = api("analyst")
         self.integrator = api("integrator", "11")
         self.webhook_secret = ""
+        # Submissions are encrypted to intake, as every agency system's must be.
+        self.encryption_key = fetch_encryption_key(platform.urls[Service.INTAKE])
         self._local = threading.local()
         self._redis_clients: list[redis.Redis] = []
 
@@ -103,12 +105,8 @@ class Load:
                 time.sleep(0.2)
 
     def submission(self, kind: str, entry_id: str, data: dict[str, Any], token: str) -> None:
-        fields = {
-            "specversion": "1.0", "id": entry_id, "source": f"/agency/chaos-{self.run}",
-            "type": kind, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json", "authorization": f"Bearer {token}",
-            "data": json.dumps(data, ensure_ascii=False),
-        }  # fmt: skip
+        fields = submission_fields(kind, data, token, self.encryption_key, event_id=entry_id,
+                                   source=f"/agency/chaos-{self.run}")  # fmt: skip
         self.xadd(fields)
 
     def post_report(self, case: Case) -> httpx.Response:

@@ -133,6 +133,7 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
         "SAFERETURN_MAINTENANCE_INTERVAL_S": "1.0",
         "SAFERETURN_REVOCATION_REFRESH_S": "1.0",
         "SAFERETURN_LOG_LEVEL": "WARNING",
+        "SAFERETURN_EMBEDDED": "true",  # one machine: intake's keys are found on loopback
         "SAFERETURN_RATE_LIMIT_PER_MINUTE": "1000000",  # the load is many agencies' worth
         "SAFERETURN_TOKEN_TTL_S": "86400",
         "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the receiver is on loopback

@@ -132,6 +132,7 @@ def service_env(redis_url: str, data_dir: Path) -> dict[str, str]:
         "SAFERETURN_RECLAIM_IDLE_MS": "1000",
         "SAFERETURN_MAINTENANCE_INTERVAL_S": "0.5",
         "SAFERETURN_LOG_LEVEL": "INFO",
+        "SAFERETURN_EMBEDDED": "true",  # one machine: intake's keys are found on loopback
         "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the tests' receivers are local
     }
 

@@ -92,7 +92,7 @@ def service_settings(service: Service) -> ServiceSettings:
         if isinstance(value, type) and issubclass(value, ServiceSettings)
         and value is not ServiceSettings
     ]  # fmt: skip
-    settings: ServiceSettings = settings_class()
+    settings: ServiceSettings = settings_class(embedded=True)
     return settings
 
 

@@ -73,3 +73,16 @@ def test_operator_commands_are_on_the_audit_record(platform: Services) -> None:
     assert records
     assert records[-1]["reason"].startswith("key ")
     assert records[-1]["agency"].startswith("operator ")
+
+
+def test_an_operator_rotates_the_key_submissions_are_encrypted_to(platform: Services) -> None:
+    def published() -> list[str]:
+        keys = httpx.get(f"{platform.urls[Service.INTAKE]}/.well-known/jwks.json").json()["keys"]
+        return [key["kid"] for key in keys if key["use"] == "enc"]
+
+    (before,) = published()
+    rotated = safereturn(platform, "keys", "rotate", "--encryption")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "encryption key" in rotated.stdout
+    (after,) = published()  # one key to encrypt to; the retired one still opens queued ones
+    assert after != before

@@ -2,12 +2,12 @@
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import redis as redis_py
 
+from safereturn.submitting import fetch_encryption_key, submission_fields
 from shared.events.envelope import from_fields
 from shared.names import Service, Stream
 from tests.e2e.conftest import Services
@@ -15,17 +15,10 @@ from tests.e2e.test_reports import ID_NUMBER, NAME, PHONE, RECEIVED, events, rep
 
 
 def submit(platform: Services, event_type: str, data: object, token: str | None) -> str:
-    fields = {
-        "specversion": "1.0",
-        "id": f"sub-{time.monotonic_ns()}",
-        "source": "/agency/hotline-111",
-        "type": event_type,
-        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json",
-        "data": data if isinstance(data, str) else json.dumps(data, ensure_ascii=False),
-    }
-    if token:
-        fields["authorization"] = f"Bearer {token}"
+    """As an agency system: the body encrypted to the key intake publishes in its JWKS."""
+    key = fetch_encryption_key(platform.urls[Service.INTAKE])
+    fields = submission_fields(event_type, data, token, key, event_id=f"sub-{time.monotonic_ns()}",
+                               source="/agency/hotline-111")  # fmt: skip
     client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
     try:
         client.xadd(Stream.SUBMISSIONS, fields)
@@ -127,12 +120,9 @@ def test_an_unknown_type_is_refused_not_ignored(platform: Services) -> None:
 
 
 def resend(platform: Services, event_id: str, event_type: str, data: object, token: str) -> None:
-    fields = {
-        "specversion": "1.0", "id": event_id, "source": "/agency/hotline-111",
-        "type": event_type, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json", "data": json.dumps(data, ensure_ascii=False),
-        "authorization": f"Bearer {token}",
-    }  # fmt: skip
+    key = fetch_encryption_key(platform.urls[Service.INTAKE])
+    fields = submission_fields(event_type, data, token, key, event_id=event_id,
+                               source="/agency/hotline-111")  # fmt: skip
     client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"])
     try:
         client.xadd(Stream.SUBMISSIONS, fields)

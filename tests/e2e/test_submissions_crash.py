@@ -2,15 +2,15 @@
 submission committed but not acknowledged when intake was SIGKILLed has no second effect, and
 a backlog that outlived its tokens while intake was down is admitted."""
 
-import json
 import signal
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import redis as redis_py
+from joserfc.jwk import ECKey
 
+from safereturn.submitting import fetch_encryption_key, submission_fields
 from shared.names import Service, Stream, consumer_group
 from tests.e2e.conftest import Services
 from tests.e2e.test_reports import RECEIVED, events
@@ -21,14 +21,13 @@ ACTIVITY = {
 }  # fmt: skip
 
 
-def add(services: Services, event_id: str, data: object, token: str) -> str:
-    """XADD a submission as an agency's system does; its stream entry id."""
-    fields = {
-        "specversion": "1.0", "id": event_id, "source": "/agency/crash-test",
-        "type": "activity.submitted", "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json", "data": json.dumps(data),
-        "authorization": f"Bearer {token}",
-    }  # fmt: skip
+def add(
+    services: Services, event_id: str, data: object, token: str, key: ECKey | None = None
+) -> str:
+    """XADD a submission as an agency's system does (encrypted to intake); its entry id."""
+    key = key or fetch_encryption_key(services.urls[Service.INTAKE])
+    fields = submission_fields("activity.submitted", data, token, key, event_id=event_id,
+                               source="/agency/crash-test")  # fmt: skip
     client = redis_py.Redis.from_url(services.env["SAFERETURN_REDIS_URL"])
     try:
         return str(client.xadd(Stream.SUBMISSIONS, fields).decode())
@@ -62,10 +61,11 @@ def test_a_submission_committed_but_not_acknowledged_when_intake_died_has_one_ef
     activities = "SELECT count(*) FROM activities"
     reported = "SELECT count(*) FROM outbox WHERE event_type = 'activity.reported'"
     redis = redis_py.Redis.from_url(services.env["SAFERETURN_REDIS_URL"])
+    key = fetch_encryption_key(services.urls[Service.INTAKE])
     holder = sqlite3.connect(database, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # intake's transaction waits for us, entry in hand
-        add(services, "crash-1", ACTIVITY, token)
+        add(services, "crash-1", ACTIVITY, token, key)
         until(lambda: pending(redis) == 1, "intake to read the entry")
         redis.execute_command("CLIENT", "PAUSE", "30000", "WRITE")  # its XACK will hang
         try:
@@ -96,10 +96,11 @@ def test_a_backlog_older_than_its_tokens_is_admitted_after_intake_was_down(
     services.env["SAFERETURN_TOKEN_TTL_S"] = "2"
     services.start(Service.INTAKE)
     token = services.token("reporter")
+    key = fetch_encryption_key(services.urls[Service.INTAKE])  # the agency's copy of the JWKS
     process = services.processes[Service.INTAKE]
     process.terminate()
     process.wait(15)
-    add(services, "backlog-1", ACTIVITY, token)
+    add(services, "backlog-1", ACTIVITY, token, key)
     time.sleep(3.5)  # the token has expired, the submission waits on the stream
     services.start(Service.INTAKE)
     until(lambda: len(events(services, Stream.ACTIVITIES, "activity.reported")) == 1,

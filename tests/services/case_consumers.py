@@ -229,6 +229,7 @@ class Runner:
 
     async def _run(self, database: Path, work: Callable[[Platform], Awaitable[Any]]) -> Any:
         settings = self.service.settings(
+            embedded=True,
             redis_url=self.redis_url,
             data_dir=self.directory,
             database_url=f"sqlite+aiosqlite:///{database}",

@@ -3,8 +3,12 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.intake.settings import IntakeSettings
+from services.notify.app import create_app as notify_app
+from services.notify.settings import NotifySettings
+from services.stats.app import create_app
 from services.stats.settings import StatsSettings
 from shared.settings import settings_for
 
@@ -32,3 +36,68 @@ def test_a_service_variable_beats_the_platform_variable(monkeypatch: pytest.Monk
 def test_the_launcher_sees_what_the_service_will_see(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFERETURN_NOTIFY_HTTP_PORT", "9104")
     assert settings_for("notify").port == 9104
+
+
+def test_outside_embedded_mode_a_service_needs_an_explicit_jwks_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAFERETURN_HTTP_HOST", "0.0.0.0")
+    with pytest.raises(ValueError, match="SAFERETURN_JWKS_URL"):
+        _ = StatsSettings().signing_keys_url
+    monkeypatch.setenv("SAFERETURN_JWKS_URL", "https://intake.example/.well-known/jwks.json")
+    assert StatsSettings().signing_keys_url == "https://intake.example/.well-known/jwks.json"
+
+
+def test_a_service_will_not_start_without_knowing_where_intake_s_keys_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SAFERETURN_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="SAFERETURN_JWKS_URL"):
+        create_app(StatsSettings())
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://0.0.0.0:8001/.well-known/jwks.json", "http://intake:8001/.well-known/jwks.json",
+     "http://10.0.0.7/.well-known/jwks.json", "ftp://127.0.0.1/jwks.json", "intake/jwks.json"],
+)  # fmt: skip
+def test_a_plain_http_jwks_url_is_refused_unless_on_loopback(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SAFERETURN_JWKS_URL", url)
+    with pytest.raises(ValidationError, match="jwks_url"):
+        StatsSettings()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8001/.well-known/jwks.json", "http://localhost:8001/.well-known/jwks.json",
+     "http://[::1]:8001/.well-known/jwks.json", "https://intake.internal/.well-known/jwks.json"],
+)  # fmt: skip
+def test_https_anywhere_and_plain_http_on_loopback_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SAFERETURN_JWKS_URL", url)
+    assert StatsSettings().signing_keys_url == url
+
+
+def test_embedded_mode_finds_intake_s_keys_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFERETURN_EMBEDDED", "true")
+    monkeypatch.setenv("SAFERETURN_INTAKE_HTTP_PORT", "9101")
+    assert StatsSettings().signing_keys_url == "http://127.0.0.1:9101/.well-known/jwks.json"
+    monkeypatch.setenv("SAFERETURN_HTTP_HOST", "0.0.0.0")
+    assert StatsSettings().signing_keys_url == "http://127.0.0.1:9101/.well-known/jwks.json"
+
+
+def test_notify_needs_intake_s_address_outside_embedded_mode_and_trusts_only_https_or_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAFERETURN_JWKS_URL", "https://intake.example/.well-known/jwks.json")
+    monkeypatch.setenv("SAFERETURN_HTTP_HOST", "0.0.0.0")
+    with pytest.raises(ValueError, match="SAFERETURN_NOTIFY_INTAKE_URL"):
+        notify_app(NotifySettings())
+    monkeypatch.setenv("SAFERETURN_NOTIFY_INTAKE_URL", "http://intake:8001")
+    with pytest.raises(ValidationError, match="intake_url"):
+        NotifySettings()
+    monkeypatch.setenv("SAFERETURN_NOTIFY_INTAKE_URL", "https://intake.example/")
+    assert NotifySettings().intake == "https://intake.example"

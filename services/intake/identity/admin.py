@@ -75,11 +75,13 @@ async def publish_revocations(session: AsyncSession, redis: "Redis") -> int:
     return len(revoked)
 
 
-async def rotate_keys(session: AsyncSession) -> SigningKey:
-    """A new signing key; older ones retire but stay published while their tokens may live."""
+async def rotate_keys(session: AsyncSession, use: str = domain.SIG) -> SigningKey:
+    """A new signing (or encryption) key; older ones retire but are kept while their tokens
+    may live (or submissions sealed to them may wait)."""
     now = _now()
-    current = [key.kid for key in await store.signing_key_list(session) if key.retired_at is None]
-    key = domain.new_signing_key(now)
+    keys = await store.signing_key_list(session, use)
+    current = [key.kid for key in keys if key.retired_at is None]
+    key = domain.new_signing_key(now, use)
     await store.add_signing_key(session, key)
     if current:
         await store.retire_signing_keys(session, current, now)
@@ -92,6 +94,24 @@ async def current_signing_key(session: AsyncSession) -> SigningKey:
     return key if key is not None else await rotate_keys(session)
 
 
+async def encryption_key(session: AsyncSession) -> SigningKey | None:
+    """The key agency systems encrypt submissions to, if there is one yet."""
+    return domain.signing_key(await store.signing_key_list(session, domain.ENC))
+
+
+async def current_encryption_key(session: AsyncSession) -> SigningKey:
+    """The key agency systems encrypt submissions to, made on first use."""
+    key = await encryption_key(session)
+    return key if key is not None else await rotate_keys(session, domain.ENC)
+
+
+async def opening_keys(session: AsyncSession, max_age: timedelta) -> list[SigningKey]:
+    keys = await store.signing_key_list(session, domain.ENC)
+    return domain.opening_keys(keys, _now(), max_age)
+
+
 async def published_jwks(session: AsyncSession, token_ttl: timedelta) -> dict[str, object]:
+    """Keys that verify tokens, and the one key to encrypt submissions to (``use: enc``)."""
     keys = domain.published_keys(await store.signing_key_list(session), _now(), token_ttl)
-    return {"keys": [key.public_jwk for key in keys]}
+    sealing = await encryption_key(session)
+    return {"keys": [key.public_jwk for key in [*keys, *([sealing] if sealing else [])]]}

@@ -4,6 +4,7 @@ keys, and client administration."""
 import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote_plus
@@ -108,13 +109,19 @@ async def _authenticate(
     """The client whose credentials these are, or :class:`Refused` with the answer to give."""
     client_id, client_secret = _credentials(request, client_id, client_secret)
     address = request.client.host if request.client else "unknown"
-    # Every attempt counts before the secret is checked, so parallel guesses cannot slip
-    # past the limit; a successful one is forgiven. Keyed by client and address, so nobody
-    # elsewhere can lock a client out by guessing its secret.
+    async with platform.database.reading() as session:
+        found = await store.get_credentials(session, client_id)
+    # Every attempt counts before the secret is checked, so parallel guesses cannot slip past
+    # the limit; a successful one is forgiven. Counted against the client named (per address
+    # first, so a client's own mistakes lock out only where they come from), never against an
+    # address alone: behind a proxy that is everyone's. Only names of no client count against
+    # the address, so spraying made-up ids is stopped without refusing any real client.
     attempts = (
-        (platform.login_failures, f"{client_id}@{address}"),
-        (platform.address_login_failures, address),
-    )
+        ((platform.login_failures, f"{client_id}@{address}"),
+         (platform.client_login_failures, client_id))
+        if found is not None
+        else ((platform.address_login_failures, address),)
+    )  # fmt: skip
     for limiter, subject in attempts:
         verdict = await limiter.hit(subject)
         if not verdict.allowed:
@@ -122,8 +129,6 @@ async def _authenticate(
                 429, "invalid_client", "Too many failed attempts",
                 **{"Retry-After": str(verdict.retry_after_s)},
             ))  # fmt: skip
-    async with platform.database.reading() as session:
-        found = await store.get_credentials(session, client_id)
     async with HASHING:
         matches = await asyncio.to_thread(
             domain.secret_matches, found[1] if found else None, client_secret
@@ -192,6 +197,18 @@ def local_signing_keys(platform: Platform) -> JwksFetcher:
     async def fetch() -> dict[str, Any]:
         async with platform.database.reading() as session:
             return await admin.published_jwks(session, window)
+
+    return fetch
+
+
+def local_encryption_keys(
+    platform: Platform, max_age: timedelta
+) -> Callable[[], Awaitable[dict[str, str]]]:
+    """The private keys that open submissions (key id → PEM): current and recently retired."""
+
+    async def fetch() -> dict[str, str]:
+        async with platform.database.reading() as session:
+            return {key.kid: key.private_pem for key in await admin.opening_keys(session, max_age)}
 
     return fetch
 

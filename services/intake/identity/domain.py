@@ -17,6 +17,9 @@ from shared.tokens import ALGORITHM, AUDIENCE, ISSUER
 
 PROVINCE_CODE = re.compile(r"^[0-9]{2}$")
 WARD_CODE = re.compile(r"^[0-9]{5}$")
+SIG, ENC = "sig", "enc"
+ENCRYPTION_ALGORITHM = "ECDH-ES+A256KW"
+"""What agency systems encrypt submissions with (JWE, with ``A256GCM``): see docs/submissions.md."""
 KEY_OVERLAP = timedelta(minutes=5)
 """A retired key stays published this long after the last token it signed could expire."""
 
@@ -42,11 +45,14 @@ class Client:
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
+    """One of intake's key pairs: it signs tokens (``sig``) or opens submissions (``enc``)."""
+
     kid: str
     private_pem: str
     public_jwk: dict[str, Any]
     created_at: datetime
     retired_at: datetime | None = None
+    use: str = SIG
 
 
 def new_client(
@@ -91,17 +97,18 @@ def secret_matches(secret_hash: str | None, secret: str) -> bool:
         return False
 
 
-def new_signing_key(now: datetime) -> SigningKey:
+def new_signing_key(now: datetime, use: str = SIG) -> SigningKey:
+    """A P-256 key pair: ES256 for signing tokens, ECDH-ES for submissions sent to intake."""
     private = ec.generate_private_key(ec.SECP256R1())
-    kid = f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+    kid = f"{'enc-' if use == ENC else ''}{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
     jwk: dict[str, Any] = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
-    jwk |= {"kid": kid, "use": "sig", "alg": ALGORITHM}
+    jwk |= {"kid": kid, "use": use, "alg": ALGORITHM if use == SIG else ENCRYPTION_ALGORITHM}
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    return SigningKey(kid=kid, private_pem=pem, public_jwk=jwk, created_at=now)
+    return SigningKey(kid=kid, private_pem=pem, public_jwk=jwk, created_at=now, use=use)
 
 
 def signing_key(keys: list[SigningKey]) -> SigningKey | None:
@@ -117,6 +124,12 @@ def published_keys(keys: list[SigningKey], now: datetime, token_ttl: timedelta) 
         for key in keys
         if key.retired_at is None or now - key.retired_at < token_ttl + KEY_OVERLAP
     ]
+
+
+def opening_keys(keys: list[SigningKey], now: datetime, max_age: timedelta) -> list[SigningKey]:
+    """Encryption keys that may open a submission still waiting: current ones, and retired
+    ones for as long as a submission may wait (an agency may still hold them that long)."""
+    return [key for key in keys if key.retired_at is None or now - key.retired_at < max_age]
 
 
 def token_claims(client: Client, now: datetime, ttl: timedelta) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Column, String, Table, Text, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.identity.domain import Client, SigningKey
+from services.intake.identity.domain import SIG, Client, SigningKey
 from services.intake.store import metadata
 from shared.access import Area, Role
 from shared.db import UtcDateTime
@@ -34,6 +34,8 @@ signing_keys = Table(
     Column("public_jwk", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("retired_at", UtcDateTime(), nullable=True),
+    # sig: signs tokens; enc: opens submissions. One table, so both are kept the same way.
+    Column("use", String(3), nullable=False, server_default=SIG),
 )
 
 
@@ -103,10 +105,12 @@ async def set_secret(
     )
 
 
-async def signing_key_list(session: AsyncSession) -> list[SigningKey]:
-    rows = await session.execute(select(signing_keys).order_by(signing_keys.c.created_at))
+async def signing_key_list(session: AsyncSession, use: str = SIG) -> list[SigningKey]:
+    rows = await session.execute(
+        select(signing_keys).where(signing_keys.c.use == use).order_by(signing_keys.c.created_at)
+    )
     return [
-        SigningKey(r.kid, r.private_pem, dict(r.public_jwk), r.created_at, r.retired_at)
+        SigningKey(r.kid, r.private_pem, dict(r.public_jwk), r.created_at, r.retired_at, r.use)
         for r in rows
     ]
 
@@ -118,6 +122,7 @@ async def add_signing_key(session: AsyncSession, key: SigningKey) -> None:
             private_pem=key.private_pem,
             public_jwk=key.public_jwk,
             created_at=key.created_at,
+            use=key.use,
         )
     )
 

@@ -1,5 +1,6 @@
 """The submissions stream: agency systems publish the same payloads as the HTTP API, as
-CloudEvents carrying their bearer token in the ``authorization`` attribute.
+CloudEvents carrying their bearer token in the ``authorization`` attribute and the payload
+encrypted to intake (``encrypted``): only intake can read the personal data in them.
 
 Valid submissions take the HTTP path's rules and idempotency. Invalid ones are refused onto
 the rejected stream with machine-readable reasons and their data sealed: never dropped.
@@ -29,6 +30,7 @@ from services.intake.reports.domain import (
     activity_problems,
     problems,
 )
+from services.intake.reports.encrypted import Opener, Unopened
 from services.intake.reports.entries import added_at, fingerprint, submission_key
 from services.intake.reports.vault import Vault
 from shared import cases
@@ -93,19 +95,20 @@ def settled_once(judge: Judge) -> Callable[..., Awaitable[None]]:
 
 
 def submission_handler(
-    platform: Platform, vault: Vault, max_age: timedelta
+    platform: Platform, vault: Vault, max_age: timedelta, opener: Opener
 ) -> Callable[..., Awaitable[None]]:
     async def judge(uow: UnitOfWork, event: Event[Any]) -> tuple[str, str | None]:
         assert event.entry_id is not None
         added = added_at(event.entry_id)
-        principal = None
+        principal, body = None, None
         try:
             if datetime.now(UTC) - added > max_age:
                 raise Refusal([too_old(max_age)])
+            body = await _opened(opener, event)
             principal = await _submitter(platform, event, added)
-            outcome, subject = await _admit(uow, vault, event, principal)
+            outcome, subject = await _admit(uow, vault, event, body, principal)
         except Refusal as refusal:
-            await _reject(uow, vault, event, refusal, principal)
+            await _reject(uow, vault, event, refusal, principal, body=body)
             return "rejected", None
         await _audit(uow, event, principal, "success" if outcome == "admitted" else outcome,
                      subject)  # fmt: skip
@@ -118,6 +121,13 @@ def too_old(max_age: timedelta) -> Problem:
     hours = max_age.total_seconds() / 3600
     return Problem("time", f"was added more than {hours:g} h before intake read it; send it "
                    "again with a new token", "too_old")  # fmt: skip
+
+
+async def _opened(opener: Opener, event: Event[Any]) -> str:
+    try:
+        return await opener.open(event.envelope.get_data())
+    except Unopened as unopened:
+        raise Refusal([unopened.problem]) from None
 
 
 async def _submitter(platform: Platform, event: Event[Any], added: datetime) -> Principal:
@@ -138,11 +148,10 @@ async def _submitter(platform: Platform, event: Event[Any], added: datetime) -> 
 
 
 async def _admit(
-    uow: UnitOfWork, vault: Vault, event: Event[Any], principal: Principal
+    uow: UnitOfWork, vault: Vault, event: Event[Any], raw: str, principal: Principal
 ) -> tuple[str, str]:
     """``admitted`` or ``repeat``, and the case or activity. A submission id once admitted
     is spent: sent again with the same content it is a repeat, with other content refused."""
-    raw = event.envelope.get_data()
     content: ReportIn | ActivityIn
     if event.type == REPORT_SUBMITTED:
         content = _validated(ReportIn, raw)
@@ -178,8 +187,11 @@ async def _reject(
     event: Event[Any],
     refusal: Refusal,
     principal: Principal | None = None,
+    *,
+    body: str | None = None,
 ) -> None:
-    raw = event.envelope.get_data()
+    # What was sent, decrypted if it could be (sealed, so it can be corrected and sent again).
+    raw = body if body is not None else event.envelope.get_data()
     original = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
     rejected = SubmissionRejected(
         submission_id=event.id,
@@ -229,10 +241,10 @@ def refuse_unknown_type(vault: Vault) -> Callable[..., Awaitable[None]]:
 
 
 def subscriptions(
-    vault: Vault, max_age: timedelta = timedelta(days=1)
+    vault: Vault, opener: Callable[[Platform], Opener], max_age: timedelta = timedelta(days=1)
 ) -> Callable[[Platform], list[Subscription]]:
     def subscribe(platform: Platform) -> list[Subscription]:
-        handler = submission_handler(platform, vault, max_age)
+        handler = submission_handler(platform, vault, max_age, opener(platform))
         handlers = {REPORT_SUBMITTED: handler, ACTIVITY_SUBMITTED: handler}
         return [
             Subscription(

@@ -16,8 +16,10 @@ from typing import Any
 import jwt
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from joserfc.jwk import ECKey
 from sqlalchemy import func, select, update
 
+from safereturn.submitting import encrypt
 from services.intake.app import create_app
 from services.intake.identity import admin
 from services.intake.identity import domain as identity
@@ -110,6 +112,9 @@ async def running_intake(
     platform: Platform = app.state.platform
     try:
         await upgrade(platform.database, app.state.platform.spec.migrations)
+        async with platform.database.transaction() as session:  # as intake's housekeeping
+            sealing = await admin.current_encryption_key(session)
+        ENCRYPTION_KEY[0] = ECKey.import_key(sealing.public_jwk)
         consumer = next(c for c in platform.consumers if c.stream == Stream.SUBMISSIONS)
         await consumer.provision()
         yield Intake(platform, consumer)
@@ -117,6 +122,10 @@ async def running_intake(
         await platform.redis.aclose()
         await platform.database.dispose()
         platform.telemetry.shutdown()
+
+
+ENCRYPTION_KEY: list[ECKey] = [ECKey.generate_key("P-256")]
+"""The key intake publishes for submissions (the intake last started here)."""
 
 
 def entry(
@@ -130,8 +139,8 @@ def entry(
         "source": "/agency/system",
         "type": event_type,
         "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json",
-        "data": data if isinstance(data, str) else json.dumps(data, ensure_ascii=False),
+        "datacontenttype": "application/jose",
+        "data": encrypt(data, ENCRYPTION_KEY[0]),  # as agency systems must
     }
     if token:
         fields["authorization"] = f"Bearer {token}"
@@ -144,7 +153,7 @@ def resent(original: Entry, data: object | None = None) -> Entry:
     """The same submission sent again by the agency (a new entry), its content changed or not."""
     fields = dict(original.fields or {})
     if data is not None:
-        fields[b"data"] = json.dumps(data, ensure_ascii=False).encode()
+        fields[b"data"] = encrypt(data, ENCRYPTION_KEY[0]).encode()
     return Entry(f"{original.id.partition('-')[0]}-{next(numbers)}", fields)
 
 

@@ -48,7 +48,7 @@ def settings_for(
         "intake_credentials_file": credentials, "intake_url": f"http://127.0.0.1:{free_port()}",
         "delivery_timeout_s": 2.0, "delivery_max_attempts": MAX_ATTEMPTS, "retry_base_s": 0.1,
         "retry_cap_s": 0.2, "breaker_failures": 1000, "endpoint_rate_per_minute": 100_000,
-        "delivery_poll_interval_s": 0.02,
+        "delivery_poll_interval_s": 0.02, "embedded": True,
     }  # fmt: skip
     return NotifySettings.model_validate(values | changes)
 

@@ -151,7 +151,9 @@ async def test_killed_between_claim_and_send_the_next_process_sends_once_or_fail
     gateway: HttpSink, intake: SlowIntake,
 ) -> None:  # fmt: skip
     env = notify_env | {"SAFERETURN_NOTIFY_DELIVERY_MAX_ATTEMPTS": str(max_attempts)}
-    settings = NotifySettings(database_url=database_url, redis_url=env["SAFERETURN_REDIS_URL"])
+    settings = NotifySettings(
+        embedded=True, database_url=database_url, redis_url=env["SAFERETURN_REDIS_URL"]
+    )
     row = delivery(to_person=True)
     async with notify_platform(settings) as platform:
         await record(platform, row)
@@ -183,7 +185,7 @@ async def test_killed_between_send_and_recording_the_peer_gets_it_again_recognis
     notify_env: dict[str, str], database_url: str, tmp_path: Path, gateway: HttpSink
 ) -> None:
     gateway.plans["/sms"] = ["hang"]  # receives the first, answers after notify is gone
-    settings = NotifySettings(database_url=database_url,
+    settings = NotifySettings(embedded=True, database_url=database_url,
                               redis_url=notify_env["SAFERETURN_REDIS_URL"])  # fmt: skip
     row = delivery()
     async with notify_platform(settings) as platform:

@@ -62,6 +62,7 @@ def test_every_received_case_ends_in_exactly_one_task(
     order: list[int], sizes: list[int], redis_url: str, tmp_path: Path
 ) -> None:
     settings_ = VerificationSettings(
+        embedded=True,
         redis_url=redis_url,
         database_url=f"sqlite+aiosqlite:///{tmp_path / secrets.token_hex(4)}.db",
     )
