@@ -76,13 +76,15 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
         with contextlib.ExitStack() as stack:
             peers = stack.enter_context(demo_notify.peers()) if scenario else None
             platform = stack.enter_context(running(data_dir, redis_url, say))
+            # This process's tools act as the operator; what it reads as a service, as that one.
+            os.environ.update(platform.access_env | {"SAFERETURN_REDIS_URL": platform.operator_url})
             _describe(platform)
             credentials = NotifySettings().credentials_file
             if admin.provision_service_client(Service.NOTIFY, credentials):
                 say(f"  notify's own client at intake, credentials in {credentials}")
             if peers is not None:
                 say()
-                demo.play(_urls(), platform.redis_url, say, peers, data_dir)
+                demo.play(_urls(), platform.redis_urls, say, peers, data_dir)
             if getattr(args, "exit", False):
                 return 0
             say()

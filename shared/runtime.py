@@ -37,6 +37,7 @@ from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings
+from shared.signing import EventSigner, EventVerifier
 from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
@@ -68,6 +69,20 @@ class ServiceSpec:
 STOP_TIMEOUT_S = 10.0
 
 
+def event_keys(settings: ServiceSettings) -> tuple[EventSigner | None, EventVerifier | None]:
+    """This service's signer (if it has a key) and the verifier of what it consumes (if
+    public keys are configured: then it must sign too, or its own events would be refused)."""
+    path = settings.signing_key_path
+    signer = EventSigner.from_file(path) if path.exists() else None
+    if not settings.event_public_keys:
+        log.warning("event_public_keys is not set: events are applied without checking who "
+                    "signed them (docs/redis-acl.md)")  # fmt: skip
+        return signer, None
+    if signer is None:
+        raise RuntimeError(f"event_public_keys is set but there is no signing key at {path}")
+    return signer, EventVerifier(settings.event_public_keys)
+
+
 async def _bounded(step: Awaitable[None], what: str) -> None:
     try:
         await asyncio.wait_for(step, STOP_TIMEOUT_S)
@@ -86,6 +101,7 @@ class Platform:
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)
+        self.signer, self.verifier_of_events = event_keys(settings)
         self.redis: Redis = Redis.from_url(settings.redis_url)
         self.relay = OutboxRelay(
             self.database,
@@ -122,6 +138,7 @@ class Platform:
                 settings=settings,
                 metrics=self.telemetry.metrics,
                 tracer=self.tracer,
+                verifier=self.verifier_of_events,
             )
             for subscription in [
                 *spec.subscriptions,
@@ -166,7 +183,10 @@ class Platform:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction; the events it emits are published once it has committed."""
         async with self.database.transaction() as session:
-            uow = UnitOfWork(session, source=event_source(self.name), registry=self.spec.registry)
+            uow = UnitOfWork(
+                session, source=event_source(self.name), registry=self.spec.registry,
+                signer=self.signer,
+            )  # fmt: skip
             yield uow
             audited = await append_pending(session)
         if audited is not None:
@@ -217,7 +237,7 @@ class Platform:
         }
         if self.spec.housekeeping is not None:
             jobs["housekeeping"] = functools.partial(self.spec.housekeeping, self)
-        if self.settings.retention_enabled:
+        if self.settings.applies_retention:
             jobs["retention"] = self.retention.run
         return jobs
 
