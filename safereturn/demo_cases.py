@@ -91,8 +91,16 @@ def submit_on_stream(redis_url: str, event_type: str, data: dict[str, Any], toke
     return submission_id
 
 
-def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: Say) -> list[str]:
-    """The reports of ``REPORTS`` (their case ids, in order), then the stream submissions."""
+def report_cases(
+    redis_url: str,
+    reporter: ApiClient,
+    operator: ApiClient,
+    say: Say,
+    *,
+    submitter_url: str | None = None,
+) -> list[str]:
+    """The reports of ``REPORTS`` (their case ids, in order), then the stream submissions
+    (published as agency systems do, with the ``submitter`` Redis user where there is one)."""
     # Each run's persons are new arrivals: the same ID number would be the same person, and
     # intake would merge this run's report into an earlier run's case.
     values = {"today": time.strftime("%Y-%m-%d"), "stamp": secrets.token_hex(3),
@@ -120,9 +128,9 @@ def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: 
     answer = reporter.post(Service.INTAKE, "/v1/activities", json=activity)
     say(f"  an outreach session → {answer.status_code} {answer.json().get('status')}")
     handover = _fill(HANDOVER, values)
-    submit_on_stream(redis_url, "report.submitted", handover, reporter.token)
+    submit_on_stream(submitter_url or redis_url, "report.submitted", handover, reporter.token)
     bad = dict(handover, source_ref=f"BP-LC-{values['stamp']}-bad", received_at="2999-01-01")
-    bad_id = submit_on_stream(redis_url, "report.submitted", bad, reporter.token)
+    bad_id = submit_on_stream(submitter_url or redis_url, "report.submitted", bad, reporter.token)
     say("  two submissions published on the submissions stream (one with a future date)")
     rejected = poll(lambda: _rejected(redis_url, bad_id), 15.0)
     if rejected is None:
