@@ -132,22 +132,22 @@ def play(
     """The scenario; ``redis_urls``: each party's Redis URL (at least the operator's)."""
     redis_url = redis_urls[OPERATOR]
     say("1. Agency systems get credentials (secrets are shown once, stored only as hashes)")
-    operator_credentials = asyncio.run(
-        admin.create_client(say, "Demo operations desk", Role.ADMIN, None, None)
+    enrolled = {
+        name: asyncio.run(admin.create_client(say, agency, role, province, None))
+        for name, agency, role, province in (
+            ("operator", "Demo operations desk", Role.ADMIN, None),
+            ("auditor", "Ministry inspectorate (demo)", Role.AUDITOR, None),
+            ("reporter", "Sở Y tế Điện Biên (demo)", Role.REPORTER, "11"),
+            ("verifier", "Công an tỉnh Điện Biên (demo)", Role.VERIFIER, "11"),
+        )
+    }
+    operator_credentials, auditor_credentials, reporter_credentials, verifier_credentials = (
+        enrolled.values()
     )
-    auditor_credentials = asyncio.run(
-        admin.create_client(say, "Ministry inspectorate (demo)", Role.AUDITOR, None, None)
+    reporter, verifier, operator, auditor = (
+        ApiClient(urls, enrolled[name].client.client_id, enrolled[name].secret)
+        for name in ("reporter", "verifier", "operator", "auditor")
     )
-    reporter_credentials = asyncio.run(
-        admin.create_client(say, "Sở Y tế Điện Biên (demo)", Role.REPORTER, "11", None)
-    )
-    reporter = ApiClient(urls, reporter_credentials.client.client_id, reporter_credentials.secret)
-    verifier_credentials = asyncio.run(
-        admin.create_client(say, "Công an tỉnh Điện Biên (demo)", Role.VERIFIER, "11", None)
-    )
-    verifier = ApiClient(urls, verifier_credentials.client.client_id, verifier_credentials.secret)
-    operator = ApiClient(urls, operator_credentials.client.client_id, operator_credentials.secret)
-    auditor = ApiClient(urls, auditor_credentials.client.client_id, auditor_credentials.secret)
     form: demo_stats.Form | None = None
     try:
         say("")

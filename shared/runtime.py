@@ -37,7 +37,7 @@ from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings
-from shared.signing import EventSigner, EventVerifier
+from shared.signing import EventSigner, EventVerifier, producers_of
 from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
@@ -69,7 +69,9 @@ class ServiceSpec:
 STOP_TIMEOUT_S = 10.0
 
 
-def event_keys(settings: ServiceSettings) -> tuple[EventSigner | None, EventVerifier | None]:
+def event_keys(
+    settings: ServiceSettings, registry: EventRegistry
+) -> tuple[EventSigner | None, EventVerifier | None]:
     """This service's signer (if it has a key) and the verifier of what it consumes (if
     public keys are configured: then it must sign too, or its own events would be refused)."""
     path = settings.signing_key_path
@@ -80,7 +82,8 @@ def event_keys(settings: ServiceSettings) -> tuple[EventSigner | None, EventVeri
         return signer, None
     if signer is None:
         raise RuntimeError(f"event_public_keys is set but there is no signing key at {path}")
-    return signer, EventVerifier(settings.event_public_keys)
+    producers = functools.partial(producers_of, registry=registry)
+    return signer, EventVerifier(settings.event_public_keys, producers)
 
 
 async def _bounded(step: Awaitable[None], what: str) -> None:
@@ -101,7 +104,7 @@ class Platform:
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)
-        self.signer, self.verifier_of_events = event_keys(settings)
+        self.signer, self.verifier_of_events = event_keys(settings, spec.registry)
         self.redis: Redis = Redis.from_url(settings.redis_url)
         self.relay = OutboxRelay(
             self.database,

@@ -18,12 +18,16 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared.names import Service, event_source
+
+if TYPE_CHECKING:
+    from shared.events.registry import EventRegistry
 
 SIGNATURE_FIELD = "signature"
 """CloudEvents extension attribute: ``<key id>.<base64url signature>``."""
@@ -87,15 +91,23 @@ class EventSigner:
         return {**fields, SIGNATURE_FIELD: f"{self.key_id}.{_b64(signature)}"}
 
 
-def producers_of(event_type: str) -> frozenset[str]:
-    """Services allowed to produce ``event_type``: the module that defines it names them."""
-    from shared.events import REGISTRY  # noqa: PLC0415 - the registry imports much
+def producers_of(event_type: str, registry: "EventRegistry | None" = None) -> frozenset[str]:
+    """Services allowed to produce ``event_type``: the model's ``producers`` if it says, else
+    the service its module is named after (``shared.events.<service>``)."""
+    if registry is None:
+        from shared.events import REGISTRY  # noqa: PLC0415 - it imports every event module
+
+        registry = REGISTRY
 
     if event_type in PLATFORM_EVENTS:
         return PLATFORM_EVENTS[event_type]
-    if event_type not in REGISTRY:
+    if event_type not in registry:
         return frozenset()
-    module = REGISTRY.model(event_type).__module__.rsplit(".", 1)[-1]
+    model = registry.model(event_type)
+    declared: frozenset[str] | None = getattr(model, "producers", None)
+    if declared is not None:
+        return declared
+    module = model.__module__.rsplit(".", 1)[-1]
     return frozenset({module}) if module in set(Service) else frozenset()
 
 
