@@ -118,7 +118,7 @@ def service_user(service: Service, *, redis72: bool = True) -> User:
     else:
         rules.append(_selector(["+hkeys"], _keys([REVOKED_CLIENTS], "%R")))
     limits = [f"{PREFIX}:ratelimit:*"]
-    rules.append(_selector(["+incr", "+decr", "+expire", "+get"], _keys(limits)))
+    rules.append(_selector(["+incr", "+incrby", "+decr", "+decrby", "+expire", "+get"], _keys(limits)))
     if service is RETENTION_SERVICE:
         rules += retention_rules()
     return User(str(service), tuple(rules))
