@@ -5,6 +5,8 @@ safereturn demo [--data-dir DIR] [--exit]
 safereturn probe                        send a probe through a running platform
 safereturn dlq list [--stream S] | show ID | replay ID... | replay --all
 safereturn migrate [SERVICE...]         apply database migrations
+safereturn redis acl [--write FILE]     the Redis ACL file: a user per party
+safereturn redis acl integrator NAME [--province PP]
 """
 
 import argparse
@@ -17,11 +19,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from safereturn import admin
+from safereturn import admin, redis_admin
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
 from safereturn.scenario import ApiClient, ScenarioError
 from services.intake.identity.domain import IdentityError
@@ -31,6 +34,7 @@ from services.notify.settings import NotifySettings
 from shared import deadletter
 from shared.access import Role
 from shared.names import Service
+from shared.redis_acl import OPERATOR, with_credentials
 from shared.settings import settings_for
 
 
@@ -38,10 +42,17 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def _platform_settings(args: argparse.Namespace) -> tuple[Path, str]:
+def _platform_settings(args: argparse.Namespace, *, operator: bool = True) -> tuple[Path, str]:
+    """The data folder, and Redis as the operator: a URL without a user gets the operator's
+    credentials that embedded mode keeps in the data folder, if there are any."""
     settings = settings_for("platform")
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
-    return data_dir.resolve(), args.redis_url or settings.redis_url
+    redis_url = args.redis_url or settings.redis_url
+    kept = data_dir / "redis" / "credentials.json"
+    if operator and urlsplit(redis_url).username is None and kept.exists():
+        password = json.loads(kept.read_text()).get(OPERATOR)
+        redis_url = with_credentials(redis_url, OPERATOR, password) if password else redis_url
+    return data_dir.resolve(), redis_url
 
 
 def _urls() -> dict[str, str]:
@@ -64,7 +75,7 @@ def _describe(platform: EmbeddedPlatform) -> None:
 def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     from safereturn import demo, demo_notify  # noqa: PLC0415
 
-    data_dir, redis_url = _platform_settings(args)
+    data_dir, redis_url = _platform_settings(args, operator=False)
     # This process reads the services' settings too (demo clients, audit checks): same values.
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
@@ -201,16 +212,42 @@ def _notify_commands(commands: Any) -> None:
     notify_replay.add_argument("--all", action="store_true", help="every failed delivery")
 
 
+def _platform_options(sub: argparse.ArgumentParser, default: object = None) -> None:
+    sub.add_argument(
+        "--data-dir", default=default, help="data folder (default: SAFERETURN_DATA_DIR or ./data)"
+    )
+    sub.add_argument(
+        "--redis-url", default=default, help="Redis to use or start (default: SAFERETURN_REDIS_URL)"
+    )
+
+
+def _redis_commands(commands: Any) -> None:
+    redis_commands = commands.add_parser("redis", help="Redis access").add_subparsers(
+        dest="redis_command", required=True
+    )
+    acl = redis_commands.add_parser("acl", help="print or write the ACL file (a user per party)")
+    _platform_options(acl)
+    acl.add_argument("--write", metavar="FILE", help="write it there (keeping integrators)")
+    acl.add_argument(
+        "--credentials", metavar="FILE",
+        help="the parties' passwords, kept and reused (default: <data-dir>/redis/credentials.json)",
+    )  # fmt: skip
+    acl.add_argument("--redis-version", help="the server's version (default: ask it, else 7.2)")
+    integrator = acl.add_subparsers(dest="acl_command").add_parser(
+        "integrator", help="create an integrator's user; prints its password once"
+    )
+    _platform_options(integrator, argparse.SUPPRESS)  # given before `integrator`, still taken
+    integrator.add_argument("name", help="letters, digits, - and _")
+    integrator.add_argument("--province", help="two-digit province code (omit for national)")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="safereturn", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
 
     def platform_command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--data-dir", help="data folder (default: SAFERETURN_DATA_DIR or ./data)")
-        sub.add_argument(
-            "--redis-url", help="Redis to use or start (default: SAFERETURN_REDIS_URL)"
-        )
+        _platform_options(sub)
         return sub
 
     platform_command("up", "run every service in the foreground until Ctrl-C")
@@ -258,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     _notify_commands(commands)
+    _redis_commands(commands)
 
     stats = commands.add_parser("stats", help="the statistics service")
     stats.add_subparsers(dest="stats_command", required=True).add_parser(
@@ -345,6 +383,21 @@ def cmd_vault(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redis(args: argparse.Namespace) -> int:
+    data_dir, redis_url = _platform_settings(args)
+    if args.acl_command == "integrator":
+        try:
+            return redis_admin.create_integrator(say, redis_url, args.name, args.province)
+        except ValueError as error:
+            say(f"error: {error}")
+            return 2
+    credentials = (
+        Path(args.credentials) if args.credentials else data_dir / "redis/credentials.json"
+    )
+    write = Path(args.write) if args.write else None
+    return redis_admin.acl(say, redis_url, credentials, write, args.redis_version)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(admin.verify_audit(say, args.services or list(Service))) else 1
 
@@ -364,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agencies": cmd_agencies,
         "notify": cmd_notify,
         "stats": cmd_stats,
+        "redis": cmd_redis,
     }
     return commands[args.command](args)
 
