@@ -221,26 +221,6 @@ def _platform_options(sub: argparse.ArgumentParser, default: object = None) -> N
     )
 
 
-def _redis_commands(commands: Any) -> None:
-    redis_commands = commands.add_parser("redis", help="Redis access").add_subparsers(
-        dest="redis_command", required=True
-    )
-    acl = redis_commands.add_parser("acl", help="print or write the ACL file (a user per party)")
-    _platform_options(acl)
-    acl.add_argument("--write", metavar="FILE", help="write it there (keeping integrators)")
-    acl.add_argument(
-        "--credentials", metavar="FILE",
-        help="the parties' passwords, kept and reused (default: <data-dir>/redis/credentials.json)",
-    )  # fmt: skip
-    acl.add_argument("--redis-version", help="the server's version (default: ask it, else 7.2)")
-    integrator = acl.add_subparsers(dest="acl_command").add_parser(
-        "integrator", help="create an integrator's user; prints its password once"
-    )
-    _platform_options(integrator, argparse.SUPPRESS)  # given before `integrator`, still taken
-    integrator.add_argument("name", help="letters, digits, - and _")
-    integrator.add_argument("--province", help="two-digit province code (omit for national)")
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="safereturn", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -295,7 +275,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     _notify_commands(commands)
-    _redis_commands(commands)
+    redis_admin.add_commands(commands, _platform_options)
 
     stats = commands.add_parser("stats", help="the statistics service")
     stats.add_subparsers(dest="stats_command", required=True).add_parser(
@@ -383,21 +363,6 @@ def cmd_vault(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_redis(args: argparse.Namespace) -> int:
-    data_dir, redis_url = _platform_settings(args)
-    if args.acl_command == "integrator":
-        try:
-            return redis_admin.create_integrator(say, redis_url, args.name, args.province)
-        except ValueError as error:
-            say(f"error: {error}")
-            return 2
-    credentials = (
-        Path(args.credentials) if args.credentials else data_dir / "redis/credentials.json"
-    )
-    write = Path(args.write) if args.write else None
-    return redis_admin.acl(say, redis_url, credentials, write, args.redis_version)
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(admin.verify_audit(say, args.services or list(Service))) else 1
 
@@ -417,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agencies": cmd_agencies,
         "notify": cmd_notify,
         "stats": cmd_stats,
-        "redis": cmd_redis,
+        "redis": lambda a: redis_admin.command(a, *_platform_settings(a), say),
     }
     return commands[args.command](args)
 

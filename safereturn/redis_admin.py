@@ -1,7 +1,9 @@
 """``safereturn redis acl``: the ACL file, and integrators' users on a running Redis."""
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -19,6 +21,43 @@ from shared.redis_acl import (
 )
 
 Say = Callable[[str], None]
+
+
+def add_commands(
+    commands: Any, platform_options: Callable[[argparse.ArgumentParser, object], None]
+) -> None:
+    """``safereturn redis acl [integrator NAME]``."""
+    redis_commands = commands.add_parser("redis", help="Redis access").add_subparsers(
+        dest="redis_command", required=True
+    )
+    acl = redis_commands.add_parser("acl", help="print or write the ACL file (a user per party)")
+    platform_options(acl, None)
+    acl.add_argument("--write", metavar="FILE", help="write it there (keeping integrators)")
+    acl.add_argument(
+        "--credentials", metavar="FILE",
+        help="the parties' passwords, kept and reused (default: <data-dir>/redis/credentials.json)",
+    )  # fmt: skip
+    acl.add_argument("--redis-version", help="the server's version (default: ask it, else 7.2)")
+    integrator = acl.add_subparsers(dest="acl_command").add_parser(
+        "integrator", help="create an integrator's user; prints its password once"
+    )
+    platform_options(integrator, argparse.SUPPRESS)  # given before `integrator`, still taken
+    integrator.add_argument("name", help="letters, digits, - and _")
+    integrator.add_argument("--province", help="two-digit province code (omit for national)")
+
+
+def command(args: argparse.Namespace, data_dir: Path, redis_url: str, say: Say) -> int:
+    """Run ``safereturn redis …`` (``redis_url``: as the operator)."""
+    if args.acl_command == "integrator":
+        try:
+            return create_integrator(say, redis_url, args.name, args.province)
+        except ValueError as error:
+            say(f"error: {error}")
+            return 2
+    credentials = data_dir / "redis" / "credentials.json"
+    credentials = Path(args.credentials) if args.credentials else credentials
+    write = Path(args.write) if args.write else None
+    return acl(say, redis_url, credentials, write, args.redis_version)
 
 
 def _server_version(redis_url: str) -> str | None:

@@ -37,7 +37,7 @@ from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings
-from shared.signing import EventSigner, EventVerifier, producers_of
+from shared.signing import event_keys
 from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
@@ -67,23 +67,6 @@ class ServiceSpec:
 
 
 STOP_TIMEOUT_S = 10.0
-
-
-def event_keys(
-    settings: ServiceSettings, registry: EventRegistry
-) -> tuple[EventSigner | None, EventVerifier | None]:
-    """This service's signer (if it has a key) and the verifier of what it consumes (if
-    public keys are configured: then it must sign too, or its own events would be refused)."""
-    path = settings.signing_key_path
-    signer = EventSigner.from_file(path) if path.exists() else None
-    if not settings.event_public_keys:
-        log.warning("event_public_keys is not set: events are applied without checking who "
-                    "signed them (docs/redis-acl.md)")  # fmt: skip
-        return signer, None
-    if signer is None:
-        raise RuntimeError(f"event_public_keys is set but there is no signing key at {path}")
-    producers = functools.partial(producers_of, registry=registry)
-    return signer, EventVerifier(settings.event_public_keys, producers)
 
 
 async def _bounded(step: Awaitable[None], what: str) -> None:

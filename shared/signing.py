@@ -13,8 +13,10 @@ dead letters at once, with the reason.
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -28,6 +30,9 @@ from shared.names import Service, event_source
 
 if TYPE_CHECKING:
     from shared.events.registry import EventRegistry
+    from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_FIELD = "signature"
 """CloudEvents extension attribute: ``<key id>.<base64url signature>``."""
@@ -162,3 +167,20 @@ def ensure_key(path: Path) -> str:
         with os.fdopen(descriptor, "wb") as out:
             out.write(pem)
     return EventSigner.from_file(path).public_key
+
+
+def event_keys(
+    settings: "ServiceSettings", registry: "EventRegistry"
+) -> tuple[EventSigner | None, EventVerifier | None]:
+    """This service's signer (if it has a key) and the verifier of what it consumes (if
+    public keys are configured: then it must sign too, or its own events would be refused)."""
+    path = settings.signing_key_path
+    signer = EventSigner.from_file(path) if path.exists() else None
+    if not settings.event_public_keys:
+        log.warning("event_public_keys is not set: events are applied without checking who "
+                    "signed them (docs/redis-acl.md)")  # fmt: skip
+        return signer, None
+    if signer is None:
+        raise RuntimeError(f"event_public_keys is set but there is no signing key at {path}")
+    producers = functools.partial(producers_of, registry=registry)
+    return signer, EventVerifier(settings.event_public_keys, producers)
