@@ -19,13 +19,13 @@ from shared.streams import entries
 
 
 def attempt(url: str, *command: Any) -> str:
-    """What Redis answers ``command`` sent with the credentials in ``url``: ``OK`` or the
-    error's first words."""
+    """What Redis answers ``command`` sent with the credentials in ``url``: ``OK`` or its
+    refusal."""
     client = redis.Redis.from_url(url)
     try:
         client.execute_command(*command)  # type: ignore[no-untyped-call]
-    except redis.ResponseError as error:
-        return str(error)
+    except redis.exceptions.NoPermissionError as error:
+        return f"refused, NOPERM ({error})"
     finally:
         client.close()
     return "OK"
