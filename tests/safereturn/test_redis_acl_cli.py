@@ -1,5 +1,6 @@
 """``safereturn redis acl``: the ACL file, its kept passwords, and integrators' users."""
 
+import argparse
 import json
 import re
 from collections.abc import Iterator
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from safereturn.cli import main
+from safereturn.cli import _platform_settings, main
 from safereturn.redis_access import passwords_for, write_acl
 from shared.names import Service, public_stream
 from shared.redis_acl import OPERATOR, integrator_group, is_redis72, platform_users
@@ -102,3 +103,12 @@ def test_an_integrator_name_or_province_that_could_widen_its_keys_is_refused(
         code, printed = run(capsys, "redis", "acl", "integrator", *bad, "--redis-url",
                             "redis://127.0.0.1:1/0")  # fmt: skip
         assert code == 2, printed
+
+
+def test_the_tools_act_as_the_operator_in_an_embedded_data_folder(tmp_path: Path) -> None:
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "credentials.json").write_text(json.dumps({OPERATOR: "s3cret"}))
+    args = argparse.Namespace(data_dir=str(tmp_path), redis_url="redis://127.0.0.1:6390/0")
+    assert _platform_settings(args)[1] == "redis://operator:s3cret@127.0.0.1:6390/0"
+    # `safereturn up` starts Redis at the address as given, credentials apart
+    assert _platform_settings(args, operator=False)[1] == "redis://127.0.0.1:6390/0"
