@@ -5,6 +5,8 @@ safereturn demo [--data-dir DIR] [--exit]
 safereturn probe                        send a probe through a running platform
 safereturn dlq list [--stream S] | show ID | replay ID... | replay --all
 safereturn migrate [SERVICE...]         apply database migrations
+safereturn redis acl [--write FILE]     the Redis ACL file: a user per party
+safereturn redis acl integrator NAME [--province PP]
 """
 
 import argparse
@@ -17,11 +19,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from safereturn import admin
+from safereturn import admin, redis_admin
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
 from safereturn.scenario import ApiClient, ScenarioError
 from services.intake.identity.domain import IdentityError
@@ -31,6 +34,7 @@ from services.notify.settings import NotifySettings
 from shared import deadletter
 from shared.access import Role
 from shared.names import Service
+from shared.redis_acl import OPERATOR, with_credentials
 from shared.settings import settings_for
 
 
@@ -38,10 +42,17 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-def _platform_settings(args: argparse.Namespace) -> tuple[Path, str]:
+def _platform_settings(args: argparse.Namespace, *, operator: bool = True) -> tuple[Path, str]:
+    """The data folder, and Redis as the operator: a URL without a user gets the operator's
+    credentials that embedded mode keeps in the data folder, if there are any."""
     settings = settings_for("platform")
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
-    return data_dir.resolve(), args.redis_url or settings.redis_url
+    redis_url = args.redis_url or settings.redis_url
+    kept = data_dir / "redis" / "credentials.json"
+    if operator and urlsplit(redis_url).username is None and kept.exists():
+        password = json.loads(kept.read_text()).get(OPERATOR)
+        redis_url = with_credentials(redis_url, OPERATOR, password) if password else redis_url
+    return data_dir.resolve(), redis_url
 
 
 def _urls() -> dict[str, str]:
@@ -64,7 +75,7 @@ def _describe(platform: EmbeddedPlatform) -> None:
 def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     from safereturn import demo, demo_notify  # noqa: PLC0415
 
-    data_dir, redis_url = _platform_settings(args)
+    data_dir, redis_url = _platform_settings(args, operator=False)
     # This process reads the services' settings too (demo clients, audit checks): same values.
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
@@ -76,13 +87,15 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
         with contextlib.ExitStack() as stack:
             peers = stack.enter_context(demo_notify.peers()) if scenario else None
             platform = stack.enter_context(running(data_dir, redis_url, say))
+            # This process's tools act as the operator; what it reads as a service, as that one.
+            os.environ.update(platform.access_env | {"SAFERETURN_REDIS_URL": platform.operator_url})
             _describe(platform)
             credentials = NotifySettings().credentials_file
             if admin.provision_service_client(Service.NOTIFY, credentials):
                 say(f"  notify's own client at intake, credentials in {credentials}")
             if peers is not None:
                 say()
-                demo.play(_urls(), platform.redis_url, say, peers, data_dir)
+                demo.play(_urls(), platform.redis_urls, say, peers, data_dir)
             if getattr(args, "exit", False):
                 return 0
             say()
@@ -199,16 +212,22 @@ def _notify_commands(commands: Any) -> None:
     notify_replay.add_argument("--all", action="store_true", help="every failed delivery")
 
 
+def _platform_options(sub: argparse.ArgumentParser, default: object = None) -> None:
+    sub.add_argument(
+        "--data-dir", default=default, help="data folder (default: SAFERETURN_DATA_DIR or ./data)"
+    )
+    sub.add_argument(
+        "--redis-url", default=default, help="Redis to use or start (default: SAFERETURN_REDIS_URL)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="safereturn", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
 
     def platform_command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--data-dir", help="data folder (default: SAFERETURN_DATA_DIR or ./data)")
-        sub.add_argument(
-            "--redis-url", help="Redis to use or start (default: SAFERETURN_REDIS_URL)"
-        )
+        _platform_options(sub)
         return sub
 
     platform_command("up", "run every service in the foreground until Ctrl-C")
@@ -261,6 +280,7 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     _notify_commands(commands)
+    redis_admin.add_commands(commands, _platform_options)
 
     stats = commands.add_parser("stats", help="the statistics service")
     stats.add_subparsers(dest="stats_command", required=True).add_parser(
@@ -367,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "agencies": cmd_agencies,
         "notify": cmd_notify,
         "stats": cmd_stats,
+        "redis": lambda a: redis_admin.command(a, *_platform_settings(a), say),
     }
     return commands[args.command](args)
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import redis
 
-from safereturn import admin, demo_notify, demo_stats
+from safereturn import admin, demo_notify, demo_redis, demo_stats
 from safereturn.demo_cases import known_tasks, report_cases, verify_cases
 from safereturn.demo_support import support_cases
 from safereturn.scenario import ApiClient, Say, ScenarioError, poll
@@ -25,6 +25,7 @@ from shared.access import Role
 from shared.events.envelope import from_fields
 from shared.events.platform import ProbeRequested
 from shared.names import Service, Stream
+from shared.redis_acl import OPERATOR, SUBMITTER
 from shared.streams import entries
 
 
@@ -122,25 +123,31 @@ def revoke_everywhere(operator: ApiClient, client_id: str, say: Say, timeout: fl
 
 
 def play(
-    urls: Mapping[str, str], redis_url: str, say: Say, peers: demo_notify.Peers, data_dir: Path
+    urls: Mapping[str, str],
+    redis_urls: Mapping[str, str],
+    say: Say,
+    peers: demo_notify.Peers,
+    data_dir: Path,
 ) -> None:
+    """The scenario; ``redis_urls``: each party's Redis URL (at least the operator's)."""
+    redis_url = redis_urls[OPERATOR]
     say("1. Agency systems get credentials (secrets are shown once, stored only as hashes)")
-    operator_credentials = asyncio.run(
-        admin.create_client(say, "Demo operations desk", Role.ADMIN, None, None)
+    enrolled = {
+        name: asyncio.run(admin.create_client(say, agency, role, province, None))
+        for name, agency, role, province in (
+            ("operator", "Demo operations desk", Role.ADMIN, None),
+            ("auditor", "Ministry inspectorate (demo)", Role.AUDITOR, None),
+            ("reporter", "Sở Y tế Điện Biên (demo)", Role.REPORTER, "11"),
+            ("verifier", "Công an tỉnh Điện Biên (demo)", Role.VERIFIER, "11"),
+        )
+    }
+    operator_credentials, auditor_credentials, reporter_credentials, verifier_credentials = (
+        enrolled.values()
     )
-    auditor_credentials = asyncio.run(
-        admin.create_client(say, "Ministry inspectorate (demo)", Role.AUDITOR, None, None)
+    reporter, verifier, operator, auditor = (
+        ApiClient(urls, enrolled[name].client.client_id, enrolled[name].secret)
+        for name in ("reporter", "verifier", "operator", "auditor")
     )
-    reporter_credentials = asyncio.run(
-        admin.create_client(say, "Sở Y tế Điện Biên (demo)", Role.REPORTER, "11", None)
-    )
-    reporter = ApiClient(urls, reporter_credentials.client.client_id, reporter_credentials.secret)
-    verifier_credentials = asyncio.run(
-        admin.create_client(say, "Công an tỉnh Điện Biên (demo)", Role.VERIFIER, "11", None)
-    )
-    verifier = ApiClient(urls, verifier_credentials.client.client_id, verifier_credentials.secret)
-    operator = ApiClient(urls, operator_credentials.client.client_id, operator_credentials.secret)
-    auditor = ApiClient(urls, auditor_credentials.client.client_id, auditor_credentials.secret)
     form: demo_stats.Form | None = None
     try:
         say("")
@@ -154,7 +161,9 @@ def play(
         integrator = demo_notify.set_up(dict(urls), operator, say, peers)
         say("")
         say("4. Reports arrive over HTTP and on the submissions stream")
-        reported = report_cases(redis_url, reporter, operator, say)
+        reported = report_cases(
+            redis_url, reporter, operator, say, submitter_url=redis_urls.get(SUBMITTER)
+        )
         show_stream_entry(redis_url, Stream.CASES, "case.received", say)
         say("")
         say("5. The police verify within the legal time limits")
@@ -179,8 +188,9 @@ def play(
         revoke_everywhere(operator, operator_credentials.client.client_id, say)
         for credentials in (auditor_credentials, reporter_credentials, verifier_credentials):
             asyncio.run(admin.revoke_client(say, credentials.client.client_id))
+        demo_redis.step("10.", redis_urls, reported[0], say)
         say("")
-        say("10. The statistics form for the scenario")
+        say("11. The statistics form for the scenario")
         form.show(data_dir, say)
     finally:
         for client in (operator, auditor, reporter, verifier):

@@ -93,8 +93,16 @@ def submit_on_stream(
     return submission_id
 
 
-def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: Say) -> list[str]:
-    """The reports of ``REPORTS`` (their case ids, in order), then the stream submissions."""
+def report_cases(
+    redis_url: str,
+    reporter: ApiClient,
+    operator: ApiClient,
+    say: Say,
+    *,
+    submitter_url: str | None = None,
+) -> list[str]:
+    """The reports of ``REPORTS`` (their case ids, in order), then the stream submissions
+    (published as agency systems do, with the ``submitter`` Redis user where there is one)."""
     # Each run's persons are new arrivals: the same ID number would be the same person, and
     # intake would merge this run's report into an earlier run's case.
     values = {"today": time.strftime("%Y-%m-%d"), "stamp": secrets.token_hex(3),
@@ -123,9 +131,10 @@ def report_cases(redis_url: str, reporter: ApiClient, operator: ApiClient, say: 
     say(f"  an outreach session → {answer.status_code} {answer.json().get('status')}")
     handover = _fill(HANDOVER, values)
     key = fetch_encryption_key(reporter.urls[Service.INTAKE])
-    submit_on_stream(redis_url, "report.submitted", handover, reporter.token, key)
+    stream_url = submitter_url or redis_url
+    submit_on_stream(stream_url, "report.submitted", handover, reporter.token, key)
     bad = dict(handover, source_ref=f"BP-LC-{values['stamp']}-bad", received_at="2999-01-01")
-    bad_id = submit_on_stream(redis_url, "report.submitted", bad, reporter.token, key)
+    bad_id = submit_on_stream(stream_url, "report.submitted", bad, reporter.token, key)
     say(
         f"  two submissions published on the submissions stream, encrypted to intake's key "
         f"{key.kid} (one with a future date)"

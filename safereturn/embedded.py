@@ -7,6 +7,7 @@ and stops them before Redis.
 
 import _thread
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,8 +23,10 @@ from urllib.parse import urlsplit
 import httpx
 import redis
 
+from safereturn import redis_access
 from shared.names import Service
-from shared.redis_server import RedisServer, answers, find_redis_server
+from shared.redis_acl import OPERATOR, is_redis72, platform_users, with_credentials
+from shared.redis_server import RedisServer, answers, binary_version, find_redis_server
 from shared.settings import settings_for
 
 SERVICES = tuple(Service)
@@ -97,12 +100,18 @@ class EmbeddedPlatform:
     # Giving up stops the platform as Ctrl-C does: the main thread gets a KeyboardInterrupt.
     on_give_up: Callable[[], None] = _thread.interrupt_main
     failure: str | None = None  # why the launcher gave up, if it did
+    operator_url: str = ""
+    """Redis as the operator (every right): the launcher, the ``safereturn`` tools, the demo."""
+    access_env: dict[str, str] = field(default_factory=dict)
+    """Each service's own Redis URL and the event signing keys (``redis_access``)."""
+    redis_urls: dict[str, str] = field(default_factory=dict)
+    """Party (ACL user) → its Redis URL, for the demo."""
     _stopping: threading.Event = field(default_factory=threading.Event)
     _supervisor: threading.Thread | None = None
 
     @property
     def redis_description(self) -> str:
-        client = redis.Redis.from_url(self.redis_url)
+        client = redis.Redis.from_url(self.operator_url or self.redis_url)
         try:
             info = client.info("server")
         finally:
@@ -114,6 +123,8 @@ class EmbeddedPlatform:
             origin = f"{self.redis_server.binary}, pid {info['process_id']}"
         if int(version.split(".", maxsplit=1)[0]) < 7:
             origin += "; below 7, as production must not be: install Debian's redis-server"
+        elif self.access_env:
+            origin += "; ACLs on, a user per party"
         return f"{self.redis_url} (Redis {version}, {origin})"
 
     def start(self) -> None:
@@ -134,6 +145,7 @@ class EmbeddedPlatform:
             "SAFERETURN_DATA_DIR": str(self.data_dir),
             "SAFERETURN_REDIS_URL": self.redis_url,
             "SAFERETURN_EMBEDDED": "true",  # intake's keys are found on loopback
+            **self.access_env,
         }
         with log.open("ab") as out:
             # A session of its own: Ctrl-C reaches only the launcher, which stops the services
@@ -147,15 +159,48 @@ class EmbeddedPlatform:
             )
 
     def _start_redis(self) -> None:
-        if answers(self.redis_url):
+        directory = self.data_dir / "redis"
+        credentials = directory / "credentials.json"
+        if answers(self.redis_url):  # someone else's Redis: the URL given is its operator's
+            self.operator_url = self.redis_url
+            try:
+                self.access_env = redis_access.provision(
+                    self.redis_url, self.redis_url, credentials, self.data_dir
+                )
+            except redis.RedisError as error:
+                raise LaunchError(f"could not create the platform's Redis users at "
+                                  f"{self.redis_url}: {error}") from error  # fmt: skip
+            self._note_urls(credentials)
             return
         url = urlsplit(self.redis_url)
         if url.hostname not in {"127.0.0.1", "localhost"}:
             raise LaunchError(f"no Redis answers at {self.redis_url}")
-        self.redis_server = RedisServer(
-            self.data_dir / "redis", url.port or 6379, find_redis_server()
-        )
-        self.redis_server.start()
+        binary = find_redis_server()
+        version = binary_version(binary)
+        server = RedisServer(directory, url.port or 6379, binary)
+        if int(version.split(".", maxsplit=1)[0]) >= 7:  # ACL selectors need Redis 7
+            redis72 = is_redis72(version)
+            users = platform_users(redis72=redis72)
+            passwords = redis_access.passwords_for(credentials, users)
+            server.acl_file = directory / "users.acl"
+            redis_access.write_acl(server.acl_file, users, passwords)
+            server.username, server.password = OPERATOR, passwords[OPERATOR]
+            self.access_env = redis_access.service_env(
+                self.redis_url, passwords, self.data_dir, waitaof=redis72
+            )
+        self.redis_server = server
+        server.start()
+        self.operator_url = server.url if server.username else self.redis_url
+        self._note_urls(credentials)
+
+    def _note_urls(self, credentials: Path) -> None:
+        passwords: dict[str, str] = (
+            json.loads(credentials.read_text()) if credentials.exists() and self.access_env
+            else {}
+        )  # fmt: skip
+        self.redis_urls = {user: with_credentials(self.redis_url, user, password)
+                           for user, password in passwords.items()}  # fmt: skip
+        self.redis_urls[OPERATOR] = self.operator_url
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -31,6 +31,7 @@ from shared.events.registry import Event, EventRegistry
 from shared.names import consumer_group
 from shared.outbox import UnitOfWork
 from shared.settings import ServiceSettings
+from shared.signing import EventVerifier, ForgedEvent
 from shared.streams import Entry
 from shared.telemetry import Metrics
 
@@ -101,8 +102,10 @@ class StreamConsumer:
         settings: ServiceSettings,
         metrics: Metrics,
         tracer: trace.Tracer,
+        verifier: EventVerifier | None = None,
     ) -> None:
         self.subscription = subscription
+        self.verifier = verifier
         self.stream = subscription.stream
         self.group = consumer_group(service)
         self.consumer = consumer
@@ -192,6 +195,9 @@ class StreamConsumer:
         for entry in entries:
             try:
                 event = self._decode(entry)
+            except ForgedEvent as error:  # will never verify: dead letters at once
+                await self._failed(entry, error, final=True)
+                continue
             except Exception as error:
                 await self._failed(entry, error)
                 continue
@@ -217,6 +223,8 @@ class StreamConsumer:
             return None
         if not self.subscription.decode or not known:
             return Event(envelope, None, entry.id)
+        if self.verifier is not None:  # foreign payloads (decode off) are not ours to sign
+            self.verifier.check(entry.fields, envelope.get_type(), envelope.get_source())
         return replace(self.registry.decode(envelope), entry_id=entry.id)
 
     async def _apply_batch(self, events: list[tuple[Entry, Event[Any]]]) -> list[str]:
@@ -319,7 +327,7 @@ class StreamConsumer:
             },
         )
 
-    async def _failed(self, entry: Entry, error: Exception) -> None:
+    async def _failed(self, entry: Entry, error: Exception, *, final: bool = False) -> None:
         deliveries = await self._deliveries(entry.id)
         log.warning(
             "entry %s on %s failed (delivery %d of %d): %s",
@@ -329,7 +337,7 @@ class StreamConsumer:
             self.settings.max_deliveries,
             describe(error),
         )
-        if deliveries < self.settings.max_deliveries:
+        if deliveries < self.settings.max_deliveries and not final:
             self.metrics.consumed(self.stream, self.group, "failed")
             return  # stays pending; the reclaimer delivers it again once it has been idle
         failure = Failure(

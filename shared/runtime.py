@@ -37,6 +37,7 @@ from shared.outbox import OutboxRelay, UnitOfWork
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings
+from shared.signing import event_keys
 from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
@@ -88,6 +89,7 @@ class Platform:
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)
+        self.signer, self.verifier_of_events = event_keys(settings, spec.registry)
         self.redis: Redis = Redis.from_url(settings.redis_url)
         self.relay = OutboxRelay(
             self.database,
@@ -124,6 +126,7 @@ class Platform:
                 settings=settings,
                 metrics=self.telemetry.metrics,
                 tracer=self.tracer,
+                verifier=self.verifier_of_events,
             )
             for subscription in [
                 *spec.subscriptions,
@@ -172,7 +175,10 @@ class Platform:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction; the events it emits are published once it has committed."""
         async with self.database.transaction() as session:
-            uow = UnitOfWork(session, source=event_source(self.name), registry=self.spec.registry)
+            uow = UnitOfWork(
+                session, source=event_source(self.name), registry=self.spec.registry,
+                signer=self.signer,
+            )  # fmt: skip
             yield uow
             audited = await append_pending(session)
         if audited is not None:
@@ -223,7 +229,7 @@ class Platform:
         }
         if self.spec.housekeeping is not None:
             jobs["housekeeping"] = functools.partial(self.spec.housekeeping, self)
-        if self.settings.retention_enabled:
+        if self.settings.applies_retention:
             jobs["retention"] = self.retention.run
         return jobs
 

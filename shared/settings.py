@@ -24,7 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from shared.names import HTTP_PORTS, Service
+from shared.names import HTTP_PORTS, RETENTION_SERVICE, Service
 
 PLATFORM_ENV_PREFIX = "SAFERETURN_"
 
@@ -88,6 +88,17 @@ class ServiceSettings(BaseSettings):
     maintenance_interval_s: float = 15.0
     stale_consumer_idle_ms: PositiveInt = 3_600_000
 
+    event_signing_key_file: Path | None = Field(
+        default=None,
+        description="This service's Ed25519 key (PEM) that signs the events it publishes; "
+        "defaults to keys/<service>.events.pem in data_dir.",
+    )
+    event_public_keys: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Service → its event signing public keys (base64url, raw Ed25519), as "
+        "JSON. When set, consumers apply only events their allowed producer signed.",
+    )
+
     redis_fsync_declared: bool = Field(
         default=False,
         description="Redis < 7.2 runs appendonly yes and appendfsync always, and this service's "
@@ -98,10 +109,11 @@ class ServiceSettings(BaseSettings):
     )
     redis_waitaof_timeout_ms: PositiveInt = 1000
 
-    retention_enabled: bool = Field(
-        default=True,
+    retention_enabled: bool | None = Field(
+        default=None,
         description="Apply stream retention from this service (its Redis user needs XTRIM on "
-        "every stream, and BGREWRITEAOF); one replica at a time applies it.",
+        "every stream, and BGREWRITEAOF); one replica at a time applies it. Default: on for "
+        "the retention service (intake), whose Redis user alone has those rights.",
     )
     retention_interval_s: PositiveFloat = 60.0
     stream_keep_acknowledged_s: NonNegativeFloat = Field(
@@ -173,6 +185,18 @@ class ServiceSettings(BaseSettings):
                 "to an https URL"
             )
         return url
+
+    @property
+    def signing_key_path(self) -> Path:
+        if self.event_signing_key_file is not None:
+            return self.event_signing_key_file
+        return self.data_dir / "keys" / f"{self.service_name}.events.pem"
+
+    @property
+    def applies_retention(self) -> bool:
+        if self.retention_enabled is not None:
+            return self.retention_enabled
+        return self.service_name == RETENTION_SERVICE
 
     @property
     def database(self) -> str:

@@ -24,6 +24,7 @@ registry = EventRegistry()
 class Ticked(EventPayload):
     event_type = "test.ticked"
     stream = Stream.CASES
+    producers: ClassVar[frozenset[str]] = frozenset({"producer"})  # signs as /safereturn/producer
 
     n: int
 

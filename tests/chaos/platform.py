@@ -18,10 +18,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from safereturn import admin
+from safereturn import admin, redis_access
 from safereturn.sinks import HttpSink, SmtpSink
 from shared.names import Service
-from shared.redis_server import RedisServer, find_redis_server, free_port
+from shared.redis_acl import OPERATOR, generate_password, is_redis72, platform_users
+from shared.redis_server import RedisServer, binary_version, find_redis_server, free_port
 from tests import servers
 
 STARTUP_TIMEOUT_S = 90.0
@@ -181,14 +182,16 @@ def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator
     """Everything started, and everything stopped afterwards, also on failure."""
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(parents=True, exist_ok=True)
-    redis = RedisServer(directory / "redis", free_port(), find_redis_server())
+    redis, access = _redis_with_acls(directory)
     with contextlib.ExitStack() as stack:
         redis.start()
         stack.callback(redis.stop)
         smtp = stack.enter_context(SmtpSink())
         webhooks = stack.enter_context(HttpSink())
-        env = _service_env(redis.url, directory, smtp) | stack.enter_context(
-            _databases(kind, postgres)
+        env = (
+            _service_env(redis.url, directory, smtp)
+            | access
+            | stack.enter_context(_databases(kind, postgres))
         )
         platform = Platform(directory, env, redis, smtp, webhooks)
         stack.callback(platform.stop)
@@ -206,6 +209,22 @@ def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator
         for process in platform.processes:
             platform.wait_ready(process)
         yield platform
+
+
+def _redis_with_acls(directory: Path) -> tuple[RedisServer, dict[str, str]]:
+    """Redis with a user per party (the harness itself is the operator), and the services'
+    settings that make each connect as its own user and sign its events."""
+    binary = find_redis_server()
+    redis72 = is_redis72(binary_version(binary))
+    users = platform_users(redis72=redis72)
+    passwords = {user.name: generate_password() for user in users}
+    acl = directory / "redis" / "users.acl"
+    redis_access.write_acl(acl, users, passwords)
+    redis = RedisServer(directory / "redis", free_port(), binary, acl_file=acl,
+                        username=OPERATOR, password=passwords[OPERATOR])  # fmt: skip
+    access = redis_access.service_env(redis.address, passwords, directory / "data",
+                                      waitaof=redis72)  # fmt: skip
+    return redis, access
 
 
 @contextlib.contextmanager

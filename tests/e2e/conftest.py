@@ -1,6 +1,7 @@
 """Service processes for end-to-end tests: each service as its own OS process."""
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import httpx
 import pytest
 import redis as redis_py
 
-from safereturn import admin
+from safereturn import admin, redis_access
 from shared.names import Service
+from shared.redis_acl import generate_password, is_redis72, platform_users
 from shared.redis_server import free_port
 
 STARTUP_TIMEOUT_S = 60.0
@@ -124,17 +126,35 @@ class Services:
                 process.wait()
 
 
+@functools.cache
+def _passwords() -> dict[str, str]:
+    """One password per party for this test process (users are server-wide, and a fixture's
+    services may still run while another fixture provisions the same users)."""
+    return {user.name: generate_password() for user in platform_users()}
+
+
 def service_env(redis_url: str, data_dir: Path) -> dict[str, str]:
+    """Each service connects as its own ACL user and signs its events, as in production: the
+    e2e suite proves the grants suffice. ``SAFERETURN_REDIS_URL`` stays the test's (default)
+    user, for the tests' own checks."""
+    redis72 = is_redis72(redis_access.version_of(redis_url))
+    users = platform_users(redis72=redis72)
+    redis_access.apply(redis_url, users, _passwords())
+    access = redis_access.service_env(redis_url, _passwords(), data_dir, waitaof=redis72)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFERETURN_")}
-    return env | {
-        "SAFERETURN_REDIS_URL": redis_url,
-        "SAFERETURN_DATA_DIR": str(data_dir),
-        "SAFERETURN_RECLAIM_IDLE_MS": "1000",
-        "SAFERETURN_MAINTENANCE_INTERVAL_S": "0.5",
-        "SAFERETURN_LOG_LEVEL": "INFO",
-        "SAFERETURN_EMBEDDED": "true",  # one machine: intake's keys are found on loopback
-        "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the tests' receivers are local
-    }
+    return (
+        env
+        | access
+        | {
+            "SAFERETURN_REDIS_URL": redis_url,
+            "SAFERETURN_DATA_DIR": str(data_dir),
+            "SAFERETURN_RECLAIM_IDLE_MS": "1000",
+            "SAFERETURN_MAINTENANCE_INTERVAL_S": "0.5",
+            "SAFERETURN_LOG_LEVEL": "INFO",
+            "SAFERETURN_EMBEDDED": "true",  # one machine: intake's keys are found on loopback
+            "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the tests' receivers are local
+        }
+    )
 
 
 @pytest.fixture

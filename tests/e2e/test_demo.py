@@ -78,6 +78,17 @@ def assert_the_story(out: str, tmp_path: Path) -> None:
     assert list(tmp_path.glob("bieu-so-lieu-*-03325.xlsx"))
     assert "Lò Thị Mai" not in out  # the demo's reported names never show up in the output
     assert out.count("audit chain intact") == 5
+    # Redis is a boundary: NOPERM for what a party may not do, a forged event refused.
+    assert "ACLs on, a user per party" in out
+    assert re.search(r"an agency system \(user submitter\) publishes case\.identified on the "
+                     r"cases stream: .*no permissions", out)  # fmt: skip
+    assert re.search(r"… reads other agencies' submissions: .*no permissions", out)
+    assert re.search(r"… deletes the revocation list: .*no permissions", out)
+    assert re.search(r"stats \(user stats\) publishes on the cases stream: .*no permissions", out)
+    refusals = re.findall(r"dead-lettered it: ForgedEvent: case\.identified from "
+                          r"/safereturn/verification is not signed", out)  # fmt: skip
+    assert len(refusals) >= 4, out  # every group that follows case.identified refused it
+    assert "nobody applied it: the case is not identified" in out
     assert (tmp_path / "redis" / "redis.log").exists()  # it started its own redis-server
     for name in Service:
         assert (tmp_path / f"{name}.db").exists()

@@ -2,6 +2,7 @@
 that keeps crashing is given up on, and Ctrl-C stops the services before Redis."""
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import redis
 
 from safereturn.embedded import EmbeddedPlatform, RestartPolicy
 from shared.names import Service
+from shared.redis_acl import OPERATOR, with_credentials
 from shared.redis_server import free_port
 
 # What a service logs when Redis is gone: its reconnects are refused. (A service's own shutdown
@@ -122,9 +124,17 @@ def test_a_killed_service_comes_back_and_ctrl_c_stops_the_services_before_redis(
         for m in re.finditer(r"^  (\w+) +http://\S+  ready  \(pid (\d+)\)", console.text, re.M)
     }
     assert set(pids) == set(Service)
-    client = redis.Redis.from_url(env["SAFERETURN_REDIS_URL"])
+    passwords = json.loads((tmp_path / "redis" / "credentials.json").read_text())
+    assert (tmp_path / "redis" / "users.acl").stat().st_mode & 0o777 == 0o600
+    client = redis.Redis.from_url(
+        with_credentials(env["SAFERETURN_REDIS_URL"], OPERATOR, passwords[OPERATOR])
+    )
     redis_pid = int(client.info("server")["process_id"])
+    connected = {client_info["user"] for client_info in client.client_list()}
     client.close()
+    assert set(Service) <= connected, connected  # each service connects as its own user
+    with pytest.raises(redis.exceptions.AuthenticationError):  # default is off
+        redis.Redis.from_url(env["SAFERETURN_REDIS_URL"]).ping()
 
     victim = pids[Service.VERIFICATION]
     os.kill(victim, signal.SIGKILL)

@@ -135,7 +135,9 @@ async def test_a_running_service_trims_what_it_and_stats_consumed(
     redis: Redis, start_platform: PlatformFactory
 ) -> None:
     await redis.xgroup_create(Stream.CASES, consumer_group(ARCHIVIST), id="$", mkstream=True)
-    await start_platform(Behaviour(), stream_keep_acknowledged_s=0, retention_interval_s=0.2)
+    await start_platform(
+        Behaviour(), stream_keep_acknowledged_s=0, retention_interval_s=0.2, retention_enabled=True
+    )  # the retention service (intake in the platform)
     await publish(redis, *range(1, 21))
     await redis.xgroup_setid(Stream.CASES, consumer_group(ARCHIVIST), id="$")  # stats is done
 

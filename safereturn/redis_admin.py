@@ -1,0 +1,116 @@
+"""``safereturn redis acl``: the ACL file, and integrators' users on a running Redis."""
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from safereturn import redis_access
+from shared.names import Service
+from shared.redis_acl import (
+    acl_file,
+    generate_password,
+    integrator_group,
+    integrator_user,
+    is_redis72,
+    other_users,
+    platform_users,
+    with_credentials,
+)
+
+Say = Callable[[str], None]
+
+
+def add_commands(
+    commands: Any, platform_options: Callable[[argparse.ArgumentParser, object], None]
+) -> None:
+    """``safereturn redis acl [integrator NAME]``."""
+    redis_commands = commands.add_parser("redis", help="Redis access").add_subparsers(
+        dest="redis_command", required=True
+    )
+    acl = redis_commands.add_parser("acl", help="print or write the ACL file (a user per party)")
+    platform_options(acl, None)
+    acl.add_argument("--write", metavar="FILE", help="write it there (keeping integrators)")
+    acl.add_argument(
+        "--credentials", metavar="FILE",
+        help="the parties' passwords, kept and reused (default: <data-dir>/redis/credentials.json)",
+    )  # fmt: skip
+    acl.add_argument("--redis-version", help="the server's version (default: ask it, else 7.2)")
+    integrator = acl.add_subparsers(dest="acl_command").add_parser(
+        "integrator", help="create an integrator's user; prints its password once"
+    )
+    platform_options(integrator, argparse.SUPPRESS)  # given before `integrator`, still taken
+    integrator.add_argument("name", help="letters, digits, - and _")
+    integrator.add_argument("--province", help="two-digit province code (omit for national)")
+
+
+def command(args: argparse.Namespace, data_dir: Path, redis_url: str, say: Say) -> int:
+    """Run ``safereturn redis …`` (``redis_url``: as the operator)."""
+    if args.acl_command == "integrator":
+        try:
+            return create_integrator(say, redis_url, args.name, args.province)
+        except ValueError as error:
+            say(f"error: {error}")
+            return 2
+    credentials = data_dir / "redis" / "credentials.json"
+    credentials = Path(args.credentials) if args.credentials else credentials
+    write = Path(args.write) if args.write else None
+    return acl(say, redis_url, credentials, write, args.redis_version)
+
+
+def _server_version(redis_url: str) -> str | None:
+    try:
+        return redis_access.version_of(redis_url)
+    except redis.RedisError:
+        return None
+
+
+def acl(
+    say: Say, redis_url: str, credentials: Path, write: Path | None, version: str | None
+) -> int:
+    """Print (or write) the ACL file; passwords are made once and kept in ``credentials``."""
+    version = version or _server_version(redis_url) or "7.2.0"
+    users = platform_users(redis72=is_redis72(version))
+    passwords = redis_access.passwords_for(credentials, users)
+    if write is None:
+        say(acl_file(users, passwords).rstrip("\n"))
+        return 0
+    kept = other_users(write.read_text(), users) if write.exists() else []
+    redis_access.write_private(write, acl_file(users, passwords, kept=kept))
+    say(f"wrote {write} for Redis {version}: {len(users)} users, default off"
+        + (f", {len(kept)} kept (integrators)" if kept else ""))  # fmt: skip
+    say(f"passwords (readable by their owner only): {credentials}; give each service its own:")
+    for service in Service:
+        url = with_credentials(redis_url, service, "<password>")
+        say(f"  SAFERETURN_{service.upper()}_REDIS_URL={url}")
+    say("load it with `aclfile` in redis.conf (or ACL LOAD on a running server)")
+    return 0
+
+
+def create_integrator(say: Say, redis_url: str, name: str, province: str | None) -> int:
+    """Create (or reset) an integrator's user on the running Redis, as the operator."""
+    integrator_user(name, province)  # a name or province that could widen its keys: refused
+    client = redis.Redis.from_url(redis_url)
+    try:
+        version = str(client.info("server")["redis_version"])
+        user = integrator_user(name, province, redis72=is_redis72(version))
+        password = generate_password()
+        client.execute_command("ACL", "SETUSER", *user.setuser(password))  # type: ignore[no-untyped-call]
+        try:
+            client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
+            saved = "saved to the server's ACL file"
+        except redis.ResponseError:  # the server runs without an ACL file
+            saved = f"not saved (no ACL file): add this line to yours:\n  {user.line(password)}"
+    finally:
+        client.close()
+    area = f"province {province}" if province else "every province (national)"
+    say(f"integrator user {user.name} created for {area}; {saved}")
+    say(f"  url       {with_credentials(redis_url, user.name, password)}")
+    say(f"  password  {password}   (shown once; Redis keeps only its hash)")
+    say(f"  group     {integrator_group(name)}   (XGROUP CREATE <stream> <group> 0, then "
+        "XREADGROUP/XACK)")  # fmt: skip
+    streams = "safereturn:{public:" + (province or "<province>") + "}"
+    say(f"  streams   {streams}")
+    return 0
