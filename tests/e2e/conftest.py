@@ -132,7 +132,7 @@ def service_env(redis_url: str, data_dir: Path) -> dict[str, str]:
         "SAFERETURN_RECLAIM_IDLE_MS": "1000",
         "SAFERETURN_MAINTENANCE_INTERVAL_S": "0.5",
         "SAFERETURN_LOG_LEVEL": "INFO",
-        "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the tests' receivers are local
+        "SAFERETURN_NOTIFY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",  # receivers on loopback
     }
 
 
