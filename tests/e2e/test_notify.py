@@ -72,6 +72,8 @@ def notify(
         "SAFERETURN_NOTIFY_DELIVERY_MAX_ATTEMPTS": "5",
         "SAFERETURN_NOTIFY_BREAKER_FAILURES": "4",
         "SAFERETURN_NOTIFY_BREAKER_COOLDOWN_S": "60",
+        "SAFERETURN_NOTIFY_PING_ANSWER_S": "1",
+        "SAFERETURN_NOTIFY_PING_RATE_PER_MINUTE": "3",
     }
     with pytest.MonkeyPatch.context() as monkeypatch:
         started = Services(env, data_dir, monkeypatch)
@@ -188,6 +190,38 @@ def test_an_integrator_receives_signed_events_through_errors_and_a_timeout(
     eventually(lambda: hooks_about(peers, "/hooks/a", paused_case))
     assert httpx.delete(url, headers=integrator).status_code == 204
     assert httpx.post(f"{url}/ping", headers=integrator).status_code == 404
+
+
+def test_a_ping_says_delivered_or_not_and_nothing_of_why_after_a_fixed_time(
+    notify: Services, peers: Peers
+) -> None:
+    """A refused port, a 404 and an answer that never comes look the same: a ping cannot
+    scan what lies behind a URL. A client may ping a few times a minute."""
+    integrator = notify.auth("integrator")
+    peers.http.plans["/hooks/missing"] = [404]
+    peers.http.plans["/hooks/slow"] = ["hang"]
+    targets = {"refused": f"http://127.0.0.1:{free_port()}/x", "404": "/hooks/missing",
+               "hang": "/hooks/slow", "ok": "/hooks/ping-ok"}  # fmt: skip
+    answers, took = {}, {}
+    for name, target in targets.items():
+        url = target if target.startswith("http") else peers.http.url(target)
+        made = httpx.post(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions", headers=integrator,
+                          json={"url": url, "event_types": ["case.closed"]})  # fmt: skip
+        assert made.status_code == 201, made.text
+        subscription = made.json()["subscription_id"]
+        started = time.monotonic()
+        answer = httpx.post(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions/{subscription}/ping",
+                            headers=integrator, timeout=10)  # fmt: skip
+        took[name] = time.monotonic() - started
+        answers[name] = answer.json() if answer.status_code == 200 else answer.status_code
+        httpx.delete(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions/{subscription}",
+                     headers=integrator)  # fmt: skip
+    assert {name: a["delivered"] for name, a in list(answers.items())[:3]} == {
+        "refused": False, "404": False, "hang": False
+    }  # fmt: skip
+    assert all(set(a) == {"delivered", "webhook_id"} for a in list(answers.values())[:3])
+    assert all(1.0 <= t < 2.5 for t in list(took.values())[:3]), took
+    assert answers["ok"] == 429  # the fourth ping in a minute
 
 
 def test_a_dead_endpoint_opens_the_breaker_and_ends_in_notification_failed(
