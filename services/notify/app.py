@@ -6,6 +6,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify import api, domain, handlers
+from services.notify.catalogue import with_public_streams
 from services.notify.delivery import Deliverer
 from services.notify.egress import Resolver, system_resolver
 from services.notify.messages import Messages
@@ -29,6 +30,7 @@ def create_app(settings: NotifySettings, resolver: Resolver = system_resolver) -
         routers=[api.router],
         migrations=MIGRATIONS,
         workers=[deliver],
+        catalogue=with_public_streams,
     )
     app = build_app(spec)
     app.state.settings = settings

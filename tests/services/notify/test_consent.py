@@ -6,12 +6,14 @@ person agreed, every public event reaches both, once, as the same view without p
 
 import dataclasses
 import json
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +22,8 @@ from services.notify.public import DATASCHEMA, FIELDS
 from shared.db import outbox
 from shared.events.intake import CaseReceived
 from shared.names import public_stream
+from shared.retention import Retention
+from shared.settings import ServiceSettings
 from tests.services.case_consumers import CASE, KEPT, MERGED_AT_INTAKE, PROVINCE, SERVICES, Runner
 from tests.services.test_case_event_order import deliveries, entry, histories
 
@@ -81,3 +85,16 @@ def test_an_integrator_hears_of_a_case_exactly_when_its_person_consented_to_shar
         assert not PERSONAL & set(webhook["data"])
         if fields["type"] == "case.received":
             assert webhook["data"]["age_band"] in ("0-15", "35+", "unknown", "25-34")
+
+
+async def test_a_public_stream_keeps_entries_for_its_retention_only(redis: Redis) -> None:
+    """No platform group reads a public stream: it is trimmed by age, integrators or not."""
+    stream, now_ms, day_ms = public_stream(PROVINCE), int(time.time() * 1000), 86_400_000
+    await redis.xadd(stream, {"age": "old"}, id=f"{now_ms - 3 * day_ms}-0")
+    await redis.xadd(stream, {"age": "new"}, id=f"{now_ms - day_ms // 2}-0")
+    await redis.xgroup_create(stream, "integrator-1", id="0")  # an integrator that never reads
+    settings = ServiceSettings(public_stream_retention_s=2 * 86_400.0)
+    trimmed = await Retention.of_platform(redis, "tests@here", settings).run()
+    assert trimmed is not None
+    assert trimmed[stream] == 1
+    assert [fields[b"age"] for _, fields in await redis.xrange(stream)] == [b"new"]
