@@ -71,12 +71,9 @@ def is_public(address: Address) -> bool:
 
 
 def allowed(address: Address, allow: Iterable[Network]) -> bool:
-    """Public, or inside a network the operator allowed (tests, embedded mode)."""
-    allow = list(allow)
-    inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else []
-    if any(a in network for a in (address, *inner) for network in allow):
-        return True
-    return is_public(address)
+    """Public, or itself inside a network the operator allowed (tests, embedded mode); an
+    allowed IPv4 network does not allow IPv6 forms of its addresses."""
+    return is_public(address) or any(address in network for network in allow)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
