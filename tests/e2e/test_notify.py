@@ -17,7 +17,7 @@ import redis as redis_py
 from standardwebhooks import Webhook
 
 from safereturn.sinks import HttpSink, SmtpSink, bodies
-from shared.names import Service, Stream
+from shared.names import Service, Stream, public_stream
 from shared.redis_server import free_port
 from tests.e2e.conftest import Services, service_env
 from tests.e2e.test_reports import ID_NUMBER, NAME, PHONE, TODAY, events, published, report
@@ -190,6 +190,60 @@ def test_an_integrator_receives_signed_events_through_errors_and_a_timeout(
     eventually(lambda: hooks_about(peers, "/hooks/a", paused_case))
     assert httpx.delete(url, headers=integrator).status_code == 204
     assert httpx.post(f"{url}/ping", headers=integrator).status_code == 404
+
+
+def public_entries(platform: Services, case_id: str) -> list[dict[str, str]]:
+    """The case's entries on its province's public stream, read as any Redis client can."""
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"], decode_responses=True)
+    try:
+        entries = client.xrange(public_stream(PROVINCE))
+    finally:
+        client.close()
+    return [fields for _, fields in entries if fields.get("subject") == case_id]
+
+
+def test_nothing_of_a_case_whose_person_refused_sharing_reaches_an_integrator(
+    notify: Services, peers: Peers
+) -> None:
+    """Agencies hear of both cases; the integrator, by webhook and on the public stream, only
+    of the one whose person agreed, and the same view both ways, without personal data."""
+    integrator = notify.auth("integrator", province=PROVINCE)
+    answer = httpx.post(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions", headers=integrator,
+                        json={"url": peers.http.url("/hooks/consent"), "event_types": ["*"],
+                              "province": PROVINCE})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    cases = {}
+    for ref, sharing in (("n-share-no", False), ("n-share-yes", True)):
+        body = report(ref)
+        body["consent"]["information_sharing"] = sharing
+        made = httpx.post(f"{notify.urls[Service.INTAKE]}/v1/reports", json=body,
+                          headers=notify.auth("reporter"))  # fmt: skip
+        assert made.status_code == 202, made.text
+        cases[sharing] = made.json()["case_id"]
+    eventually(lambda: mails_about(peers, cases[False], 4))  # agencies act on it all the same
+    hooks = eventually(lambda: hooks_about(peers, "/hooks/consent", cases[True]))
+    entries = eventually(lambda: public_entries(notify, cases[True]))
+    (sent,) = [h.json() for h in hooks if h.json()["type"] == "case.received"]
+    (entry,) = [e for e in entries if e["type"] == "case.received"]
+    assert {k: v for k, v in entry.items() if k != "data"} == {
+        k: str(v) for k, v in sent.items() if k != "data"
+    }
+    assert json.loads(entry["data"]) == sent["data"]
+    assert sent["data"]["age_band"] == "16-17"  # the report's person is 17
+    assert not {"age", "ethnicity", "nationality", "consent", "agency"} & set(sent["data"])
+    time.sleep(2)  # time for anything about the refusing case to arrive
+    assert hooks_about(peers, "/hooks/consent", cases[False]) is None
+    assert public_entries(notify, cases[False]) == []
+    httpx.delete(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions/{answer.json()['subscription_id']}",
+                 headers=integrator)  # fmt: skip
+
+
+def test_notify_documents_the_public_streams(notify: Services) -> None:
+    catalogue = httpx.get(f"{notify.urls[Service.NOTIFY]}/asyncapi.json",
+                          headers=notify.auth("integrator")).json()  # fmt: skip
+    channel = catalogue["channels"]["public"]
+    assert channel["address"].replace("{province}", PROVINCE) == public_stream(PROVINCE)
+    assert "public_case_received" in catalogue["components"]["messages"]
 
 
 def test_a_ping_says_delivered_or_not_and_nothing_of_why_after_a_fixed_time(
