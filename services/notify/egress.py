@@ -7,8 +7,8 @@ Redirects are never followed and proxies from the environment are ignored."""
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -137,10 +137,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
 
 def webhook_client(
-    resolve: Resolver, allow: Iterable[Network], **options: Any
+    resolve: Resolver, allow: Iterable[Network], *, verify: ssl.SSLContext | bool = True
 ) -> httpx.AsyncClient:
     """An HTTP client for webhooks: checked addresses only, no redirects, no proxies."""
-    transport = GuardedTransport(resolve, allow, httpx.AsyncHTTPTransport(retries=0))
-    return httpx.AsyncClient(
-        transport=transport, follow_redirects=False, trust_env=False, **options
-    )
+    inner = httpx.AsyncHTTPTransport(verify=verify, retries=0)
+    transport = GuardedTransport(resolve, allow, inner)
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)

@@ -4,18 +4,25 @@ later (DNS rebinding) reaches nothing, with a real receiver on loopback to prove
 network is reached, by the checked address, under the original name."""
 
 import ipaddress
+import ssl
+import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from uuid6 import uuid7
 
 from safereturn.sinks import HttpSink
 from services.notify import domain, store
 from services.notify.delivery import Deliverer
-from services.notify.egress import internal_target
+from services.notify.egress import NotPublic, internal_target, webhook_client
 from shared.runtime import Platform
 from tests.services.notify.test_delivery import (
     MESSAGES,
@@ -123,3 +130,69 @@ async def test_an_allowed_network_is_reached_at_the_checked_address_under_its_na
     assert final.status == "sent"
     (request,) = receiver.received
     assert request.headers["Host"] == f"{NAME}:{receiver.port}"
+
+
+def certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
+    """An HTTPS server on loopback whose certificate names NAME; records each request's Host."""
+    cert_file, key_file = certificate_for(NAME, tmp_path)
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], cert_file, hosts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_https_goes_to_the_checked_address_with_the_names_sni_and_certificate(
+    tls_receiver: tuple[int, Path, list[str]],
+) -> None:
+    """The socket goes to the address that was checked; TLS still verifies the name."""
+    port, cert_file, hosts = tls_receiver
+    trusted = ssl.create_default_context(cafile=str(cert_file))
+    async with webhook_client(Rebinding("127.0.0.1"), LOOPBACK, verify=trusted) as http:
+        answer = await http.post(f"https://{NAME}:{port}/hook", content=b"{}")
+    assert answer.status_code == 204
+    assert hosts == [f"{NAME}:{port}"]
+    async with webhook_client(Rebinding("127.0.0.1"), [], verify=trusted) as http:
+        with pytest.raises(NotPublic):
+            await http.post(f"https://{NAME}:{port}/hook", content=b"{}")
+    assert len(hosts) == 1
