@@ -79,7 +79,8 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
     # This process reads the services' settings too (demo clients, audit checks): same values.
     os.environ.update({"SAFERETURN_DATA_DIR": str(data_dir), "SAFERETURN_REDIS_URL": redis_url})
     os.environ.setdefault("SAFERETURN_MAINTENANCE_INTERVAL_S", "2")  # timers: seconds matter here
-    os.environ.setdefault("SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS", "true")  # all on loopback
+    # Webhooks go to public addresses only; the demo's receivers are all on loopback.
+    os.environ.setdefault("SAFERETURN_NOTIFY_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
     # SIGTERM stops the platform as Ctrl-C does, services before Redis.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     platform: EmbeddedPlatform | None = None

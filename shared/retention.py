@@ -10,7 +10,9 @@
 - Acknowledged entries younger than ``stream_keep_acknowledged_s`` stay (a replay window, and
   room for a service deployed a little later than the others).
 - Dead-letter and rejected streams keep entries for a set age (``dead_letter_retention_s``,
-  ``rejected_retention_s``), whoever has read them.
+  ``rejected_retention_s``), whoever has read them; so do the integrators' per-province public
+  streams (``public_stream_retention_s``): no platform group reads them, and an integrator's
+  group must not hold Redis memory hostage.
 - Entries of streams that carry personal data are deleted once committed; the AOF still
   holds the XADD until it is rewritten, so after such deletions the AOF is rewritten
   (``BGREWRITEAOF``), at most once per ``aof_rewrite_interval_s``.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, ResponseError
+from vietnam_provinces import Province
 
 from shared.names import (
     ACKNOWLEDGED_STREAMS,
@@ -38,6 +41,7 @@ from shared.names import (
     RETENTION_LEASE,
     consumer_group,
     dead_letter_stream,
+    public_stream,
 )
 from shared.settings import ServiceSettings
 
@@ -98,6 +102,11 @@ async def trim_older_than(redis: "Redis", stream: str, age_s: float) -> int:
     return trimmed
 
 
+def public_streams() -> list[str]:
+    """Every province's public stream (notify publishes one per 2025 province)."""
+    return [public_stream(f"{int(p.code):02d}") for p in Province.iter_all()]
+
+
 @dataclass
 class Retention:
     """The platform's retention rules, applied by whichever replica holds the lease."""
@@ -129,6 +138,7 @@ class Retention:
         aged = {dead_letter_stream(stream): settings.dead_letter_retention_s
                 for stream in ACKNOWLEDGED_STREAMS}  # fmt: skip
         aged |= dict.fromkeys(REJECTED_STREAMS, settings.rejected_retention_s)
+        aged |= dict.fromkeys(public_streams(), settings.public_stream_retention_s)
         return cls(
             redis,
             owner,

@@ -64,6 +64,8 @@ class ServiceSpec:
     """Runs once the database is migrated (before consumers start), then periodically."""
     workers: Sequence[Callable[["Platform"], Coroutine[Any, Any, None]]] = ()
     """Long-running tasks started with the consumers and cancelled when the service stops."""
+    catalogue: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Adds what only this service publishes to the AsyncAPI document it serves."""
 
 
 STOP_TIMEOUT_S = 10.0
@@ -307,7 +309,9 @@ async def openapi_document(request: Request) -> dict[str, Any]:
 @documents.get("/asyncapi.json")
 async def event_catalogue(platform: PlatformDep) -> dict[str, Any]:
     """The AsyncAPI 3 catalogue of the events on the platform's streams."""
-    return asyncapi(platform.spec.registry, VERSION)
+    document = asyncapi(platform.spec.registry, VERSION)
+    extend = platform.spec.catalogue
+    return extend(document) if extend is not None else document
 
 
 class AuditPage(BaseModel):

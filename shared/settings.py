@@ -125,6 +125,12 @@ class ServiceSettings(BaseSettings):
     rejected_retention_s: PositiveFloat = Field(
         default=30 * 86_400.0, description="Rejected submissions older than this are trimmed."
     )
+    public_stream_retention_s: PositiveFloat = Field(
+        default=14 * 86_400.0,
+        description="Entries of the integrators' per-province public streams older than this "
+        "are trimmed (integrators read them in their own groups, which retention does not wait "
+        "for: one away longer misses what was trimmed, and webhooks retry for it meanwhile).",
+    )
     aof_rewrite_interval_s: PositiveFloat = Field(
         default=3600.0,
         description="At most one AOF rewrite per this interval, after personal data was "

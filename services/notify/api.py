@@ -1,21 +1,17 @@
 """Notify's HTTP API: the agency directory, integrators' webhook subscriptions, the delivery
 log for operators (no message bodies), and replay of failed deliveries."""
 
+import asyncio
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, StrictStr
 from uuid6 import uuid7
 
-from services.notify import directory, store
-from services.notify.channels import (
-    Channels,
-    DeliveryError,
-    internal_target,
-    new_webhook_secret,
-)
+from services.notify import directory, egress, store
+from services.notify.channels import Channels, DeliveryError, new_webhook_secret
 from services.notify.domain import AgencyKind
 from shared.cases import register_api
 from shared.diagnostics import receipts
@@ -24,6 +20,7 @@ from shared.events.base import business_today
 from shared.guard import PrincipalDep, forbidden
 from shared.http import problem
 from shared.names import Stream
+from shared.ratelimit import RateLimiter
 from shared.runtime import PlatformDep
 
 router = APIRouter()
@@ -50,11 +47,11 @@ class AgencyIn(BaseModel):
 
 
 async def _internal(urls: list[str], request: Request, field: str) -> Any:
-    """A problem if a webhook URL points inside the platform's networks (unless allowed)."""
-    if request.app.state.settings.webhook_private_targets:
-        return None
+    """A problem if a webhook URL does not resolve, or resolves inside the platform's networks
+    (unless allowed). Every delivery checks again: this only refuses what cannot work now."""
+    allow = request.app.state.settings.webhook_allow_networks
     for url in urls:
-        if await internal_target(url):
+        if await egress.internal_target(url, request.app.state.resolver, allow):
             return problem(422, "The request is invalid", kind="invalid-request",
                            detail=f"{field}: not a public address",
                            errors=[{"field": field, "message": "not a public address",
@@ -224,20 +221,28 @@ async def _set_status(platform: Any, principal: Any, subscription_id: str, statu
 
 
 class PingOut(BaseModel):
-    delivered: bool
-    reason: str | None
+    delivered: bool = Field(description="Whether the endpoint answered 2xx; never why not")
     webhook_id: str
 
 
 @router.post("/v1/subscriptions/{subscription_id}/ping", response_model=PingOut,
-             responses={404: {}})  # fmt: skip
+             responses={404: {}, 429: {}})  # fmt: skip
 async def ping(
     subscription_id: str, platform: PlatformDep, principal: PrincipalDep, request: Request
 ) -> Any:
-    """Send a signed test event to the subscription's URL now, and say how it went."""
+    """Send a signed test event to the subscription's URL now: delivered or not, answered
+    after a fixed time, a few a minute (so it cannot probe what lies behind the URL)."""
     found = await _own(platform, principal, subscription_id)
     if found is None:
         return problem(404, "No such subscription", kind="not-found")
+    settings = request.app.state.settings
+    limiter = RateLimiter(platform.redis, "notify-ping", limit=settings.ping_rate_per_minute,
+                          window_s=60)  # fmt: skip
+    verdict = await limiter.hit(principal.client_id)
+    if not verdict.allowed:
+        refused = problem(429, "Too many test pings", kind="rate-limited")
+        refused.headers["Retry-After"] = str(verdict.retry_after_s)
+        return refused
     webhook_id = f"ping-{uuid7()}"
     message = {
         "specversion": "1.0",
@@ -248,13 +253,33 @@ async def ping(
         "datacontenttype": "application/json",
         "data": {"subscription_id": subscription_id, "on": business_today().isoformat()},
     }
+    delivered = await _constant_time(settings.ping_answer_s, _ping(request, found, message))
+    return PingOut(delivered=delivered, webhook_id=webhook_id)
+
+
+async def _ping(request: Request, found: Any, message: dict[str, Any]) -> bool:
+    settings = request.app.state.settings
+    async with egress.webhook_client(request.app.state.resolver,
+                                     settings.webhook_allow_networks) as http:  # fmt: skip
+        try:
+            await Channels(settings, http, http).webhook(found.url, found.secret, message["id"],
+                                                         message)  # fmt: skip
+        except DeliveryError:
+            return False
+    return True
+
+
+async def _constant_time(seconds: float, attempt: Coroutine[Any, Any, bool]) -> bool:
+    """The attempt's outcome, given after ``seconds`` exactly (an attempt still running then
+    is cut and counts as not delivered): refused, unanswered and 404 look the same."""
+    started = asyncio.get_running_loop().time()
     try:
-        async with httpx.AsyncClient() as http:
-            channels = Channels(request.app.state.settings, http)
-            await channels.webhook(found.url, found.secret, webhook_id, message)
-    except DeliveryError as error:
-        return PingOut(delivered=False, reason=error.reason, webhook_id=webhook_id)
-    return PingOut(delivered=True, reason=None, webhook_id=webhook_id)
+        async with asyncio.timeout(seconds):
+            outcome = await attempt
+    except TimeoutError:
+        outcome = False
+    await asyncio.sleep(max(0.0, seconds - (asyncio.get_running_loop().time() - started)))
+    return outcome
 
 
 @router.delete(

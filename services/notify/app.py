@@ -6,7 +6,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify import api, domain, handlers
+from services.notify.catalogue import with_public_streams
 from services.notify.delivery import Deliverer
+from services.notify.egress import Resolver, system_resolver
 from services.notify.messages import Messages
 from services.notify.settings import NotifySettings
 from shared.runtime import Platform, ServiceSpec, build_app, serve
@@ -14,13 +16,14 @@ from shared.runtime import Platform, ServiceSpec, build_app, serve
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: NotifySettings) -> FastAPI:
+def create_app(settings: NotifySettings, resolver: Resolver = system_resolver) -> FastAPI:
+    """Notify's app; ``resolver`` finds webhook hosts' addresses (a test may give its own)."""
     _ = settings.intake  # where intake is must be known at start-up, not at the first delivery
     routes = domain.load_routes(settings.routes_file)
     messages = Messages(settings.templates_dir)
 
     async def deliver(platform: Platform) -> None:
-        await Deliverer(platform, settings, messages).run()
+        await Deliverer(platform, settings, messages, resolver).run()
 
     spec = ServiceSpec(
         settings,
@@ -28,9 +31,11 @@ def create_app(settings: NotifySettings) -> FastAPI:
         routers=[api.router],
         migrations=MIGRATIONS,
         workers=[deliver],
+        catalogue=with_public_streams,
     )
     app = build_app(spec)
     app.state.settings = settings
+    app.state.resolver = resolver
     return app
 
 

@@ -2,9 +2,7 @@
 the Standard Webhooks spec says. Each returns the provider's message id or raises
 ``DeliveryError`` with a coded reason (never an address or a body)."""
 
-import asyncio
 import base64
-import ipaddress
 import json
 import secrets
 from datetime import UTC, datetime
@@ -12,12 +10,12 @@ from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiosmtplib
 import httpx
 from standardwebhooks import Webhook
 
+from services.notify.egress import NotPublic
 from services.notify.messages import Message
 from services.notify.settings import NotifySettings
 
@@ -27,17 +25,6 @@ class DeliveryError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
-
-
-async def internal_target(url: str) -> bool:
-    """Whether a URL's host is, or resolves to, an address that is not public (loopback,
-    private, link-local…): a webhook there could reach the platform's own services."""
-    parts = urlsplit(url)
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
-    except OSError:
-        return False  # not resolvable now: delivery fails and retries, nothing is reached
-    return any(not ipaddress.ip_address(info[4][0]).is_global for info in found)
 
 
 def new_webhook_secret() -> str:
@@ -51,9 +38,15 @@ def _http_error(response: httpx.Response) -> DeliveryError:
 
 
 class Channels:
-    def __init__(self, settings: NotifySettings, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: NotifySettings,
+        http: httpx.AsyncClient,
+        webhooks: httpx.AsyncClient | None = None,
+    ) -> None:
         self.settings = settings
-        self.http = http
+        self.http = http  # peers the operator configured: the SMS gateway
+        self.webhooks = webhooks  # peers anyone may name: ``egress.webhook_client`` only
 
     async def email(self, to: str, message: Message, message_id: str) -> str:
         """Mail ``message``; ``message_id`` is the same on every attempt, so a receiver can
@@ -108,12 +101,19 @@ class Channels:
             "webhook-signature": Webhook(secret).sign(message_id, now, content),
             "content-type": "application/json",
         }
-        await self._post(url, content=content.encode(), headers=headers)
+        if self.webhooks is None:
+            raise DeliveryError("webhooks_not_configured", retryable=False)
+        await self._post(url, content=content.encode(), headers=headers, http=self.webhooks)
         return message_id
 
-    async def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+    async def _post(
+        self, url: str, *, http: httpx.AsyncClient | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        client = http or self.http
         try:
-            response = await self.http.post(url, timeout=self.settings.delivery_timeout_s, **kwargs)
+            response = await client.post(url, timeout=self.settings.delivery_timeout_s, **kwargs)
+        except NotPublic as error:  # checked on the address it would have connected to
+            raise DeliveryError("address_refused", retryable=False) from error
         except httpx.TimeoutException as error:
             raise DeliveryError("timeout") from error
         except httpx.HTTPError as error:

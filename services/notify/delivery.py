@@ -25,6 +25,7 @@ from uuid6 import uuid7
 from services.notify import domain, store
 from services.notify.channels import Channels, DeliveryError
 from services.notify.contacts import IntakeContacts
+from services.notify.egress import Resolver, system_resolver, webhook_client
 from services.notify.messages import Messages
 from services.notify.metrics import DeliveryMetrics
 from services.notify.settings import NotifySettings
@@ -51,7 +52,13 @@ class Claim:
 
 
 class Deliverer:
-    def __init__(self, platform: Platform, settings: NotifySettings, messages: Messages) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        settings: NotifySettings,
+        messages: Messages,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self.platform = platform
         self.settings = settings
         self.messages = messages
@@ -60,7 +67,8 @@ class Deliverer:
             platform.redis, "notify-endpoint", limit=settings.endpoint_rate_per_minute, window_s=60
         )
         self.http = httpx.AsyncClient()
-        self.channels = Channels(settings, self.http)
+        self.webhooks = webhook_client(resolver, settings.webhook_allow_networks)
+        self.channels = Channels(settings, self.http, self.webhooks)
         self.contacts = IntakeContacts(settings, self.http)
         self.metrics = DeliveryMetrics(platform)
         self.lease = timedelta(seconds=settings.delivery_lease_s)
@@ -77,6 +85,7 @@ class Deliverer:
                     await asyncio.sleep(self.settings.delivery_poll_interval_s)
         finally:
             await self.http.aclose()
+            await self.webhooks.aclose()
 
     async def round(self) -> int:
         """Claim what is due, attempt it all at once; how many deliveries were taken."""

@@ -205,7 +205,9 @@ def targets(
                 found.update((t.recipient_key, t) for a in agencies for t in _channels(a))
                 if agencies:
                     break
-    for subscriber in subscribers:
+    # Integrators hear of a case only if its person consented to information sharing.
+    sharing = context.get("consent_information_sharing") is True
+    for subscriber in subscribers if sharing else ():
         if _subscribed(subscriber, event_type, context):
             key = f"subscription:{subscriber.subscription_id}"
             found[key] = Target(key, INTEGRATOR, subscriber.subscription_id, "webhook",

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
-from services.notify import domain, store
+from services.notify import domain, public, store
 from services.notify.domain import Agency, Route, Subscriber
 from shared import cases
 from shared.consumer import Handler, Subscription
@@ -18,7 +18,7 @@ from shared.events import REGISTRY
 from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.platform import ProbeRequested
 from shared.events.registry import Event
-from shared.names import Service, Stream
+from shared.names import Service, Stream, public_stream
 from shared.outbox import UnitOfWork
 
 ADULT_AGE = 18
@@ -47,6 +47,7 @@ async def context_of(
         context.setdefault("province", case.province)
         context.setdefault("ward", case.ward)
         context["consent_services"] = case.consent_services
+        context["consent_information_sharing"] = case.consent_information_sharing
     context["child"] = bool(data.get("child")) or await store.is_child(session, case_id)
     return context
 
@@ -60,33 +61,51 @@ def route(routes: list[Route]) -> Handler:
             case: CaseReceived = event.payload
             child = (case.age is not None and case.age < ADULT_AGE) or case.accompanying_minors > 0
             await store.remember_child(session, case.case_id, child)
-            await _plan(session, routes, message)
-            for waiting in await store.unpark(session, case.case_id):
-                await _plan(session, routes, waiting)
+            await _plan(uow, routes, message)
+            for key, waiting in await store.unpark(session, case.case_id):
+                await _plan(uow, routes, waiting, public_only=key.endswith(PUBLIC_ONLY))
         elif case_id is None or await _routable(session, case_id, message):
-            await _plan(session, routes, message)
+            await _plan(uow, routes, message)
+            if case_id is not None and not await _received(session, case_id):
+                # Agencies heard now; integrators only once the case's consent is known.
+                await store.park(session, _event_key(message) + PUBLIC_ONLY, case_id, message)
         else:
             await store.park(session, _event_key(message), case_id, message)
 
     return on_event
 
 
+PUBLIC_ONLY = "#public"
+"""Suffix of a parked event that agencies already heard of and integrators wait for."""
+
+
+async def _received(session: AsyncSession, case_id: str) -> bool:
+    case = await cases.registered(session, case_id)
+    return case is not None and case.received
+
+
 async def _routable(session: AsyncSession, case_id: str, message: dict[str, Any]) -> bool:
     """Recipients follow the case's area, consent and childhood, which ``case.received``
     brings: an event that overtook it waits for it. A report merged at intake is never
     received; its merge names its own area."""
-    case = await cases.registered(session, case_id)
-    if case is not None and case.received:
+    if await _received(session, case_id):
         return True
     return message["type"] == CaseMerged.event_type and bool(message["data"].get("province"))
 
 
-async def _plan(session: AsyncSession, routes: list[Route], message: dict[str, Any]) -> None:
-    """Record one delivery per recipient of the event, in the event's own transaction."""
+async def _plan(
+    uow: UnitOfWork, routes: list[Route], message: dict[str, Any], *, public_only: bool = False
+) -> None:
+    """Record one delivery per recipient of the event, in the event's own transaction, and
+    queue its public view (if integrators may see it) for the province's public stream."""
+    session = uow.session
     context = await context_of(session, message["data"], message["subject"])
-    directory = [_agency(row) for row in await store.agencies_in(session, context.get("province"))]
-    subscribers = [_subscriber(row) for row in await store.subscriptions_of(session, None)]
-    found = domain.targets(routes, message["type"], context, directory, subscribers)
+    shown = public.view(message, context)
+    directory = [] if public_only else await store.agencies_in(session, context.get("province"))
+    subscribers = await store.subscriptions_of(session, None) if shown is not None else []
+    found = domain.targets([] if public_only else routes, message["type"], context,
+                           [_agency(row) for row in directory],
+                           [_subscriber(row) for row in subscribers])  # fmt: skip
     now = datetime.now(UTC)
     rows = [
         {"delivery_id": str(uuid7()), "event_key": _event_key(message),
@@ -94,11 +113,13 @@ async def _plan(session: AsyncSession, routes: list[Route], message: dict[str, A
          "case_id": context.get("case_id"), "province": context.get("province"),
          "recipient": target.recipient, "recipient_name": target.name,
          "channel": target.channel, "address": target.address, "language": target.language,
-         "event": message, "status": "pending", "attempts": 0, "next_attempt_at": now,
-         "recorded_at": now}
+         "event": shown if target.recipient == domain.INTEGRATOR else message,
+         "status": "pending", "attempts": 0, "next_attempt_at": now, "recorded_at": now}
         for target in found
     ]  # fmt: skip
     await store.add_deliveries(session, rows)
+    if shown is not None:
+        await uow.forward(public_stream(shown["data"]["province"]), public.fields(shown))
 
 
 def _event_key(message: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from shared.names import Service
 from shared.settings import ServiceSettings, trusted_url
@@ -35,10 +36,20 @@ class NotifySettings(ServiceSettings):
         "fetch a person's contact at send time; default <data_dir>/secrets/notify-client.json",
     )
 
-    webhook_private_targets: bool = Field(
-        default=False,
-        description="Accept webhook URLs on loopback or private networks (embedded mode, "
-        "tests); off in production, so a subscription cannot reach internal services",
+    webhook_allow_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Networks webhooks may reach although they are not public, comma-separated "
+        "(e.g. 127.0.0.0/8,::1/128 for embedded mode and tests, whose receivers are on "
+        "loopback). Empty in production: every webhook goes to a public address, checked at "
+        "each attempt on the address connected to",
+    )
+    ping_answer_s: PositiveFloat = Field(
+        default=5.0,
+        description="A subscription's test ping answers after this long whatever happened (and "
+        "the attempt is cut there), so its timing tells nothing about the target",
+    )
+    ping_rate_per_minute: PositiveInt = Field(
+        default=6, description="Test pings a client may send per minute"
     )
 
     delivery_poll_interval_s: PositiveFloat = 0.25
@@ -82,6 +93,13 @@ class NotifySettings(ServiceSettings):
                 "SAFERETURN_NOTIFY_INTAKE_URL must be an https URL, or plain http on loopback"
             )
         return url
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def intake(self) -> str:

@@ -315,9 +315,12 @@ async def park(session: AsyncSession, key: str, case_id: str, event: Mapping[str
     await session.execute(statement.on_conflict_do_nothing())
 
 
-async def unpark(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:
-    """The case's parked events, oldest first, taken off the list."""
+async def unpark(session: AsyncSession, case_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The case's parked events with their keys, oldest first, taken off the list."""
     rows = await session.execute(
-        delete(parked).where(parked.c.case_id == case_id).returning(parked.c.time, parked.c.event)
+        delete(parked)
+        .where(parked.c.case_id == case_id)
+        .returning(parked.c.event_key, parked.c.time, parked.c.event)
     )
-    return [row.event for row in sorted(rows, key=lambda row: (row.time, row.event["id"]))]
+    ordered = sorted(rows, key=lambda row: (row.time, row.event["id"], row.event_key))
+    return [(row.event_key, row.event) for row in ordered]

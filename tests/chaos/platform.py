@@ -137,7 +137,7 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
         "SAFERETURN_EMBEDDED": "true",  # one machine: intake's keys are found on loopback
         "SAFERETURN_RATE_LIMIT_PER_MINUTE": "1000000",  # the load is many agencies' worth
         "SAFERETURN_TOKEN_TTL_S": "86400",
-        "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the receiver is on loopback
+        "SAFERETURN_NOTIFY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",  # receiver on loopback
         "SAFERETURN_NOTIFY_SMTP_HOST": "127.0.0.1",
         "SAFERETURN_NOTIFY_SMTP_PORT": str(smtp.port),
         "SAFERETURN_NOTIFY_RETRY_BASE_S": "0.5",

@@ -152,7 +152,7 @@ def service_env(redis_url: str, data_dir: Path) -> dict[str, str]:
             "SAFERETURN_MAINTENANCE_INTERVAL_S": "0.5",
             "SAFERETURN_LOG_LEVEL": "INFO",
             "SAFERETURN_EMBEDDED": "true",  # one machine: intake's keys are found on loopback
-            "SAFERETURN_NOTIFY_WEBHOOK_PRIVATE_TARGETS": "true",  # the tests' receivers are local
+            "SAFERETURN_NOTIFY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",  # local receivers
         }
     )
 

@@ -17,7 +17,7 @@ import redis as redis_py
 from standardwebhooks import Webhook
 
 from safereturn.sinks import HttpSink, SmtpSink, bodies
-from shared.names import Service, Stream
+from shared.names import Service, Stream, public_stream
 from shared.redis_server import free_port
 from tests.e2e.conftest import Services, service_env
 from tests.e2e.test_reports import ID_NUMBER, NAME, PHONE, TODAY, events, published, report
@@ -72,6 +72,8 @@ def notify(
         "SAFERETURN_NOTIFY_DELIVERY_MAX_ATTEMPTS": "5",
         "SAFERETURN_NOTIFY_BREAKER_FAILURES": "4",
         "SAFERETURN_NOTIFY_BREAKER_COOLDOWN_S": "60",
+        "SAFERETURN_NOTIFY_PING_ANSWER_S": "1",
+        "SAFERETURN_NOTIFY_PING_RATE_PER_MINUTE": "3",
     }
     with pytest.MonkeyPatch.context() as monkeypatch:
         started = Services(env, data_dir, monkeypatch)
@@ -188,6 +190,92 @@ def test_an_integrator_receives_signed_events_through_errors_and_a_timeout(
     eventually(lambda: hooks_about(peers, "/hooks/a", paused_case))
     assert httpx.delete(url, headers=integrator).status_code == 204
     assert httpx.post(f"{url}/ping", headers=integrator).status_code == 404
+
+
+def public_entries(platform: Services, case_id: str) -> list[dict[str, str]]:
+    """The case's entries on its province's public stream, read as any Redis client can."""
+    client = redis_py.Redis.from_url(platform.env["SAFERETURN_REDIS_URL"], decode_responses=True)
+    try:
+        entries = client.xrange(public_stream(PROVINCE))
+    finally:
+        client.close()
+    return [fields for _, fields in entries if fields.get("subject") == case_id]
+
+
+def test_nothing_of_a_case_whose_person_refused_sharing_reaches_an_integrator(
+    notify: Services, peers: Peers
+) -> None:
+    """Agencies hear of both cases; the integrator, by webhook and on the public stream, only
+    of the one whose person agreed, and the same view both ways, without personal data."""
+    integrator = notify.auth("integrator", province=PROVINCE)
+    answer = httpx.post(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions", headers=integrator,
+                        json={"url": peers.http.url("/hooks/consent"), "event_types": ["*"],
+                              "province": PROVINCE})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    cases = {}
+    for ref, sharing in (("n-share-no", False), ("n-share-yes", True)):
+        body = report(ref)
+        body["consent"]["information_sharing"] = sharing
+        made = httpx.post(f"{notify.urls[Service.INTAKE]}/v1/reports", json=body,
+                          headers=notify.auth("reporter"))  # fmt: skip
+        assert made.status_code == 202, made.text
+        cases[sharing] = made.json()["case_id"]
+    eventually(lambda: mails_about(peers, cases[False], 4))  # agencies act on it all the same
+    hooks = eventually(lambda: hooks_about(peers, "/hooks/consent", cases[True]))
+    entries = eventually(lambda: public_entries(notify, cases[True]))
+    (sent,) = [h.json() for h in hooks if h.json()["type"] == "case.received"]
+    (entry,) = [e for e in entries if e["type"] == "case.received"]
+    assert {k: v for k, v in entry.items() if k != "data"} == {
+        k: str(v) for k, v in sent.items() if k != "data"
+    }
+    assert json.loads(entry["data"]) == sent["data"]
+    assert sent["data"]["age_band"] == "16-17"  # the report's person is 17
+    assert not {"age", "ethnicity", "nationality", "consent", "agency"} & set(sent["data"])
+    time.sleep(2)  # time for anything about the refusing case to arrive
+    assert hooks_about(peers, "/hooks/consent", cases[False]) is None
+    assert public_entries(notify, cases[False]) == []
+    httpx.delete(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions/{answer.json()['subscription_id']}",
+                 headers=integrator)  # fmt: skip
+
+
+def test_notify_documents_the_public_streams(notify: Services) -> None:
+    catalogue = httpx.get(f"{notify.urls[Service.NOTIFY]}/asyncapi.json",
+                          headers=notify.auth("integrator")).json()  # fmt: skip
+    channel = catalogue["channels"]["public"]
+    assert channel["address"].replace("{province}", PROVINCE) == public_stream(PROVINCE)
+    assert "public_case_received" in catalogue["components"]["messages"]
+
+
+def test_a_ping_says_delivered_or_not_and_nothing_of_why_after_a_fixed_time(
+    notify: Services, peers: Peers
+) -> None:
+    """A refused port, a 404 and an answer that never comes look the same: a ping cannot
+    scan what lies behind a URL. A client may ping a few times a minute."""
+    integrator = notify.auth("integrator")
+    peers.http.plans["/hooks/missing"] = [404]
+    peers.http.plans["/hooks/slow"] = ["hang"]
+    targets = {"refused": f"http://127.0.0.1:{free_port()}/x", "404": "/hooks/missing",
+               "hang": "/hooks/slow", "ok": "/hooks/ping-ok"}  # fmt: skip
+    answers, took = {}, {}
+    for name, target in targets.items():
+        url = target if target.startswith("http") else peers.http.url(target)
+        made = httpx.post(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions", headers=integrator,
+                          json={"url": url, "event_types": ["case.closed"]})  # fmt: skip
+        assert made.status_code == 201, made.text
+        subscription = made.json()["subscription_id"]
+        started = time.monotonic()
+        answer = httpx.post(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions/{subscription}/ping",
+                            headers=integrator, timeout=10)  # fmt: skip
+        took[name] = time.monotonic() - started
+        answers[name] = answer.json() if answer.status_code == 200 else answer.status_code
+        httpx.delete(f"{notify.urls[Service.NOTIFY]}/v1/subscriptions/{subscription}",
+                     headers=integrator)  # fmt: skip
+    assert {name: a["delivered"] for name, a in list(answers.items())[:3]} == {
+        "refused": False, "404": False, "hang": False
+    }  # fmt: skip
+    assert all(set(a) == {"delivered", "webhook_id"} for a in list(answers.values())[:3])
+    assert all(1.0 <= t < 2.5 for t in list(took.values())[:3]), took
+    assert answers["ok"] == 429  # the fourth ping in a minute
 
 
 def test_a_dead_endpoint_opens_the_breaker_and_ends_in_notification_failed(

@@ -1,10 +1,8 @@
 """The email channel against a real SMTP server on loopback: Vietnamese arrives intact, and
 every attempt at one delivery carries the same Message-ID."""
 
-import pytest
-
 from safereturn.sinks import SmtpSink
-from services.notify.channels import Channels, internal_target
+from services.notify.channels import Channels
 from services.notify.messages import Message
 from services.notify.settings import NotifySettings
 
@@ -36,20 +34,3 @@ async def test_every_attempt_at_a_delivery_carries_the_same_message_id() -> None
     assert [m["Message-ID"] for m in sink.messages] == [
         "<d-1@safereturn.invalid>", "<d-1@safereturn.invalid>", "<d-2@safereturn.invalid>"
     ]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("url", "internal"),
-    [
-        ("http://127.0.0.1:8001/v1/clients", True),
-        ("http://localhost/x", True),
-        ("http://10.1.2.3/hook", True),
-        ("http://169.254.169.254/latest/meta-data", True),
-        ("http://[::1]:8004/", True),
-        ("https://93.184.216.34/hook", False),
-    ],
-)
-async def test_a_webhook_inside_the_platforms_networks_is_told_apart(
-    url: str, internal: bool
-) -> None:
-    assert await internal_target(url) is internal

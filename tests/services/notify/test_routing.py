@@ -358,12 +358,14 @@ def subscriber(
 
 
 def integrators(event: str, subscribers: Iterable[Subscriber], **changes: Any) -> set[str]:
-    reached = targets(ROUTES, event, context(**changes), DIRECTORY, subscribers)
+    shared = context(consent_information_sharing=True) | changes
+    reached = targets(ROUTES, event, shared, DIRECTORY, subscribers)
     return {t.name for t in reached if t.recipient == INTEGRATOR}
 
 
 def test_an_integrator_gets_the_event_as_a_signed_webhook_in_english() -> None:
-    reached = targets([], "case.closed", context(), [], [subscriber()])
+    reached = targets([], "case.closed", context(consent_information_sharing=True), [],
+                      [subscriber()])  # fmt: skip
     assert reached == [Target("subscription:sub-1", INTEGRATOR, "sub-1", "webhook",
                               "https://sub-1.example/events", "en")]  # fmt: skip
 
@@ -411,9 +413,23 @@ def test_an_area_subscription_hears_nothing_of_a_case_without_an_area() -> None:
     assert integrators("case.received", chosen, ward=None) == {"all", "province"}
 
 
+@pytest.mark.parametrize("consent", [False, None, "yes", 1])
+def test_without_consent_to_information_sharing_no_integrator_hears_of_the_case(
+    consent: object,
+) -> None:
+    """Unknown consent (the case not received yet, or merged at intake) is no consent."""
+    chosen = [subscriber("all"), subscriber("province", province=PROVINCE)]
+    for event in ("case.received", "case.identified", "support.granted", "case.merged"):
+        assert integrators(event, chosen, consent_information_sharing=consent) == set()
+    reached = targets(ROUTES, "case.received", context(consent_information_sharing=consent),
+                      DIRECTORY, chosen)  # fmt: skip
+    assert agencies(reached) == {"cp-mp", "cc-mp", "sp-11"}  # agencies act on the case
+
+
 def test_integrators_are_reached_beside_the_agencies_each_once() -> None:
     chosen = [subscriber("a"), subscriber("b", ["case.received"]), subscriber("a")]
-    reached = targets(ROUTES, "case.received", context(), DIRECTORY, chosen)
+    reached = targets(ROUTES, "case.received", context(consent_information_sharing=True),
+                      DIRECTORY, chosen)  # fmt: skip
     assert agencies(reached) == {"cp-mp", "cc-mp", "sp-11"}
     assert sorted(t.recipient_key for t in reached if t.recipient == INTEGRATOR) == [
         "subscription:a", "subscription:b"
