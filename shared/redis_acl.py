@@ -130,6 +130,7 @@ def retention_rules() -> list[str]:
     and the AOF rewrite after personal data was deleted."""
     every = [str(s) for s in (*ACKNOWLEDGED_STREAMS, *REJECTED_STREAMS)]
     every += [dead_letter_stream(stream) for stream in ACKNOWLEDGED_STREAMS]
+    every.append(f"{PUBLIC_STREAM_PREFIX}*")  # the integrators' streams, trimmed by age
     return [
         _selector(["+xtrim", "+xinfo|groups", "+xpending"], _keys(every, "%RW")),
         _selector(["+xinfo|stream"], _keys(map(str, PERSONAL_DATA_STREAMS), "%R")),
