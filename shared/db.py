@@ -197,11 +197,14 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = make_url(url)
-        self.engine = create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+        # Bound values may be personal data: errors name the statement, never its values.
+        self.engine = create_async_engine(
+            self.url, echo=echo, pool_pre_ping=True, hide_parameters=True
+        )
         self.read_engine = self.engine
         if self.is_sqlite:
             _prepare_sqlite(self.engine, begin="BEGIN IMMEDIATE")
-            self.read_engine = create_async_engine(self.url, echo=echo)
+            self.read_engine = create_async_engine(self.url, echo=echo, hide_parameters=True)
             _prepare_sqlite(self.read_engine, begin="BEGIN")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
