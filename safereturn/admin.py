@@ -29,6 +29,7 @@ from shared.db import Database
 from shared.migrations import upgrade
 from shared.names import Service
 from shared.settings import settings_for
+from shared.vault import Vault
 
 Say = Callable[[str], None]
 
@@ -38,12 +39,18 @@ def migrations_of(service: str) -> Path:
     return location
 
 
+def chain_key(service: str, *, create: bool = True) -> bytes:
+    """The service's audit chain key, from its keyring (never from its database)."""
+    settings = settings_for(service)
+    return Vault.load(settings.vault_path, create=create and settings.vault_create).chain_key
+
+
 @asynccontextmanager
 async def database_of(service: str, *, migrate: bool = True) -> AsyncIterator[Database]:
     database = Database(settings_for(service).database)
     try:
         if migrate:
-            await upgrade(database, migrations_of(service))
+            await upgrade(database, migrations_of(service), chain_key=chain_key(service))
         yield database
     finally:
         await database.dispose()
@@ -81,7 +88,7 @@ async def _audit(
         agency=f"operator {getpass.getuser()}@{socket.gethostname()}",
         reason=subject,
     )
-    await audit.append(session, record)
+    await audit.append(session, record, chain_key(service))
 
 
 async def create_client(
@@ -162,7 +169,7 @@ async def verify_audit(say: Say, services: Sequence[str]) -> bool:
             database_of(service, migrate=False) as database,
             database.reading() as session,
         ):
-            report = await audit.verify(session)
+            report = await audit.verify(session, chain_key(service, create=False))
         if report.ok:
             say(f"{service:<13} audit chain intact ({report.records} records)")
         else:

@@ -4,6 +4,7 @@
 ``safereturn migrate``). Each service's ``env.py`` is one call to :func:`run_env`.
 """
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,21 +13,30 @@ from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData
 
-from shared.db import Database, Sequence64
+from shared.audit import GENESIS, chain_hash, record_of
+from shared.db import Database, Sequence64, audit_log
 
 
-def _config(script_location: Path, connection: Connection) -> Config:
+def _config(script_location: Path, connection: Connection, chain_key: bytes | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
+    config.attributes["chain_key"] = chain_key
     return config
 
 
-async def upgrade(database: Database, script_location: Path, revision: str = "head") -> None:
-    """Bring ``database`` to ``revision`` of the chain at ``script_location``."""
+async def upgrade(
+    database: Database,
+    script_location: Path,
+    revision: str = "head",
+    *,
+    chain_key: bytes | None = None,
+) -> None:
+    """Bring ``database`` to ``revision`` of the chain at ``script_location``; ``chain_key``
+    is the audit chain's key, for a migration that re-keys existing records."""
     async with database.engine.connect() as connection:
         await connection.run_sync(
-            lambda sync: command.upgrade(_config(script_location, sync), revision)
+            lambda sync: command.upgrade(_config(script_location, sync, chain_key), revision)
         )
         await connection.commit()
 
@@ -154,3 +164,38 @@ def drop_plumbing_v4() -> None:
     with op.batch_alter_table("case_register") as batch:
         for column in ("decision_rank", "decided_on", "decision", "opened"):
             batch.drop_column(column)
+
+
+def rekey_audit_chain_v5() -> None:
+    """Re-hash an existing audit chain under the service's chain key (HMAC), once.
+
+    The plain chain is verified first: only an intact chain is vouched for by the key.
+    """
+    bind = op.get_bind()
+    rows = bind.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings().all()
+    if not rows:
+        return
+    key: bytes | None = context.config.attributes.get("chain_key")
+    if not key:
+        raise RuntimeError("re-keying the audit chain needs the service's vault keyring")
+    plain_prev, keyed_prev = GENESIS, GENESIS
+    for expected_seq, row in enumerate(rows, start=1):
+        record = record_of(row)
+        canonical = record.canonical(row["seq"], plain_prev)
+        if (
+            row["seq"] != expected_seq
+            or row["prev_hash"] != plain_prev
+            or (hashlib.sha256(canonical).hexdigest() != row["hash"])
+        ):
+            raise RuntimeError(f"the audit chain is broken at record {row['seq']}: not re-keyed")
+        plain_prev = row["hash"]
+        keyed = chain_hash(record, row["seq"], keyed_prev, key)
+        bind.execute(
+            sa.text("UPDATE audit_log SET prev_hash = :prev, hash = :hash WHERE seq = :seq"),
+            {"prev": keyed_prev, "hash": keyed, "seq": row["seq"]},
+        )
+        keyed_prev = keyed
+    head = bind.execute(sa.text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+    if (head.seq, head.hash) != (len(rows), plain_prev):
+        raise RuntimeError("the audit chain's head does not match its records: not re-keyed")
+    bind.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": keyed_prev})

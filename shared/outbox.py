@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
+from shared.audit import AuditRecord
 from shared.db import Database, outbox
 from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
@@ -46,6 +47,12 @@ class UnitOfWork:
         self.source = source
         self.registry = registry
         self.emitted = 0
+        self.audits: list[AuditRecord] = []
+
+    def audit(self, record: AuditRecord) -> None:
+        """Record ``record`` in the audit chain as this transaction ends: the chain's head is
+        locked last, after every other lock the transaction takes, so no two orders exist."""
+        self.audits.append(record)
 
     async def emit(
         self, payload: EventPayload, *, subject: str | None, time: datetime

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import Database
 from shared.consumer import describe
+from shared.db import Database
 from tests.support import effects
 
 MARKER = "NGUYEN-VAN-A-079201001234"
