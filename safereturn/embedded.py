@@ -23,6 +23,7 @@ import httpx
 import redis
 
 from shared.names import Service
+from shared.private import UMASK, private_dir, private_file
 from shared.redis_server import RedisServer, answers, find_redis_server
 from shared.settings import settings_for
 
@@ -117,9 +118,9 @@ class EmbeddedPlatform:
         return f"{self.redis_url} (Redis {version}, {origin})"
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self._start_redis()
-        (self.data_dir / "logs").mkdir(exist_ok=True)
+        private_dir(self.data_dir / "logs")
         for name in self.names:
             settings = settings_for(name)
             url = f"http://{settings.http_host}:{settings.port}"
@@ -134,7 +135,7 @@ class EmbeddedPlatform:
             "SAFERETURN_DATA_DIR": str(self.data_dir),
             "SAFERETURN_REDIS_URL": self.redis_url,
         }
-        with log.open("ab") as out:
+        with private_file(log).open("ab") as out:
             # A session of its own: Ctrl-C reaches only the launcher, which stops the services
             # before Redis (with Ctrl-C at every process at once, they lose Redis mid-batch).
             return subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -143,6 +144,7 @@ class EmbeddedPlatform:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=UMASK,  # databases, key files: the owner's only
             )
 
     def _start_redis(self) -> None:

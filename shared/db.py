@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.private import private_file
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -168,7 +170,9 @@ case_register = Table(
 def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
     database = engine.url.database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Made here, the owner's only: SQLite gives its WAL and shared-memory files the same mode.
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_file(Path(database))
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
