@@ -2,6 +2,7 @@
 clients, signing keys, migrations and audit-chain verification."""
 
 import asyncio
+import functools
 import getpass
 import json
 import socket
@@ -39,18 +40,23 @@ def migrations_of(service: str) -> Path:
     return location
 
 
-def chain_key(service: str, *, create: bool = True) -> bytes:
-    """The service's audit chain key, from its keyring (never from its database)."""
+def vault_of(service: str, *, create: bool = True) -> Vault:
+    """The service's keyring (sealing keys, audit chain key): never from its database."""
     settings = settings_for(service)
-    return Vault.load(settings.vault_path, create=create and settings.vault_create).chain_key
+    return Vault.load(settings.vault_path, create=create and settings.vault_create)
+
+
+def chain_key(service: str, *, create: bool = True) -> bytes:
+    return vault_of(service, create=create).chain_key
 
 
 @asynccontextmanager
 async def database_of(service: str, *, migrate: bool = True) -> AsyncIterator[Database]:
     database = Database(settings_for(service).database)
+    database.attach_vault(functools.partial(vault_of, service))
     try:
         if migrate:
-            await upgrade(database, migrations_of(service), chain_key=chain_key(service))
+            await upgrade(database, migrations_of(service), vault=vault_of(service))
         yield database
     finally:
         await database.dispose()

@@ -5,7 +5,7 @@ writers queue on the busy timeout instead of failing when a read turns into a wr
 SAVEPOINTs behave. PostgreSQL (production) needs nothing special.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,6 +228,12 @@ class Database:
         """A transaction that only reads (it must not write)."""
         async with self.read_sessions() as session, session.begin():
             yield session
+
+    def attach_vault(self, vault: Callable[[], Any]) -> None:
+        """Give this database's sessions the service's vault (see ``shared.vault.vault_of``):
+        stores seal secrets and notes with it, and its key never enters the database."""
+        for maker in (self.sessions, self.read_sessions):
+            maker.configure(info={"vault": vault})
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as connection:

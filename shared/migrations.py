@@ -5,8 +5,9 @@
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context, op
@@ -15,14 +16,23 @@ from sqlalchemy import Connection, MetaData
 
 from shared.audit import GENESIS, chain_hash, record_of
 from shared.db import Database, Sequence64, audit_log
+from shared.vault import Vault, VaultError
 
 
-def _config(script_location: Path, connection: Connection, chain_key: bytes | None) -> Config:
+def _config(script_location: Path, connection: Connection, vault: Vault | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
-    config.attributes["chain_key"] = chain_key
+    config.attributes["vault"] = vault
     return config
+
+
+def migration_vault() -> Vault:
+    """The service's vault, for a migration that seals or re-keys existing rows."""
+    vault: Vault | None = context.config.attributes.get("vault")
+    if vault is None:
+        raise RuntimeError("this migration seals existing rows: it needs the service's keyring")
+    return vault
 
 
 async def upgrade(
@@ -30,13 +40,13 @@ async def upgrade(
     script_location: Path,
     revision: str = "head",
     *,
-    chain_key: bytes | None = None,
+    vault: Vault | None = None,
 ) -> None:
-    """Bring ``database`` to ``revision`` of the chain at ``script_location``; ``chain_key``
-    is the audit chain's key, for a migration that re-keys existing records."""
+    """Bring ``database`` to ``revision`` of the chain at ``script_location``; ``vault`` is
+    the service's keyring, for migrations that seal or re-key existing rows."""
     async with database.engine.connect() as connection:
         await connection.run_sync(
-            lambda sync: command.upgrade(_config(script_location, sync, chain_key), revision)
+            lambda sync: command.upgrade(_config(script_location, sync, vault), revision)
         )
         await connection.commit()
 
@@ -175,9 +185,7 @@ def rekey_audit_chain_v5() -> None:
     rows = bind.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings().all()
     if not rows:
         return
-    key: bytes | None = context.config.attributes.get("chain_key")
-    if not key:
-        raise RuntimeError("re-keying the audit chain needs the service's vault keyring")
+    key = migration_vault().chain_key
     plain_prev, keyed_prev = GENESIS, GENESIS
     for expected_seq, row in enumerate(rows, start=1):
         record = record_of(row)
@@ -199,3 +207,36 @@ def rekey_audit_chain_v5() -> None:
     if (head.seq, head.hash) != (len(rows), plain_prev):
         raise RuntimeError("the audit chain's head does not match its records: not re-keyed")
     bind.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": keyed_prev})
+
+
+def _opens(vault: Vault, value: str, context: str) -> bool:
+    try:
+        vault.open(value, context)
+    except (VaultError, ValueError):
+        return False
+    return True
+
+
+def seal_column(table: str, key: str, column: str, context: Callable[[Any], str], *,
+                opened: Callable[[Any], dict[str, Any]] | None = None) -> int:  # fmt: skip
+    """Seal every clear value of ``table.column`` with the service's vault (a value that
+    already opens is left as it is); how many were sealed. ``context`` binds a value to its
+    row; ``opened`` says what is sealed for a row (by default ``{"text": value}``)."""
+    bind = op.get_bind()
+    found = sa.Table(table, MetaData(), autoload_with=bind)
+    rows = bind.execute(sa.select(found).where(found.c[column].is_not(None))).mappings().all()
+    if not rows:
+        return 0
+    vault = migration_vault()
+    sealed = 0
+    for row in rows:
+        if _opens(vault, row[column], context(row)):
+            continue
+        value = opened(row) if opened else {"text": row[column]}
+        bind.execute(
+            sa.update(found)
+            .where(found.c[key] == row[key])
+            .values({column: vault.seal(value, context(row))})
+        )
+        sealed += 1
+    return sealed

@@ -87,6 +87,7 @@ class Platform:
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)
+        self.database.attach_vault(lambda: self.vault)  # read when a store first needs it
         self.redis: Redis = Redis.from_url(settings.redis_url)
         self.relay = OutboxRelay(
             self.database,
@@ -194,7 +195,7 @@ class Platform:
 
     async def start(self) -> None:
         if self.settings.migrate_on_start and self.spec.migrations:
-            await upgrade(self.database, self.spec.migrations, chain_key=self.vault.chain_key)
+            await upgrade(self.database, self.spec.migrations, vault=self.vault)
         if self.spec.housekeeping is not None:
             await self.spec.housekeeping(self)
         for consumer in self.consumers:

@@ -27,6 +27,15 @@ class VaultError(RuntimeError):
     """A sealed value cannot be opened (unknown key id, or altered)."""
 
 
+def vault_of(session: Any) -> "Vault":
+    """The vault attached to a session's database (``Database.attach_vault``)."""
+    provider = session.info.get("vault")
+    if provider is None:
+        raise VaultError("this database has no vault attached")
+    vault: Vault = provider()
+    return vault
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
