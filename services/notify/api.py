@@ -251,7 +251,8 @@ async def ping(
     try:
         async with httpx.AsyncClient() as http:
             channels = Channels(request.app.state.settings, http)
-            await channels.webhook(found.url, found.secret, webhook_id, message)
+            secret = store.subscription_secret(platform.vault, found)
+            await channels.webhook(found.url, secret, webhook_id, message)
     except DeliveryError as error:
         return PingOut(delivered=False, reason=error.reason, webhook_id=webhook_id)
     return PingOut(delivered=True, reason=None, webhook_id=webhook_id)
