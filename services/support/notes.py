@@ -26,8 +26,10 @@ def context(table: str, column: str, key: str) -> str:
 
 def sealed(session: AsyncSession, table: str, key: str, values: Mapping[str, Any]) -> Any:
     """``values`` with the table's free text sealed, for the row ``key``."""
-    vault = vault_of(session)
     _, columns = SEALED[table]
+    if all(values.get(name) is None for name in columns):
+        return values  # nothing to seal: the vault is not needed
+    vault = vault_of(session)
     return {
         name: vault.seal_text(value, context(table, name, key)) if name in columns else value
         for name, value in values.items()
@@ -44,11 +46,10 @@ def opened(session: AsyncSession, table: str, row: Any) -> Any:
     row has them."""
     if row is None:
         return None
-    vault = vault_of(session)
     key_column, columns = SEALED[table]
     values = row._asdict()
     key = values[key_column]
     for name in columns:
-        if name in values:
-            values[name] = vault.open_text(values[name], context(table, name, key))
+        if values.get(name) is not None:
+            values[name] = vault_of(session).open_text(values[name], context(table, name, key))
     return _record(tuple(values))(**values)
