@@ -2,6 +2,7 @@
 clients, signing keys, migrations and audit-chain verification."""
 
 import asyncio
+import functools
 import getpass
 import json
 import socket
@@ -29,6 +30,7 @@ from shared.db import Database
 from shared.migrations import upgrade
 from shared.names import Service
 from shared.settings import settings_for
+from shared.vault import Vault
 
 Say = Callable[[str], None]
 
@@ -38,12 +40,23 @@ def migrations_of(service: str) -> Path:
     return location
 
 
+def vault_of(service: str, *, create: bool = True) -> Vault:
+    """The service's keyring (sealing keys, audit chain key): never from its database."""
+    settings = settings_for(service)
+    return Vault.load(settings.vault_path, create=create and settings.vault_create)
+
+
+def chain_key(service: str, *, create: bool = True) -> bytes:
+    return vault_of(service, create=create).chain_key
+
+
 @asynccontextmanager
 async def database_of(service: str, *, migrate: bool = True) -> AsyncIterator[Database]:
     database = Database(settings_for(service).database)
+    database.attach_vault(functools.partial(vault_of, service))
     try:
         if migrate:
-            await upgrade(database, migrations_of(service))
+            await upgrade(database, migrations_of(service), vault=vault_of(service))
         yield database
     finally:
         await database.dispose()
@@ -81,7 +94,7 @@ async def _audit(
         agency=f"operator {getpass.getuser()}@{socket.gethostname()}",
         reason=subject,
     )
-    await audit.append(session, record)
+    await audit.append(session, record, chain_key(service))
 
 
 async def create_client(
@@ -166,7 +179,7 @@ async def verify_audit(say: Say, services: Sequence[str]) -> bool:
             database_of(service, migrate=False) as database,
             database.reading() as session,
         ):
-            report = await audit.verify(session)
+            report = await audit.verify(session, chain_key(service, create=False))
         if report.ok:
             say(f"{service:<13} audit chain intact ({report.records} records)")
         else:

@@ -25,6 +25,7 @@ import redis
 
 from safereturn import redis_access
 from shared.names import Service
+from shared.private import UMASK, private_dir, private_file
 from shared.redis_acl import OPERATOR, is_redis72, platform_users, with_credentials
 from shared.redis_server import RedisServer, answers, binary_version, find_redis_server
 from shared.settings import settings_for
@@ -128,9 +129,9 @@ class EmbeddedPlatform:
         return f"{self.redis_url} (Redis {version}, {origin})"
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self._start_redis()
-        (self.data_dir / "logs").mkdir(exist_ok=True)
+        private_dir(self.data_dir / "logs")
         for name in self.names:
             settings = settings_for(name)
             url = f"http://{settings.http_host}:{settings.port}"
@@ -147,7 +148,7 @@ class EmbeddedPlatform:
             "SAFERETURN_EMBEDDED": "true",  # intake's keys are found on loopback
             **self.access_env,
         }
-        with log.open("ab") as out:
+        with private_file(log).open("ab") as out:
             # A session of its own: Ctrl-C reaches only the launcher, which stops the services
             # before Redis (with Ctrl-C at every process at once, they lose Redis mid-batch).
             return subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -156,6 +157,7 @@ class EmbeddedPlatform:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=UMASK,  # databases, key files: the owner's only
             )
 
     def _start_redis(self) -> None:

@@ -5,9 +5,14 @@ personal data, every export, every failed authentication and every refusal. A re
 who (client, role, agency), what (action, case id), the outcome, when and the trace id —
 never personal data. Each record's hash covers the previous record's hash, so altering,
 removing or reordering a record breaks the chain, and the chain head catches a cut tail.
+
+The hash is an HMAC under the service's chain key, kept in its vault keyring outside the
+database: whoever can write the database but not read the key file cannot recompute the
+chain after editing a record.
 """
 
 import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -44,12 +49,18 @@ class AuditRecord:
         return json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
 
 
-def chain_hash(record: AuditRecord, seq: int, prev_hash: str) -> str:
-    return hashlib.sha256(record.canonical(seq, prev_hash)).hexdigest()
+def chain_hash(record: AuditRecord, seq: int, prev_hash: str, key: bytes) -> str:
+    if not key:
+        raise ValueError("the audit chain needs its key (the service's vault keyring)")
+    return hmac.new(key, record.canonical(seq, prev_hash), hashlib.sha256).hexdigest()
 
 
-async def append(session: AsyncSession, record: AuditRecord) -> int:
-    """Add ``record`` at the end of the chain, inside the caller's transaction."""
+async def append(session: AsyncSession, record: AuditRecord, key: bytes) -> int:
+    """Add ``record`` at the end of the chain, inside the caller's transaction.
+
+    It locks the chain's head until commit: call it last in a transaction (after any other
+    lock), as ``Platform.unit_of_work`` does, so two transactions never wait on each other.
+    """
     head = (
         await session.execute(
             select(audit_head.c.seq, audit_head.c.hash)
@@ -58,7 +69,7 @@ async def append(session: AsyncSession, record: AuditRecord) -> int:
         )
     ).one()
     seq = head.seq + 1
-    digest = chain_hash(record, seq, head.hash)
+    digest = chain_hash(record, seq, head.hash, key)
     await session.execute(
         insert(audit_log).values(**asdict(record), seq=seq, prev_hash=head.hash, hash=digest)
     )
@@ -94,12 +105,16 @@ async def query(
     return [row._asdict() for row in rows]
 
 
-def _record(row: Any) -> AuditRecord:
-    values = {name: getattr(row, name) for name in AuditRecord.__dataclass_fields__}
+def record_of(row: Any) -> AuditRecord:
+    """The record a stored row (or a mapping of its columns) holds."""
+    get = row.__getitem__ if hasattr(row, "keys") else lambda name: getattr(row, name)
+    values = {name: get(name) for name in AuditRecord.__dataclass_fields__}
+    if values["at"].tzinfo is None:  # SQLite hands back naive UTC on raw reads
+        values["at"] = values["at"].replace(tzinfo=UTC)
     return AuditRecord(**values)
 
 
-async def verify(session: AsyncSession) -> ChainReport:
+async def verify(session: AsyncSession, key: bytes) -> ChainReport:
     """Recompute the chain from the first record up to the head; report the first break.
 
     The head is read first: records appended while verifying lie beyond it and are left
@@ -116,7 +131,9 @@ async def verify(session: AsyncSession) -> ChainReport:
             return ChainReport(False, count, row.seq, f"record {count} is missing")
         if row.prev_hash != expected_prev:
             return ChainReport(False, count, row.seq, "link to the previous record is broken")
-        if chain_hash(_record(row), row.seq, row.prev_hash) != row.hash:
+        if not hmac.compare_digest(
+            chain_hash(record_of(row), row.seq, row.prev_hash, key), row.hash
+        ):
             return ChainReport(False, count, row.seq, "record content does not match its hash")
         expected_prev = row.hash
     if head.seq != count or head.hash != expected_prev:
@@ -136,6 +153,8 @@ class AuditContext:
     case_id: str | None = None
     reason: str | None = None
     success_status: int = 200
+    refused_status: int | None = None
+    """Set when the handler answers with a problem: the status the caller gets instead."""
     recorded: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -159,8 +178,16 @@ class AuditContext:
 current_audit: ContextVar[AuditContext | None] = ContextVar("current_audit", default=None)
 
 
-async def append_pending(session: AsyncSession) -> AuditContext | None:
-    """Inside a unit of work of an audited write: record it in the same transaction.
+def refused(status: int) -> None:
+    """The request being handled answers ``status`` (a problem): audit it as that."""
+    context = current_audit.get()
+    if context is not None and status >= 400:
+        context.refused_status = status
+
+
+async def append_pending(session: AsyncSession, key: bytes) -> AuditContext | None:
+    """Inside a unit of work of an audited write: record it in the same transaction, with
+    the outcome the caller gets (a handler answering a refusal is audited as refused).
 
     Returns the context, for the caller to mark recorded once the transaction commits.
     """
@@ -169,5 +196,18 @@ async def append_pending(session: AsyncSession) -> AuditContext | None:
         return None
     if context.rule.method in {"GET", "HEAD"}:
         return None  # reads are recorded by the middleware, before the response leaves
-    await append(session, context.record("success", context.success_status))
+    status = context.refused_status or context.success_status
+    await append(session, context.record(outcome(status), status), key)
     return context
+
+
+ALWAYS_AUDITED = {401: "unauthenticated", 403: "denied", 429: "rate_limited"}
+
+
+def outcome(status: int) -> str:
+    """The audited outcome of an HTTP status."""
+    if status in ALWAYS_AUDITED:
+        return ALWAYS_AUDITED[status]
+    if status < 400:
+        return "success"
+    return "rejected" if status < 500 else "error"

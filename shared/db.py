@@ -5,7 +5,7 @@ writers queue on the busy timeout instead of failing when a read turns into a wr
 SAVEPOINTs behave. PostgreSQL (production) needs nothing special.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.private import private_file
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -168,7 +170,9 @@ case_register = Table(
 def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
     database = engine.url.database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Made here, the owner's only: SQLite gives its WAL and shared-memory files the same mode.
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_file(Path(database))
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -197,11 +201,14 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = make_url(url)
-        self.engine = create_async_engine(self.url, echo=echo, pool_pre_ping=True)
+        # Bound values may be personal data: errors name the statement, never its values.
+        self.engine = create_async_engine(
+            self.url, echo=echo, pool_pre_ping=True, hide_parameters=True
+        )
         self.read_engine = self.engine
         if self.is_sqlite:
             _prepare_sqlite(self.engine, begin="BEGIN IMMEDIATE")
-            self.read_engine = create_async_engine(self.url, echo=echo)
+            self.read_engine = create_async_engine(self.url, echo=echo, hide_parameters=True)
             _prepare_sqlite(self.read_engine, begin="BEGIN")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -221,6 +228,12 @@ class Database:
         """A transaction that only reads (it must not write)."""
         async with self.read_sessions() as session, session.begin():
             yield session
+
+    def attach_vault(self, vault: Callable[[], Any]) -> None:
+        """Give this database's sessions the service's vault (see ``shared.vault.vault_of``):
+        stores seal secrets and notes with it, and its key never enters the database."""
+        for maker in (self.sessions, self.read_sessions):
+            maker.configure(info={"vault": vault})
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as connection:

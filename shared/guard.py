@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import AuditKind, Matrix, Principal
-from shared.audit import AuditContext, AuditRecord, current_audit
+from shared.audit import ALWAYS_AUDITED, AuditContext, AuditRecord, current_audit, outcome
 from shared.http import problem
 from shared.ratelimit import RateLimiter
 from shared.telemetry import current_trace_id
@@ -22,7 +22,6 @@ from shared.tokens import TokenError, TokenVerifier
 log = logging.getLogger(__name__)
 
 BEARER_CHALLENGE = 'Bearer realm="safereturn", error="invalid_token"'
-ALWAYS_AUDITED = {401: "unauthenticated", 403: "denied", 429: "rate_limited"}
 
 
 class Guarded(Protocol):
@@ -118,14 +117,6 @@ def ensure_area(principal: Principal, province: str | None, ward: str | None, ca
         if audit is not None:
             audit.reason = "area"
         raise forbidden("The case is outside the client's area")
-
-
-def outcome(status: int) -> str:
-    if status in ALWAYS_AUDITED:
-        return ALWAYS_AUDITED[status]
-    if status < 400:
-        return "success"
-    return "rejected" if status < 500 else "error"
 
 
 class AuditMiddleware:

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.audit import refused
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:safereturn:problem:"
 
@@ -27,6 +29,7 @@ def problem(
     if detail:
         body["detail"] = detail
     body.update(extra)
+    refused(status)  # a handler answering this inside its unit of work is audited so
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 

@@ -4,29 +4,49 @@
 ``safereturn migrate``). Each service's ``env.py`` is one call to :func:`run_env`.
 """
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData
 
-from shared.db import Database, Sequence64
+from shared.audit import GENESIS, chain_hash, record_of
+from shared.db import Database, Sequence64, audit_log
+from shared.vault import Vault, VaultError
 
 
-def _config(script_location: Path, connection: Connection) -> Config:
+def _config(script_location: Path, connection: Connection, vault: Vault | None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
+    config.attributes["vault"] = vault
     return config
 
 
-async def upgrade(database: Database, script_location: Path, revision: str = "head") -> None:
-    """Bring ``database`` to ``revision`` of the chain at ``script_location``."""
+def migration_vault() -> Vault:
+    """The service's vault, for a migration that seals or re-keys existing rows."""
+    vault: Vault | None = context.config.attributes.get("vault")
+    if vault is None:
+        raise RuntimeError("this migration seals existing rows: it needs the service's keyring")
+    return vault
+
+
+async def upgrade(
+    database: Database,
+    script_location: Path,
+    revision: str = "head",
+    *,
+    vault: Vault | None = None,
+) -> None:
+    """Bring ``database`` to ``revision`` of the chain at ``script_location``; ``vault`` is
+    the service's keyring, for migrations that seal or re-key existing rows."""
     async with database.engine.connect() as connection:
         await connection.run_sync(
-            lambda sync: command.upgrade(_config(script_location, sync), revision)
+            lambda sync: command.upgrade(_config(script_location, sync, vault), revision)
         )
         await connection.commit()
 
@@ -154,3 +174,69 @@ def drop_plumbing_v4() -> None:
     with op.batch_alter_table("case_register") as batch:
         for column in ("decision_rank", "decided_on", "decision", "opened"):
             batch.drop_column(column)
+
+
+def rekey_audit_chain_v5() -> None:
+    """Re-hash an existing audit chain under the service's chain key (HMAC), once.
+
+    The plain chain is verified first: only an intact chain is vouched for by the key.
+    """
+    bind = op.get_bind()
+    rows = bind.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings().all()
+    if not rows:
+        return
+    key = migration_vault().chain_key
+    plain_prev, keyed_prev = GENESIS, GENESIS
+    for expected_seq, row in enumerate(rows, start=1):
+        record = record_of(row)
+        canonical = record.canonical(row["seq"], plain_prev)
+        if (
+            row["seq"] != expected_seq
+            or row["prev_hash"] != plain_prev
+            or (hashlib.sha256(canonical).hexdigest() != row["hash"])
+        ):
+            raise RuntimeError(f"the audit chain is broken at record {row['seq']}: not re-keyed")
+        plain_prev = row["hash"]
+        keyed = chain_hash(record, row["seq"], keyed_prev, key)
+        bind.execute(
+            sa.text("UPDATE audit_log SET prev_hash = :prev, hash = :hash WHERE seq = :seq"),
+            {"prev": keyed_prev, "hash": keyed, "seq": row["seq"]},
+        )
+        keyed_prev = keyed
+    head = bind.execute(sa.text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+    if (head.seq, head.hash) != (len(rows), plain_prev):
+        raise RuntimeError("the audit chain's head does not match its records: not re-keyed")
+    bind.execute(sa.text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": keyed_prev})
+
+
+def _opens(vault: Vault, value: str, context: str) -> bool:
+    try:
+        vault.open(value, context)
+    except (VaultError, ValueError):
+        return False
+    return True
+
+
+def seal_column(table: str, key: str, column: str, context: Callable[[Any], str], *,
+                opened: Callable[[Any], dict[str, Any]] | None = None) -> int:  # fmt: skip
+    """Seal every clear value of ``table.column`` with the service's vault (a value that
+    already opens is left as it is); how many were sealed. ``context`` binds a value to its
+    row; ``opened`` says what is sealed for a row (by default ``{"text": value}``)."""
+    bind = op.get_bind()
+    found = sa.Table(table, MetaData(), autoload_with=bind)
+    rows = bind.execute(sa.select(found).where(found.c[column].is_not(None))).mappings().all()
+    if not rows:
+        return 0
+    vault = migration_vault()
+    sealed = 0
+    for row in rows:
+        if _opens(vault, row[column], context(row)):
+            continue
+        value = opened(row) if opened else {"text": row[column]}
+        bind.execute(
+            sa.update(found)
+            .where(found.c[key] == row[key])
+            .values({column: vault.seal(value, context(row))})
+        )
+        sealed += 1
+    return sealed

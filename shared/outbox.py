@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
+from shared.audit import AuditRecord
 from shared.db import Database, outbox
 from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
@@ -55,6 +56,12 @@ class UnitOfWork:
         self.registry = registry
         self.signer = signer
         self.emitted = 0
+        self.audits: list[AuditRecord] = []
+
+    def audit(self, record: AuditRecord) -> None:
+        """Record ``record`` in the audit chain as this transaction ends: the chain's head is
+        locked last, after every other lock the transaction takes, so no two orders exist."""
+        self.audits.append(record)
 
     def _signed(self, fields: dict[str, str]) -> dict[str, str]:
         return self.signer.sign(fields) if self.signer is not None else fields

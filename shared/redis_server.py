@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis
 
+from shared.private import UMASK, private_dir, private_file
+
 
 def _venv_bin() -> Path:
     return Path(sys.prefix) / "bin"
@@ -109,7 +111,7 @@ class RedisServer:
         return f"redis://{self.username}:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self, *, timeout: float = 15.0) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         # The AOF is fsynced before each reply (an acknowledged XADD survives a crash); its
         # rewrites hold commands, not an RDB image (which would keep XDEL'd stream entries,
         # personal data included); nothing is evicted; no RDB snapshots. docs/reliability.md.
@@ -127,11 +129,11 @@ class RedisServer:
         ]  # fmt: skip
         if self.acl_file is not None:
             command += ["--aclfile", str(self.acl_file.resolve())]
-        log = (self.directory / "redis.log").open("ab")
+        log = private_file(self.directory / "redis.log").open("ab")
         # A session of its own: Ctrl-C at a terminal reaches only whoever started it, who
         # stops Redis last (after the services using it).
         self.process = subprocess.Popen(  # noqa: S603
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=UMASK
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from shared import VERSION
 from shared.access import Matrix
-from shared.audit import AuditRecord, append, append_pending, query
+from shared.audit import AuditRecord, append, append_pending, current_audit, query
 from shared.consumer import StreamConsumer, Subscription
 from shared.db import Database
 from shared.durability import Durability
@@ -41,6 +41,7 @@ from shared.signing import event_keys
 from shared.supervision import Supervisor, stop_if_cancelled
 from shared.telemetry import setup_telemetry
 from shared.tokens import JwksFetcher, TokenVerifier, http_jwks
+from shared.vault import Vault
 from shared.wire import CloudEventsFormat
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Platform:
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)
         self.signer, self.verifier_of_events = event_keys(settings, spec.registry)
+        self.database.attach_vault(lambda: self.vault)  # read when a store first needs it
         self.redis: Redis = Redis.from_url(settings.redis_url)
         self.relay = OutboxRelay(
             self.database,
@@ -173,16 +175,28 @@ class Platform:
         self.supervisor = Supervisor()
         self.started = False
 
+    @functools.cached_property
+    def vault(self) -> Vault:
+        """The service's keyring (outside the database), read when first needed."""
+        return Vault.load(self.settings.vault_path, create=self.settings.vault_create)
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """One transaction; the events it emits are published once it has committed."""
+        """One transaction; the events it emits are published once it has committed.
+
+        Its audit records are appended last, so the audit chain's head is the last lock any
+        transaction takes (on PostgreSQL, a head taken between two other locks deadlocks).
+        """
         async with self.database.transaction() as session:
             uow = UnitOfWork(
                 session, source=event_source(self.name), registry=self.spec.registry,
                 signer=self.signer,
             )  # fmt: skip
             yield uow
-            audited = await append_pending(session)
+            key = self.vault.chain_key if uow.audits or current_audit.get() else b""
+            for record in uow.audits:
+                await append(session, record, key)
+            audited = await append_pending(session, key)
         if audited is not None:
             audited.recorded = True
         if uow.emitted:
@@ -191,11 +205,11 @@ class Platform:
     async def audit(self, record: AuditRecord) -> None:
         """Record one audit entry in its own transaction."""
         async with self.database.transaction() as session:
-            await append(session, record)
+            await append(session, record, self.vault.chain_key)
 
     async def start(self) -> None:
         if self.settings.migrate_on_start and self.spec.migrations:
-            await upgrade(self.database, self.spec.migrations)
+            await upgrade(self.database, self.spec.migrations, vault=self.vault)
         if self.spec.housekeeping is not None:
             await self.spec.housekeeping(self)
         for consumer in self.consumers:

@@ -50,6 +50,14 @@ class ServiceSettings(BaseSettings):
         default=None, description="Unique per process; defaults to service@host-pid."
     )
     migrate_on_start: bool = True
+    vault_keyring: Path | None = Field(
+        default=None,
+        description="The service's key file (sealing keys, blind-index key, audit chain key); "
+        "defaults to data_dir/<service>-vault.json. Never in the database.",
+    )
+    vault_create: bool = Field(
+        default=True, description="Make a keyring on first start (embedded mode); off in production"
+    )
     log_level: str = "INFO"
 
     max_body_bytes: PositiveInt = 262_144
@@ -160,6 +168,10 @@ class ServiceSettings(BaseSettings):
         service_prefix = f"{PLATFORM_ENV_PREFIX}{cls.service_name.upper()}_"
         service_env = EnvSettingsSource(settings_cls, env_prefix=service_prefix)
         return init_settings, service_env, env_settings, dotenv_settings, file_secret_settings
+
+    @property
+    def vault_path(self) -> Path:
+        return self.vault_keyring or self.data_dir / f"{self.service_name}-vault.json"
 
     @property
     def port(self) -> int:

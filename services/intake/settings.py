@@ -1,4 +1,3 @@
-from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, PositiveInt
@@ -12,9 +11,6 @@ class IntakeSettings(ServiceSettings):
 
     service_name: ClassVar[str] = Service.INTAKE
 
-    vault_keyring: Path | None = Field(
-        default=None, description="The vault's key file; defaults to data_dir/intake-vault.json"
-    )
     submission_max_age_s: PositiveInt = Field(
         default=86_400,
         description="A stream submission added longer ago than this is refused (too_old); "
@@ -26,10 +22,3 @@ class IntakeSettings(ServiceSettings):
         "only: their personal data lies in clear in Redis and its AOF until intake has read "
         "them and the AOF is rewritten); refused otherwise (not_encrypted)",
     )
-    vault_create: bool = Field(
-        default=True, description="Make a keyring on first start (embedded mode); off in production"
-    )
-
-    @property
-    def vault_path(self) -> Path:
-        return self.vault_keyring or self.data_dir / "intake-vault.json"

@@ -253,17 +253,18 @@ async def ping(
         "datacontenttype": "application/json",
         "data": {"subscription_id": subscription_id, "on": business_today().isoformat()},
     }
-    delivered = await _constant_time(settings.ping_answer_s, _ping(request, found, message))
+    secret = store.subscription_secret(platform.vault, found)
+    attempt = _ping(request, found.url, secret, message)
+    delivered = await _constant_time(settings.ping_answer_s, attempt)
     return PingOut(delivered=delivered, webhook_id=webhook_id)
 
 
-async def _ping(request: Request, found: Any, message: dict[str, Any]) -> bool:
+async def _ping(request: Request, url: str, secret: str, message: dict[str, Any]) -> bool:
     settings = request.app.state.settings
     async with egress.webhook_client(request.app.state.resolver,
                                      settings.webhook_allow_networks) as http:  # fmt: skip
         try:
-            await Channels(settings, http, http).webhook(found.url, found.secret, message["id"],
-                                                         message)  # fmt: skip
+            await Channels(settings, http, http).webhook(url, secret, message["id"], message)
         except DeliveryError:
             return False
     return True

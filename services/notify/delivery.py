@@ -214,11 +214,14 @@ class Deliverer:
                     raise DeliveryError("subscription_deleted", retryable=False)
                 if found.status != "active":
                     raise _Paused
-                return str(found.secret)
+                return store.subscription_secret(self.platform.vault, found)
             agency = await store.agency(session, identifier)
-        if agency is None or not agency.webhook_secret:
+            secret = (
+                store.agency_secret(self.platform.vault, agency) if agency is not None else None
+            )
+        if secret is None:
             raise DeliveryError("agency_removed", retryable=False)
-        return str(agency.webhook_secret)
+        return secret
 
     def _endpoint(self, row: Any) -> str:
         settings = self.settings

@@ -1,6 +1,8 @@
 """Notify's tables and every query on them: the agency directory, integrators' subscriptions,
 and the delivery log (one row per event and recipient, which is what makes a redelivered event
-send nothing twice). Rows hold coded event data, never a message body or a person's contact."""
+send nothing twice). Rows hold coded event data, never a message body or a person's contact.
+Webhook signing secrets are stored sealed with notify's vault, bound to their agency or
+subscription: the database alone does not let anyone sign as the platform."""
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from shared.db import UtcDateTime, new_metadata, upsert
+from shared.vault import Vault, vault_of
 
 metadata = new_metadata()
 
@@ -40,7 +43,7 @@ agencies = Table(
     Column("emails", JSON, nullable=False),
     Column("phones", JSON, nullable=False),
     Column("webhooks", JSON, nullable=False),
-    Column("webhook_secret", String(100), nullable=True),
+    Column("webhook_secret", Text, nullable=True),  # sealed
     Column("language", String(5), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
 )
@@ -54,7 +57,7 @@ subscriptions = Table(
     Column("event_types", JSON, nullable=False),
     Column("province", String(2), nullable=True),
     Column("ward", String(5), nullable=True),
-    Column("secret", String(100), nullable=False),
+    Column("secret", Text, nullable=False),  # sealed
     Column("status", String(10), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
 )
@@ -118,8 +121,37 @@ async def is_child(session: AsyncSession, case_id: str) -> bool:
     return bool(rows.scalar())
 
 
+def agency_secret_context(agency_id: str) -> str:
+    return f"agency-webhook-secret:{agency_id}"
+
+
+def subscription_secret_context(subscription_id: str) -> str:
+    return f"subscription-secret:{subscription_id}"
+
+
+def _sealed_agency(session: AsyncSession, agency_id: str, values: Mapping[str, Any]) -> Any:
+    if values.get("webhook_secret") is None:
+        return values
+    sealed = vault_of(session).seal_text(values["webhook_secret"], agency_secret_context(agency_id))
+    return {**values, "webhook_secret": sealed}
+
+
+def agency_secret(vault: Vault, row: Any) -> str | None:
+    """The agency's webhook secret, opened (None if it has none)."""
+    return vault.open_text(row.webhook_secret, agency_secret_context(row.agency_id))
+
+
+def subscription_secret(vault: Vault, row: Any) -> str:
+    """The subscription's signing secret, opened."""
+    opened = vault.open_text(row.secret, subscription_secret_context(row.subscription_id))
+    assert opened is not None  # every subscription has one
+    return opened
+
+
 async def add_agency(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    await session.execute(insert(agencies).values(**values))
+    await session.execute(
+        insert(agencies).values(**_sealed_agency(session, values["agency_id"], values))
+    )
 
 
 async def agency(session: AsyncSession, agency_id: str) -> Any:
@@ -129,7 +161,9 @@ async def agency(session: AsyncSession, agency_id: str) -> Any:
 
 async def update_agency(session: AsyncSession, agency_id: str, values: Mapping[str, Any]) -> bool:
     result = await session.execute(
-        update(agencies).where(agencies.c.agency_id == agency_id).values(**values)
+        update(agencies)
+        .where(agencies.c.agency_id == agency_id)
+        .values(**_sealed_agency(session, agency_id, values))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -160,7 +194,9 @@ async def agencies_in(session: AsyncSession, province: str | None) -> list[Any]:
 
 
 async def add_subscription(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    await session.execute(insert(subscriptions).values(**values))
+    context = subscription_secret_context(values["subscription_id"])
+    sealed = vault_of(session).seal_text(values["secret"], context)
+    await session.execute(insert(subscriptions).values(**{**values, "secret": sealed}))
 
 
 async def subscription(session: AsyncSession, subscription_id: str) -> Any:

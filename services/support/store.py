@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.support import notes
 from services.support.domain import Granted
 from services.support.policies import Kind
 from shared.db import UtcDateTime, case_register, new_metadata, upsert
@@ -41,7 +42,7 @@ support_cases = Table(
     Column("legacy_province", String(2), nullable=True),
     Column("identified_on", Date, nullable=True),
     Column("poor_household", Boolean, nullable=True),
-    Column("household_evidence", String(100), nullable=True),
+    Column("household_evidence", Text, nullable=True),  # sealed (services.support.notes)
     Column("refused_kinds", JSON, nullable=False, default=list),
     Column("closed_on", Date, nullable=True),
     Column("closure_reason", String(30), nullable=True),
@@ -154,7 +155,7 @@ async def case_facts(session: AsyncSession, case_id: str) -> Any:
         )
         .where(case_register.c.case_id == case_id)
     )
-    return (await session.execute(statement)).first()
+    return notes.opened(session, "support_cases", (await session.execute(statement)).first())
 
 
 async def remember_case(session: AsyncSession, values: Mapping[str, Any]) -> None:
@@ -177,7 +178,9 @@ async def lock_case(session: AsyncSession, case_id: str) -> None:
 async def update_case(session: AsyncSession, case_id: str, **values: Any) -> None:
     await remember_case(session, {"case_id": case_id})
     await session.execute(
-        update(support_cases).where(support_cases.c.case_id == case_id).values(**values)
+        update(support_cases)
+        .where(support_cases.c.case_id == case_id)
+        .values(**notes.sealed(session, "support_cases", case_id, values))
     )
 
 
@@ -192,18 +195,20 @@ async def granted_so_far(session: AsyncSession, case_id: str) -> dict[tuple[str,
 
 
 async def add_grant(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    await session.execute(insert(grants).values(disbursed=0, **values))
+    sealed = notes.sealed(session, "grants", values["grant_id"], values)
+    await session.execute(insert(grants).values(disbursed=0, **sealed))
 
 
 async def grant(session: AsyncSession, grant_id: str) -> Any:
-    return (await session.execute(select(grants).where(grants.c.grant_id == grant_id))).first()
+    row = (await session.execute(select(grants).where(grants.c.grant_id == grant_id))).first()
+    return notes.opened(session, "grants", row)
 
 
 async def grants_of(session: AsyncSession, case_id: str) -> list[Any]:
     rows = await session.execute(
         select(grants).where(grants.c.case_id == case_id).order_by(grants.c.grant_id)
     )
-    return list(rows)
+    return [notes.opened(session, "grants", row) for row in rows]
 
 
 async def decide_grant(session: AsyncSession, grant_id: str, values: Mapping[str, Any]) -> bool:
@@ -211,7 +216,7 @@ async def decide_grant(session: AsyncSession, grant_id: str, values: Mapping[str
     result = await session.execute(
         update(grants)
         .where(grants.c.grant_id == grant_id, grants.c.status == "pending_approval")
-        .values(**values)
+        .values(**notes.sealed(session, "grants", grant_id, values))
     )
     return _changed(result)
 
@@ -313,19 +318,20 @@ async def ledger(
 
 
 async def add_referral(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    await session.execute(insert(referrals).values(**values))
+    sealed = notes.sealed(session, "referrals", values["referral_id"], values)
+    await session.execute(insert(referrals).values(**sealed))
 
 
 async def referral(session: AsyncSession, referral_id: str) -> Any:
     rows = await session.execute(select(referrals).where(referrals.c.referral_id == referral_id))
-    return rows.first()
+    return notes.opened(session, "referrals", rows.first())
 
 
 async def referrals_of(session: AsyncSession, case_id: str) -> list[Any]:
     rows = await session.execute(
         select(referrals).where(referrals.c.case_id == case_id).order_by(referrals.c.referral_id)
     )
-    return list(rows)
+    return [notes.opened(session, "referrals", row) for row in rows]
 
 
 async def move_referral(
@@ -334,20 +340,21 @@ async def move_referral(
     result = await session.execute(
         update(referrals)
         .where(referrals.c.referral_id == referral_id, referrals.c.status == expected)
-        .values(**values)
+        .values(**notes.sealed(session, "referrals", referral_id, values))
     )
     return _changed(result)
 
 
 async def add_follow_up(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    await session.execute(insert(follow_ups).values(**values))
+    sealed = notes.sealed(session, "follow_ups", values["visit_id"], values)
+    await session.execute(insert(follow_ups).values(**sealed))
 
 
 async def follow_ups_of(session: AsyncSession, case_id: str) -> list[Any]:
     rows = await session.execute(
         select(follow_ups).where(follow_ups.c.case_id == case_id).order_by(follow_ups.c.visited_on)
     )
-    return list(rows)
+    return [notes.opened(session, "follow_ups", row) for row in rows]
 
 
 async def list_grants(
@@ -365,4 +372,4 @@ async def list_grants(
         if value is not None:
             statement = statement.where(column == value)
     rows = await session.execute(statement.order_by(grants.c.grant_id).limit(limit))
-    return list(rows)
+    return [notes.opened(session, "grants", row) for row in rows]

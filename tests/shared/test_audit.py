@@ -1,13 +1,17 @@
-"""The audit chain on a real database: it verifies, and any tampering is detected."""
+"""The audit chain on a real database: it verifies, and any tampering is detected, even by
+someone who can write the database and recompute every hash, since they lack the key."""
 
 import asyncio
+import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from shared import audit
 from shared.audit import AuditRecord
 from shared.db import Database, audit_head, audit_log
+
+KEY = b"k" * 32
 
 
 def record(n: int) -> AuditRecord:
@@ -30,12 +34,12 @@ async def seeded(database: Database, count: int) -> None:
         await session.execute(audit_head.insert().values(id=1, seq=0, hash=audit.GENESIS))
     for n in range(1, count + 1):
         async with database.transaction() as session:
-            await audit.append(session, record(n))
+            await audit.append(session, record(n), KEY)
 
 
 async def report(database: Database) -> audit.ChainReport:
     async with database.transaction() as session:
-        return await audit.verify(session)
+        return await audit.verify(session, KEY)
 
 
 async def test_an_untouched_chain_verifies(database: Database) -> None:
@@ -48,7 +52,7 @@ async def test_concurrent_appends_keep_one_unbroken_chain(database: Database) ->
 
     async def add(n: int) -> None:
         async with database.transaction() as session:
-            await audit.append(session, record(n))
+            await audit.append(session, record(n), KEY)
 
     await asyncio.gather(*(add(n) for n in range(1, 21)))
     assert await report(database) == audit.ChainReport(True, 20)
@@ -79,3 +83,28 @@ async def test_a_cut_tail_is_detected_by_the_head(database: Database) -> None:
     found = await report(database)
     assert not found.ok
     assert found.problem == "records after the last one were removed"
+
+
+async def test_an_edited_record_with_every_hash_recomputed_is_still_detected(
+    database: Database,
+) -> None:
+    """The attacker edits a record and recomputes the chain as it was computed before it was
+    keyed (plain SHA-256 of the same content): without the key the chain does not verify."""
+    await seeded(database, 5)
+    async with database.transaction() as session:
+        await session.execute(
+            update(audit_log).where(audit_log.c.seq == 2).values(outcome="denied", status=403)
+        )
+        rows = list(await session.execute(select(audit_log).order_by(audit_log.c.seq)))
+        prev = audit.GENESIS
+        for row in rows:
+            digest = hashlib.sha256(audit.record_of(row).canonical(row.seq, prev)).hexdigest()
+            await session.execute(
+                update(audit_log).where(audit_log.c.seq == row.seq)
+                .values(prev_hash=prev, hash=digest)
+            )  # fmt: skip
+            prev = digest
+        await session.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
+    found = await report(database)
+    assert (found.ok, found.broken_at) == (False, 1)
+    assert found.problem == "record content does not match its hash"

@@ -1,5 +1,8 @@
-"""Identity tables and every query on them. Secrets are stored only as argon2 hashes."""
+"""Identity tables and every query on them. Client secrets are stored only as argon2 hashes;
+token signing keys only sealed with the vault (their public half too, so a key row written
+into the database by anyone without the vault's key does not open and is never used)."""
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +13,9 @@ from services.intake.identity.domain import SIG, Client, SigningKey
 from services.intake.store import metadata
 from shared.access import Area, Role
 from shared.db import UtcDateTime
+from shared.vault import VaultError, vault_of
+
+log = logging.getLogger(__name__)
 
 clients = Table(
     "clients",
@@ -105,21 +111,37 @@ async def set_secret(
     )
 
 
+def signing_key_context(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
 async def signing_key_list(session: AsyncSession, use: str = SIG) -> list[SigningKey]:
+    """Every key of a use that opens with the vault (one that does not is logged and left out)."""
+    vault = vault_of(session)
     rows = await session.execute(
         select(signing_keys).where(signing_keys.c.use == use).order_by(signing_keys.c.created_at)
     )
-    return [
-        SigningKey(r.kid, r.private_pem, dict(r.public_jwk), r.created_at, r.retired_at, r.use)
-        for r in rows
-    ]
+    keys = []
+    for r in rows:
+        try:
+            opened = vault.open(r.private_pem, signing_key_context(r.kid))
+        except (VaultError, ValueError):
+            log.error("signing key %s does not open with the vault: not used", r.kid)
+            continue
+        keys.append(
+            SigningKey(r.kid, opened["pem"], opened["jwk"], r.created_at, r.retired_at, r.use)
+        )
+    return keys
 
 
 async def add_signing_key(session: AsyncSession, key: SigningKey) -> None:
+    sealed = vault_of(session).seal(
+        {"pem": key.private_pem, "jwk": key.public_jwk}, signing_key_context(key.kid)
+    )
     await session.execute(
         insert(signing_keys).values(
             kid=key.kid,
-            private_pem=key.private_pem,
+            private_pem=sealed,
             public_jwk=key.public_jwk,
             created_at=key.created_at,
             use=key.use,

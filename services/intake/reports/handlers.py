@@ -35,7 +35,7 @@ from services.intake.reports.entries import added_at, fingerprint, submission_ke
 from services.intake.reports.vault import Vault
 from shared import cases
 from shared.access import Principal
-from shared.audit import AuditRecord, append
+from shared.audit import AuditRecord
 from shared.consumer import Subscription
 from shared.events.intake import Reason, SubmissionRejected
 from shared.events.registry import Event
@@ -213,8 +213,7 @@ async def _audit(
     *,
     reason: str | None = None,
 ) -> None:
-    await append(
-        uow.session,
+    uow.audit(
         AuditRecord(
             at=datetime.now(UTC),
             service=Service.INTAKE,

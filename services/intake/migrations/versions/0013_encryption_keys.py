@@ -1,13 +1,13 @@
 """Intake's key table also holds the keys agency systems encrypt submissions to (use ``enc``).
 
-Revision ID: 0011
+Revision ID: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
