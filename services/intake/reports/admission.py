@@ -24,6 +24,7 @@ from services.intake.reports.domain import (
     activity_problems,
     age_at,
     name_similarity,
+    outside_area,
     place,
     problems,
     sensitive,
@@ -49,6 +50,18 @@ class Rejected(ValueError):
     def __init__(self, found: list[Problem]) -> None:
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in found))
         self.problems = found
+
+
+class OutOfArea(Rejected):
+    """The submission is about a place outside the submitter's area (403, not 422)."""
+
+
+def ensure_within(where: Place, submitter: Principal) -> None:
+    """Refuse before anything is written: a case, an activity and what follows from them
+    (tasks, notifications, statistics) are created only within the submitter's area."""
+    refused = outside_area(where, submitter.area)
+    if refused is not None:
+        raise OutOfArea([refused])
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +105,12 @@ async def _repeat(session: AsyncSession, case_id: str) -> Admission:
 async def admit_in(
     uow: UnitOfWork, vault: Vault, report: ReportIn, submitter: Principal
 ) -> Admission:
+    where = _place(report)
+    ensure_within(where, submitter)
     existing = await store.case_by_source(uow.session, submitter.agency, report.source_ref)
     if existing is not None:
         return await _repeat(uow.session, existing)
     case_id = str(uuid7())
-    where = _place(report)
     person = report.person
     trafficking = report.trafficking
     await store.add_case(
@@ -230,6 +244,7 @@ async def record_activity(
 ) -> str:
     resolved, _ = place(activity.area, "area")
     assert resolved is not None
+    ensure_within(resolved, submitter)
     activity_id = str(uuid7())
     counts = {name: getattr(activity, name) for name in
               ("sessions", "participants", "panels", "posters", "leaflets")}  # fmt: skip

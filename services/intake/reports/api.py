@@ -8,13 +8,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.reports import store
-from services.intake.reports.admission import Rejected, admit_activity, admit_report
+from services.intake.reports.admission import OutOfArea, Rejected, admit_activity, admit_report
 from services.intake.reports.catalogues import CATALOGUES, catalogue
 from services.intake.reports.domain import ActivityIn, Problem, ReportIn
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.events.intake import CaseMerged
-from shared.guard import PrincipalDep, ensure_area
+from shared.guard import PrincipalDep, ensure_area, outside_area
 from shared.http import problem
 from shared.runtime import Platform, PlatformDep
 
@@ -46,14 +46,19 @@ class Accepted(BaseModel):
     links: dict[str, str]
 
 
-def rejected(found: list[Problem]) -> JSONResponse:
+def rejected(error: Rejected) -> JSONResponse:
+    """403 naming the fields outside the caller's area, else 422 naming every offending one."""
+    found = error.problems
+    errors = [{"field": p.field, "message": p.message, "code": p.code} for p in found]
+    if isinstance(error, OutOfArea):
+        return outside_area(errors)
     fields = ", ".join(sorted({p.field for p in found}))
     return problem(
         422,
         "The report breaks the rules",
         detail=f"Invalid fields: {fields}",
         kind="invalid-request",
-        errors=[{"field": p.field, "message": p.message, "code": p.code} for p in found],
+        errors=errors,
     )
 
 
@@ -72,7 +77,7 @@ async def submit_report(
     try:
         admission = await admit_report(platform, vault, report, principal)
     except Rejected as error:
-        return rejected(error.problems)
+        return rejected(error)
     links = {"self": f"/v1/cases/{admission.case_id}"}
     merged = admission.merged_into is not None and await _within_area(
         platform, principal, admission.merged_into
@@ -110,7 +115,7 @@ async def report_activity(
     try:
         activity_id = await admit_activity(platform, vault, activity, principal)
     except Rejected as error:
-        return rejected(error.problems)
+        return rejected(error)
     return ActivityAccepted(activity_id=activity_id, status="reported")
 
 
