@@ -16,7 +16,7 @@ from services.notify.channels import (
     internal_target,
     new_webhook_secret,
 )
-from services.notify.domain import AgencyKind
+from services.notify.domain import REVIEW_ONLY, AgencyKind
 from shared.cases import register_api
 from shared.diagnostics import receipts
 from shared.events import REGISTRY
@@ -33,7 +33,9 @@ router.include_router(register_api)
 Province = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 Ward = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ]{8,20}$")]
-CASE_EVENTS = sorted(m.event_type for m in REGISTRY if m.stream == Stream.CASES)
+CASE_EVENTS = sorted(
+    m.event_type for m in REGISTRY if m.stream == Stream.CASES and m.event_type not in REVIEW_ONLY
+)
 
 
 class AgencyIn(BaseModel):
