@@ -193,3 +193,20 @@ def test_four_eyes_cannot_be_split_into_grants_under_the_threshold(platform: Ser
     assert medical(officer, 500_000, 2) == "approved"  # 2,000,000 reached, not passed
     assert medical(officer, 1, 3) == "pending_approval"  # one dong more needs a second officer
     assert medical(colleague, 1_500_000, 4) == "approved"  # each officer's own grants count
+
+
+def test_an_admin_of_a_province_changes_only_its_provinces_directory(platform: Services) -> None:
+    agencies = url(platform, Service.NOTIFY, "/v1/agencies")
+    provincial = auth(platform, "admin", PROVINCE)
+    entry = {"name": "Công an xã Thanh Nưa", "kind": "commune_police", "province": PROVINCE,
+             "ward": OTHER_WARD, "emails": ["congan.thanhnua@example.gov.vn"]}  # fmt: skip
+    elsewhere = entry | {"province": ELSEWHERE["province"], "ward": ELSEWHERE["ward"]}
+    national = entry | {"province": None, "ward": None}
+    for body in (elsewhere, national):
+        assert httpx.post(agencies, json=body, headers=provincial).status_code == 403
+    theirs = httpx.post(agencies, json=elsewhere, headers=auth(platform, "admin"))
+    assert theirs.status_code == 201, theirs.text
+    their_entry = f"{agencies}/{theirs.json()['agency_id']}"
+    assert httpx.put(their_entry, json=entry, headers=provincial).status_code == 403
+    assert httpx.delete(their_entry, headers=provincial).status_code == 403
+    assert httpx.post(agencies, json=entry, headers=provincial).status_code == 201
