@@ -17,7 +17,7 @@ from safereturn import admin
 from shared.names import Service
 from shared.redis_server import free_port
 
-STARTUP_TIMEOUT_S = 240.0
+STARTUP_TIMEOUT_S = 60.0
 
 
 class Services:
