@@ -129,6 +129,7 @@ def report_cases(
                 "participants": 140, "leaflets": 300}  # fmt: skip
     answer = reporter.post(Service.INTAKE, "/v1/activities", json=activity)
     say(f"  an outreach session → {answer.status_code} {answer.json().get('status')}")
+    _refused_elsewhere(reporter, values, say)
     handover = _fill(HANDOVER, values)
     key = fetch_encryption_key(reporter.urls[Service.INTAKE])
     stream_url = submitter_url or redis_url
@@ -145,6 +146,20 @@ def report_cases(
     reasons = ", ".join(f"{r['field']}: {r['message']}" for r in rejected["reasons"])
     say(f"  refused onto {Stream.SUBMISSIONS_REJECTED}: {reasons}")
     return case_ids
+
+
+def _refused_elsewhere(reporter: ApiClient, values: dict[str, str], say: Say) -> None:
+    """Writes are scoped like reads: Điện Biên's reporter cannot open a case in Tuyên Quang."""
+    body = _fill(REPORTS, values)[0] | {"source_ref": f"111-{values['stamp']}-0043",
+                                        "area": {"province": "08", "ward": "00694"}}  # fmt: skip
+    answer = reporter.post(Service.INTAKE, "/v1/reports", json=body)
+    if answer.status_code != 403:
+        raise ScenarioError(f"a report outside the reporter's area: {answer.status_code}")
+    fields = ", ".join(error["field"] for error in answer.json()["errors"])
+    say(
+        f"  a report about a commune of Tuyên Quang, outside the reporter's province → "
+        f"{answer.status_code} ({fields}: out_of_area); nothing stored, nobody notified"
+    )
 
 
 def known_tasks(verifier: ApiClient) -> set[str]:

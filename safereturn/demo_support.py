@@ -19,6 +19,7 @@ from shared.names import Service
 WARD = "00694"  # Phường Hà Giang 1 (Tuyên Quang, 08), formerly Hà Giang's (02)
 BEING_IDENTIFIED_ON, IDENTIFIED_ON = "2025-05-05", "2025-04-01"
 BUDGET_YEAR = 2025
+PROVIDER = "Trung tâm Công tác xã hội tỉnh Điện Biên"  # as notify's directory names it
 
 
 def _person(ref: str, received: str, **person: Any) -> dict[str, Any]:
@@ -43,7 +44,8 @@ class Desk:
             ("Phòng Văn hóa - Xã hội Hà Giang 1 (demo)", Role.SUPPORT_OFFICER, "08"),
             ("Sở Y tế Tuyên Quang (demo)", Role.APPROVER, "08"),
             ("Sở Y tế Điện Biên (demo)", Role.SUPPORT_OFFICER, "11"),
-            ("Trung tâm Công tác xã hội Điện Biên (demo)", Role.PROVIDER, "11"),
+            # a provider answers the referrals that name its agency, so no "(demo)" here
+            (PROVIDER, Role.PROVIDER, "11"),
         ]
         self.ids: list[str] = []
         self.clients: list[ApiClient] = []
@@ -230,7 +232,7 @@ def _refer_child(desk: Desk, child_case: str, say: Say) -> None:
     referral = desk.officer_11.post(
         Service.SUPPORT, f"/v1/cases/{child_case}/referrals",
         json={"service": "child_protection", "referred_at": today,
-              "provider": "Trung tâm Công tác xã hội tỉnh Điện Biên"},
+              "provider": PROVIDER},
     )  # fmt: skip
     if referral.status_code != 201:
         raise ScenarioError(f"the child's referral was refused: {referral.text}")

@@ -10,6 +10,7 @@ import logging
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import AuditKind, Matrix, Principal
@@ -117,6 +118,18 @@ def ensure_area(principal: Principal, province: str | None, ward: str | None, ca
         if audit is not None:
             audit.reason = "area"
         raise forbidden("The case is outside the client's area")
+
+
+def outside_area(errors: list[dict[str, str]]) -> JSONResponse:
+    """403 for a write about a place outside the caller's area, naming the fields (RFC 9457);
+    audited as a refusal for its area."""
+    audit = current_audit.get()
+    if audit is not None:
+        audit.reason = "area"
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return problem(403, "The request is about a place outside the client's area",
+                   detail=f"Outside the client's area: {fields}", kind="out-of-area",
+                   errors=errors)  # fmt: skip
 
 
 class AuditMiddleware:

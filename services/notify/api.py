@@ -12,7 +12,7 @@ from uuid6 import uuid7
 
 from services.notify import directory, egress, store
 from services.notify.channels import Channels, DeliveryError, new_webhook_secret
-from services.notify.domain import AgencyKind
+from services.notify.domain import REVIEW_ONLY, AgencyKind
 from shared.cases import register_api
 from shared.diagnostics import receipts
 from shared.events import REGISTRY
@@ -30,7 +30,9 @@ router.include_router(register_api)
 Province = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 Ward = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ]{8,20}$")]
-CASE_EVENTS = sorted(m.event_type for m in REGISTRY if m.stream == Stream.CASES)
+CASE_EVENTS = sorted(
+    m.event_type for m in REGISTRY if m.stream == Stream.CASES and m.event_type not in REVIEW_ONLY
+)
 
 
 class AgencyIn(BaseModel):
@@ -78,10 +80,21 @@ def _agency_values(body: AgencyIn) -> dict[str, Any]:
     return body.model_dump(mode="json")
 
 
+def _ensure_directory_area(principal: Any, province: str | None, ward: str | None) -> None:
+    """An admin changes only the directory entries of its area (a national entry: a national
+    admin), so a provincial admin cannot redirect another province's notifications."""
+    area = principal.area
+    if not area.covers(province, ward) or (area.province and not province):
+        raise forbidden("The agency is outside the client's area")
+
+
 @router.post("/v1/agencies", status_code=201, response_model=AgencyOut,
              responses={409: {}, 422: {}})  # fmt: skip
-async def add_agency(body: AgencyIn, platform: PlatformDep, request: Request) -> Any:
+async def add_agency(
+    body: AgencyIn, platform: PlatformDep, request: Request, principal: PrincipalDep
+) -> Any:
     """Add an agency to the directory, with its channels."""
+    _ensure_directory_area(principal, body.province, body.ward)
     if refused := await _internal([str(u) for u in body.webhooks], request, "webhooks"):
         return refused
     async with platform.unit_of_work() as uow:
@@ -103,15 +116,18 @@ async def list_agencies(
 
 @router.put("/v1/agencies/{agency_id}", response_model=AgencyOut, responses={404: {}, 422: {}})
 async def change_agency(
-    agency_id: str, body: AgencyIn, platform: PlatformDep, request: Request
-) -> Any:
+    agency_id: str, body: AgencyIn, platform: PlatformDep, request: Request,
+    principal: PrincipalDep,
+) -> Any:  # fmt: skip
     """Replace an agency's entry (its webhook secret is kept)."""
+    _ensure_directory_area(principal, body.province, body.ward)
     if refused := await _internal([str(u) for u in body.webhooks], request, "webhooks"):
         return refused
     async with platform.unit_of_work() as uow:
         found = await store.agency(uow.session, agency_id)
         if found is None:
             return problem(404, "No such agency", kind="not-found")
+        _ensure_directory_area(principal, found.province, found.ward)
         values = _agency_values(body)
         secret = None
         if values["webhooks"] and not found.webhook_secret:
@@ -124,9 +140,12 @@ async def change_agency(
 @router.delete(
     "/v1/agencies/{agency_id}", status_code=204, response_model=None, responses={404: {}}
 )
-async def remove_agency(agency_id: str, platform: PlatformDep) -> Any:
+async def remove_agency(agency_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
     """Remove an agency; deliveries already recorded for it fail as ``agency_removed``."""
     async with platform.unit_of_work() as uow:
+        found = await store.agency(uow.session, agency_id)
+        if found is not None:
+            _ensure_directory_area(principal, found.province, found.ward)
         if not await store.remove_agency(uow.session, agency_id):
             return problem(404, "No such agency", kind="not-found")
     return Response(status_code=204)

@@ -36,6 +36,9 @@ class Level(StrEnum):
 PROVIDER = "provider"  # the agency an event names as its provider (a referral)
 PERSON = "person"  # the person themselves, only with consent, contact fetched at send time
 INTEGRATOR = "integrator"
+REVIEW_ONLY = frozenset({"case.duplicate_suspected"})
+"""Events for a reviewer, never for integrators: a suspected duplicate names another case,
+perhaps outside the integrator's area, and would tell it that the person is known there."""
 
 
 class RoutingError(ValueError):
@@ -216,6 +219,8 @@ def targets(
 
 
 def _subscribed(subscriber: Subscriber, event_type: str, context: Mapping[str, Any]) -> bool:
+    if event_type in REVIEW_ONLY:
+        return False
     wanted = "*" in subscriber.event_types or event_type in subscriber.event_types
     in_area = (subscriber.province in (None, context.get("province"))) and (
         subscriber.ward in (None, context.get("ward"))

@@ -194,6 +194,16 @@ async def granted_so_far(session: AsyncSession, case_id: str) -> dict[tuple[str,
     return {(who, Kind(kind)): Granted(int(quantity), first) for who, kind, quantity, first in rows}
 
 
+async def grants_by(session: AsyncSession, case_id: str, kind: str, granted_by: str) -> list[Any]:
+    """What one officer granted for one case and kind (id, amount, status), for four eyes."""
+    rows = await session.execute(
+        select(grants.c.grant_id, grants.c.amount, grants.c.status).where(
+            grants.c.case_id == case_id, grants.c.kind == kind, grants.c.granted_by == granted_by
+        )
+    )
+    return list(rows)
+
+
 async def add_grant(session: AsyncSession, values: Mapping[str, Any]) -> None:
     sealed = notes.sealed(session, "grants", values["grant_id"], values)
     await session.execute(insert(grants).values(disbursed=0, **sealed))

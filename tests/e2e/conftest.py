@@ -86,10 +86,11 @@ class Services:
         pytest.fail(f"{name} not ready:\n{self.log(name)}")
 
     def new_client(
-        self, role: str, province: str | None = None, ward: str | None = None
-    ) -> tuple[str, str]:
+        self, role: str, province: str | None = None, ward: str | None = None,
+        agency: str = "Test agency",
+    ) -> tuple[str, str]:  # fmt: skip
         """A client made the way an operator makes one (``safereturn clients create``)."""
-        create = admin.create_client(lambda _: None, "Test agency", role, province, ward)
+        create = admin.create_client(lambda _: None, agency, role, province, ward)
         with ThreadPoolExecutor(1) as pool:  # callable from sync and async tests alike
             credentials = pool.submit(asyncio.run, create).result()
         self.issued.append((credentials.client.client_id, credentials.secret))
@@ -106,8 +107,11 @@ class Services:
         token: str = response.json()["access_token"]
         return token
 
-    def token(self, role: str, province: str | None = None, ward: str | None = None) -> str:
-        return self.token_for(*self.new_client(role, province, ward))
+    def token(
+        self, role: str, province: str | None = None, ward: str | None = None,
+        agency: str = "Test agency",
+    ) -> str:  # fmt: skip
+        return self.token_for(*self.new_client(role, province, ward, agency))
 
     def auth(self, role: str = "admin", **area: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, **area)}"}

@@ -52,6 +52,7 @@ def assert_the_story(out: str, tmp_path: Path) -> None:
     assert "→ decodes as CloudEvent platform.probe." in out
     assert out.count("→ case ") == 2
     assert "the same report again → 200" in out
+    assert "outside the reporter's province → 403 (area.province: out_of_area)" in out
     assert "case.received reached verification, support, notify, stats" in out
     assert "refused onto safereturn:{submissions}:rejected: received_at: is in the future" in out
     assert "→ decodes as CloudEvent case.received" in out

@@ -331,7 +331,7 @@ def test_the_person_hears_of_an_accepted_referral_only_with_consent(
     credentials.parent.mkdir(exist_ok=True)
     credentials.write_text(json.dumps({"client_id": client_id, "client_secret": secret}))
     officer = notify.auth("support_officer", province=PROVINCE)
-    provider = notify.auth("provider", province=PROVINCE)
+    provider = notify.auth("provider", province=PROVINCE, agency="CTXH Điện Biên")  # named below
     heard = []
     for ref, consent in (("n-person-yes", True), ("n-person-no", False)):
         body = report(ref)
@@ -348,7 +348,8 @@ def test_the_person_hears_of_an_accepted_referral_only_with_consent(
                                     "referred_at": TODAY.isoformat()}, headers=officer)  # fmt: skip
         assert referral.status_code == 201, referral.text
         step = f"{notify.urls[Service.SUPPORT]}/v1/referrals/{referral.json()['referral_id']}"
-        httpx.post(f"{step}/accept", json={"on": TODAY.isoformat()}, headers=provider)
+        accepted = httpx.post(f"{step}/accept", json={"on": TODAY.isoformat()}, headers=provider)
+        assert accepted.status_code == 200, accepted.text
         published(notify, Stream.CASES, "referral.accepted", "case_id", case_id)
         heard.append(case_id)
 

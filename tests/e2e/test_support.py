@@ -16,14 +16,17 @@ from tests.e2e.test_reports import NAME, TODAY, events, post, published, report
 HA_GIANG_WARD = "00694"  # a 2025 commune of Tuyên Quang (08) that was Hà Giang's (02)
 OLD_REGIME_RECEIVED = date(2025, 3, 10)
 IDENTIFIED = date(2025, 4, 1)
+CTXH = "Trung tâm Công tác xã hội tỉnh Điện Biên"  # a provider: the agency its client is of
 
 
 class Officer:
     """Calls support's API with one client's token."""
 
-    def __init__(self, platform: Services, role: str, province: str | None = "08") -> None:
+    def __init__(
+        self, platform: Services, role: str, province: str | None = "08", **agency: str
+    ) -> None:
         self.platform = platform
-        self.headers = {"Authorization": f"Bearer {platform.token(role, province)}"}
+        self.headers = {"Authorization": f"Bearer {platform.token(role, province, **agency)}"}
 
     @property
     def url(self) -> str:  # a restarted service listens on a new port
@@ -272,7 +275,7 @@ def test_a_child_is_referred_to_child_protection_before_the_case_closes(
     case_id = answer.json()["case_id"]
     wait_for_support(platform, case_id, "being_identified")
     officer = Officer(platform, "support_officer", "11")
-    provider = Officer(platform, "provider", "11")
+    provider = Officer(platform, "provider", "11", agency=CTXH)
     closure = {"reason": "reintegrated", "closed_on": TODAY.isoformat()}
     early = officer.post(f"/v1/cases/{case_id}/closure", closure)
     assert (early.status_code, rules(early)) == (422, ["referral.child_protection"])
@@ -281,7 +284,7 @@ def test_a_child_is_referred_to_child_protection_before_the_case_closes(
     ]
 
     referral = officer.post(f"/v1/cases/{case_id}/referrals", {
-        "service": "child_protection", "provider": "Trung tâm Công tác xã hội tỉnh Điện Biên",
+        "service": "child_protection", "provider": CTXH,
         "referred_at": TODAY.isoformat()})  # fmt: skip
     assert referral.status_code == 201, referral.text
     referral_id = referral.json()["referral_id"]

@@ -24,6 +24,7 @@ from services.intake.reports.domain import (
     activity_problems,
     age_at,
     name_similarity,
+    outside_area,
     place,
     problems,
     sensitive,
@@ -49,6 +50,22 @@ class Rejected(ValueError):
     def __init__(self, found: list[Problem]) -> None:
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in found))
         self.problems = found
+
+
+SAME_ID_SCORE = 100.0
+"""The score of a match on the ID number: the same person, certainly."""
+
+
+class OutOfArea(Rejected):
+    """The submission is about a place outside the submitter's area (403, not 422)."""
+
+
+def ensure_within(where: Place, submitter: Principal) -> None:
+    """Refuse before anything is written: a case, an activity and what follows from them
+    (tasks, notifications, statistics) are created only within the submitter's area."""
+    refused = outside_area(where, submitter.area)
+    if refused is not None:
+        raise OutOfArea([refused])
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +109,12 @@ async def _repeat(session: AsyncSession, case_id: str) -> Admission:
 async def admit_in(
     uow: UnitOfWork, vault: Vault, report: ReportIn, submitter: Principal
 ) -> Admission:
+    where = _place(report)
+    ensure_within(where, submitter)
     existing = await store.case_by_source(uow.session, submitter.agency, report.source_ref)
     if existing is not None:
         return await _repeat(uow.session, existing)
     case_id = str(uuid7())
-    where = _place(report)
     person = report.person
     trafficking = report.trafficking
     await store.add_case(
@@ -133,10 +151,17 @@ async def admit_in(
     ]
     await store.add_persons(uow.session, rows)
     received = business_time(report.received_at)
+    elsewhere: list[str] = []
     if id_index is not None:
         await store.lock_person(uow.session, id_index)
-        same = await store.case_with_id_index(uow.session, id_index, case_id)
-        if same is not None:  # the same ID number: the same person, certainly
+        known = await store.cases_with_id_index(uow.session, id_index, case_id)
+        # The same ID number is the same person, certainly; but merging into a case outside
+        # the submitter's area would tell it that the person is known there. Such a match
+        # goes to a reviewer whose area covers both; within the area it merges at once.
+        same = next((c.case_id for c in known if submitter.area.covers(c.province, c.ward)),
+                    None)  # fmt: skip
+        elsewhere = [c.case_id for c in known]
+        if same is not None:
             await store.set_status(uow.session, case_id, "merged", same)
             merged = CaseMerged(case_id=case_id, into=same, method="id_number",
                                 province=where.province, ward=where.ward)  # fmt: skip
@@ -165,7 +190,9 @@ async def admit_in(
         accompanying_minors=len(report.accompanying_minors),
     )
     await uow.emit(event, subject=case_id, time=received)
-    await _flag_look_alikes(uow, vault, report, case_id, where.province)
+    for other in elsewhere:
+        await _flag(uow, case_id, other, SAME_ID_SCORE)
+    await _flag_look_alikes(uow, vault, report, case_id, flagged=set(elsewhere))
     return Admission(case_id, created=True)
 
 
@@ -192,27 +219,32 @@ def _person_row(
 
 
 async def _flag_look_alikes(
-    uow: UnitOfWork, vault: Vault, report: ReportIn, case_id: str, province: str
+    uow: UnitOfWork, vault: Vault, report: ReportIn, case_id: str, *, flagged: set[str]
 ) -> None:
     """Same birth date, same province, a similar name: one person, probably — ask a person."""
     person = report.person
     if person.full_name is None or person.birth_date is None:
         return
+    province = _place(report).province
     for row in await store.look_alikes(uow.session, case_id, person.birth_date, province):
+        if row.case_id in flagged:
+            continue  # already flagged for its ID number
         name = vault.open(row.sealed, f"case:{row.case_id}").get("full_name")
         score = name_similarity(person.full_name, name) if name else 0.0
-        if score < SAME_PERSON_SCORE:
-            continue
-        now = datetime.now(UTC)
-        await store.add_duplicate(
-            uow.session,
-            {"case_id": case_id, "candidate_case_id": row.case_id, "score": score,
-             "status": "suspected", "flagged_at": now},
-        )  # fmt: skip
-        suspected = CaseDuplicateSuspected(
-            case_id=case_id, candidate_case_id=row.case_id, score=score
-        )
-        await uow.emit(suspected, subject=case_id, time=now)
+        if score >= SAME_PERSON_SCORE:
+            await _flag(uow, case_id, row.case_id, score)
+
+
+async def _flag(uow: UnitOfWork, case_id: str, candidate: str, score: float) -> None:
+    """A suspected duplicate, for a reviewer whose area covers both cases to decide."""
+    now = datetime.now(UTC)
+    await store.add_duplicate(
+        uow.session,
+        {"case_id": case_id, "candidate_case_id": candidate, "score": score,
+         "status": "suspected", "flagged_at": now},
+    )  # fmt: skip
+    suspected = CaseDuplicateSuspected(case_id=case_id, candidate_case_id=candidate, score=score)
+    await uow.emit(suspected, subject=case_id, time=now)
 
 
 async def admit_activity(
@@ -230,6 +262,7 @@ async def record_activity(
 ) -> str:
     resolved, _ = place(activity.area, "area")
     assert resolved is not None
+    ensure_within(resolved, submitter)
     activity_id = str(uuid7())
     counts = {name: getattr(activity, name) for name in
               ("sessions", "participants", "panels", "posters", "leaflets")}  # fmt: skip

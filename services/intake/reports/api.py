@@ -3,18 +3,18 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.reports import store
-from services.intake.reports.admission import Rejected, admit_activity, admit_report
+from services.intake.reports.admission import OutOfArea, Rejected, admit_activity, admit_report
 from services.intake.reports.catalogues import CATALOGUES, catalogue
-from services.intake.reports.domain import ActivityIn, Problem, ReportIn
+from services.intake.reports.domain import ActivityIn, ReportIn
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.events.intake import CaseMerged
-from shared.guard import PrincipalDep, ensure_area
+from shared.guard import PrincipalDep, ensure_area, outside_area
 from shared.http import problem
 from shared.runtime import Platform, PlatformDep
 
@@ -46,14 +46,19 @@ class Accepted(BaseModel):
     links: dict[str, str]
 
 
-def rejected(found: list[Problem]) -> JSONResponse:
+def rejected(error: Rejected) -> JSONResponse:
+    """403 naming the fields outside the caller's area, else 422 naming every offending one."""
+    found = error.problems
+    errors = [{"field": p.field, "message": p.message, "code": p.code} for p in found]
+    if isinstance(error, OutOfArea):
+        return outside_area(errors)
     fields = ", ".join(sorted({p.field for p in found}))
     return problem(
         422,
         "The report breaks the rules",
         detail=f"Invalid fields: {fields}",
         kind="invalid-request",
-        errors=[{"field": p.field, "message": p.message, "code": p.code} for p in found],
+        errors=errors,
     )
 
 
@@ -72,12 +77,12 @@ async def submit_report(
     try:
         admission = await admit_report(platform, vault, report, principal)
     except Rejected as error:
-        return rejected(error.problems)
+        return rejected(error)
     links = {"self": f"/v1/cases/{admission.case_id}"}
-    merged = admission.merged_into is not None and await _within_area(
-        platform, principal, admission.merged_into
-    )  # a case elsewhere is not revealed, not even that there is one
-    if merged:
+    # A report merges at once only into a case within the caller's area; a repeat of one a
+    # reviewer merged since says so, naming the kept case only if the caller may see it.
+    merged = admission.merged_into is not None
+    if merged and await _within_area(platform, principal, str(admission.merged_into)):
         links["merged_into"] = f"/v1/cases/{admission.merged_into}"
     body = Accepted(
         case_id=admission.case_id, status="merged" if merged else "received", links=links
@@ -110,7 +115,7 @@ async def report_activity(
     try:
         activity_id = await admit_activity(platform, vault, activity, principal)
     except Rejected as error:
-        return rejected(error.problems)
+        return rejected(error)
     return ActivityAccepted(activity_id=activity_id, status="reported")
 
 
@@ -140,9 +145,17 @@ async def get_case(case_id: str, platform: PlatformDep, principal: PrincipalDep)
         case = await store.get_case(session, case_id)
         persons = await store.case_persons(session, case_id) if case else []
         links = await store.case_duplicates(session, case_id) if case else []
+        others = {_other(link, case_id) for link in links}
+        if case is not None and case.merged_into:
+            others.add(case.merged_into)
+        areas = await store.case_areas(session, others)
     if case is None:
         return problem(404, "No such case", kind="not-found")
     ensure_area(principal, case.province, case.ward, case_id)
+    # Nothing about a case outside the caller's area: not its id, not that there is one.
+    visible = {c for c, (province, ward) in areas.items() if principal.area.covers(province, ward)}
+    links = [link for link in links if _other(link, case_id) in visible]
+    merged_into = case.merged_into if case.merged_into in visible else None
     return CaseOut(
         case_id=case.case_id,
         status=case.status,
@@ -170,32 +183,35 @@ async def get_case(case_id: str, platform: PlatformDep, principal: PrincipalDep)
             }
             for p in persons
         ],
-        merged_into=case.merged_into,
+        merged_into=merged_into,
         duplicates=[
-            {
-                "case_id": link.candidate_case_id if link.case_id == case_id else link.case_id,
-                "score": link.score,
-                "status": link.status,
-            }
+            {"case_id": _other(link, case_id), "score": link.score, "status": link.status}
             for link in links
         ],
-        timeline=_timeline(case, links),
+        timeline=_timeline(case, links, merged_into),
     )
 
 
-def _timeline(case: Any, links: list[Any]) -> list[dict[str, Any]]:
+def _other(link: Any, case_id: str) -> str:
+    """The other case of a suspected duplicate."""
+    return str(link.candidate_case_id if link.case_id == case_id else link.case_id)
+
+
+def _timeline(case: Any, links: list[Any], merged_into: str | None) -> list[dict[str, Any]]:
+    """What happened to the case, as far as the caller may see: links to cases outside its
+    area are left out, and a merge into one says only that the case was merged."""
     entries: list[dict[str, Any]] = [
         {"at": case.received_on.isoformat(), "event": "received", "agency": case.agency}
     ]
     for link in links:
-        other = link.candidate_case_id if link.case_id == case.case_id else link.case_id
+        other = _other(link, case.case_id)
         entries.append({"at": link.flagged_at.isoformat(), "event": "duplicate_suspected",
                         "case_id": other})  # fmt: skip
         if link.decided_at is not None:
             entries.append({"at": link.decided_at.isoformat(), "event": f"duplicate_{link.status}",
                             "case_id": other})  # fmt: skip
     if case.merged_into:
-        entries.append({"event": "merged", "into": case.merged_into})
+        entries.append({"event": "merged"} | ({"into": merged_into} if merged_into else {}))
     return entries
 
 
@@ -277,6 +293,31 @@ async def decide_duplicate(
 
 class Undecidable(Exception):
     pass
+
+
+class SuspectedPair(BaseModel):
+    case_id: str
+    candidate_case_id: str
+    score: float = Field(description="100: the same ID number; below: name similarity")
+    status: str
+    flagged_at: datetime
+
+
+@router.get("/v1/duplicates", response_model=list[SuspectedPair])
+async def list_duplicates(
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    status: Literal["suspected", "confirmed", "rejected", "moot"] = "suspected",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Matches to confirm or reject: only pairs whose two cases both lie within the caller's
+    area (a match across areas waits for the common province's or a national verifier)."""
+    area = principal.area
+    async with platform.database.reading() as session:
+        rows = await store.duplicates_within(session, status, area.province, area.ward, limit)
+    return [SuspectedPair(case_id=row.case_id, candidate_case_id=row.candidate_case_id,
+                          score=row.score, status=row.status, flagged_at=row.flagged_at)
+            for row in rows]  # fmt: skip
 
 
 @router.get("/v1/catalogues")

@@ -36,6 +36,7 @@ from services.intake.reports.catalogues import (
     Sex,
     countries,
 )
+from shared.access import Area
 from shared.events.base import business_today
 
 ADULT_AGE = 18
@@ -381,6 +382,14 @@ class ActivityIn(Strict):
 
 def activity_problems(activity: ActivityIn) -> list[Problem]:
     return place(activity.area, "area")[1]
+
+
+def outside_area(where: Place, scope: Area, field: str = "area") -> Problem | None:
+    """Writes are scoped like reads: a place outside the submitter's area is refused."""
+    if scope.covers(where.province, where.ward):
+        return None
+    part = "province" if scope.province != where.province else "ward"
+    return Problem(f"{field}.{part}", "is outside the submitter's area", "out_of_area")
 
 
 SAME_PERSON_SCORE = 85.0

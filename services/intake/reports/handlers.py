@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from services.intake.reports import store
-from services.intake.reports.admission import admit_in, record_activity
+from services.intake.reports.admission import Rejected, admit_in, record_activity
 from services.intake.reports.domain import (
     ActivityIn,
     Problem,
@@ -168,11 +168,14 @@ async def _admit(
             raise Refusal([Problem("id", "was already admitted with other content; send this "
                                    "under a new id", "id_reused")])  # fmt: skip
         return "repeat", str(first.subject)
-    if isinstance(content, ReportIn):
-        admission = await admit_in(uow, vault, content, principal)
-        outcome, subject = ("admitted" if admission.created else "repeat"), admission.case_id
-    else:
-        outcome, subject = "admitted", await record_activity(uow, vault, content, principal)
+    try:  # both refuse (out_of_area) before writing anything
+        if isinstance(content, ReportIn):
+            admission = await admit_in(uow, vault, content, principal)
+            outcome, subject = ("admitted" if admission.created else "repeat"), admission.case_id
+        else:
+            outcome, subject = "admitted", await record_activity(uow, vault, content, principal)
+    except Rejected as error:
+        raise Refusal(error.problems) from None
     await store.add_admitted_submission(
         uow.session,
         {"agency": principal.agency, "submission_key": key, "fingerprint": content_print,

@@ -193,10 +193,13 @@ async def lock_person(session: AsyncSession, id_index: str) -> None:
         )
 
 
-async def case_with_id_index(session: AsyncSession, id_index: str, case_id: str) -> str | None:
-    """An open case whose subject has this ID number (by blind index)."""
-    found = await session.scalar(
-        select(cases.c.case_id)
+async def cases_with_id_index(
+    session: AsyncSession, id_index: str, case_id: str, limit: int = 20
+) -> list[Any]:
+    """Open cases (id, province, ward) whose subject has this ID number (by blind index),
+    oldest first."""
+    rows = await session.execute(
+        select(cases.c.case_id, cases.c.province, cases.c.ward)
         .join(persons, persons.c.case_id == cases.c.case_id)
         .where(
             persons.c.id_index == id_index,
@@ -205,9 +208,21 @@ async def case_with_id_index(session: AsyncSession, id_index: str, case_id: str)
             cases.c.status != "merged",
         )
         .order_by(cases.c.created_at)
-        .limit(1)
+        .limit(limit)
     )
-    return str(found) if found else None
+    return list(rows)
+
+
+async def case_areas(session: AsyncSession, case_ids: set[str]) -> dict[str, tuple[str, Any]]:
+    """The province and commune of each of these cases."""
+    if not case_ids:
+        return {}
+    rows = await session.execute(
+        select(cases.c.case_id, cases.c.province, cases.c.ward).where(
+            cases.c.case_id.in_(sorted(case_ids))
+        )
+    )
+    return {row.case_id: (row.province, row.ward) for row in rows}
 
 
 async def look_alikes(
@@ -259,6 +274,26 @@ async def case_duplicates(session: AsyncSession, case_id: str) -> list[Any]:
         )
     )
     return list(rows)
+
+
+async def duplicates_within(
+    session: AsyncSession, status: str, province: str | None, ward: str | None, limit: int
+) -> list[Any]:
+    """Suspected duplicates whose two cases both lie within an area, oldest first."""
+    first, second = cases.alias("first"), cases.alias("second")
+    query = (
+        select(duplicates)
+        .join(first, first.c.case_id == duplicates.c.case_id)
+        .join(second, second.c.case_id == duplicates.c.candidate_case_id)
+        .where(duplicates.c.status == status)
+        .order_by(duplicates.c.flagged_at, duplicates.c.case_id)
+        .limit(limit)
+    )
+    if province is not None:
+        query = query.where(first.c.province == province, second.c.province == province)
+    if ward is not None:
+        query = query.where(first.c.ward == ward, second.c.ward == ward)
+    return list(await session.execute(query))
 
 
 async def decide_duplicate(

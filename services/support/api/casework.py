@@ -19,6 +19,7 @@ from services.support.domain import (
     Refusal,
     Refused,
 )
+from services.support.oversight import may_answer
 from shared.events.base import business_time, business_today
 from shared.events.support import (
     CaseClosed,
@@ -119,7 +120,9 @@ async def referral_step(
     """The provider accepts or rejects a referral, then completes it, with its note."""
     async with platform.database.reading() as session:
         found = await store.referral(session, referral_id)
-    if found is None:
+    if found is None or not may_answer(principal, found.provider):
+        # Another agency's referral is answered as one that does not exist: 403 would tell a
+        # provider that someone was referred, and where to.
         return problem(404, "No such referral", kind="not-found")
     ensure_area(principal, found.province, found.ward, found.case_id)
     expected, status = REFERRAL_STEPS[step]

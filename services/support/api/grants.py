@@ -1,6 +1,6 @@
 """The legal tables, what a person may still receive, grants and their four-eyes approval."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -18,6 +18,7 @@ from services.support.api.common import (
     refused,
 )
 from services.support.domain import Assessment, GrantRequest, Refusal
+from services.support.oversight import EarlierGrant, needs_second_officer, recorded_at
 from services.support.policies import Kind, Regime, describe
 from shared.events.base import business_time, business_today
 from shared.events.support import SupportApproved, SupportGranted, SupportRejected
@@ -225,8 +226,9 @@ class GrantOut(BaseModel):
 async def grant_support(
     case_id: str, body: GrantIn, platform: PlatformDep, principal: PrincipalDep, policy: PolicyDep
 ) -> Any:
-    """Grant support as the law computes it, or every rule that refuses it. Above the approval
-    threshold the grant waits for a second officer."""
+    """Grant support as the law computes it, or every rule that refuses it. Once what the
+    officer granted for the case and kind in twelve months passes the approval threshold, the
+    grant waits for a second officer."""
     case = await case_in_area(platform, principal, case_id)
     if isinstance(case, JSONResponse):
         return case
@@ -240,7 +242,15 @@ async def grant_support(
             return refused("The grant is refused", decision.refusals)
         rule = decision.assessment.rule
         assert rule is not None
-        pending = decision.amount > policy.approval_threshold
+        # Four eyes over the officer's grants for the case and kind, not this grant alone:
+        # the case is locked (facts_of), so concurrent splits are counted too.
+        earlier = [
+            EarlierGrant(row.amount, recorded_at(row.grant_id), row.status)
+            for row in await store.grants_by(uow.session, case_id, body.kind, principal.client_id)
+        ]
+        pending = needs_second_officer(
+            decision.amount, earlier, policy.approval_threshold, datetime.now(UTC)
+        )
         values = {
             "grant_id": str(uuid7()), "case_id": case_id, "kind": body.kind,
             "beneficiary": body.beneficiary,

@@ -406,6 +406,13 @@ def test_an_integrator_hears_of_cases_in_the_area_it_chose(
     assert integrators("case.received", [chosen]) == ({"sub-1"} if hears else set())
 
 
+def test_no_integrator_hears_of_a_suspected_duplicate_which_names_another_case() -> None:
+    chosen = [subscriber("all"), subscriber("named", ["case.duplicate_suspected"]),
+              subscriber("province", province=PROVINCE)]  # fmt: skip
+    assert integrators("case.duplicate_suspected", chosen) == set()
+    assert integrators("case.received", chosen) == {"all", "province"}
+
+
 def test_an_area_subscription_hears_nothing_of_a_case_without_an_area() -> None:
     chosen = [subscriber("all"), subscriber("province", province=PROVINCE),
               subscriber("ward", province=PROVINCE, ward=WARD)]  # fmt: skip
