@@ -29,6 +29,7 @@ from shared.audit import AuditRecord
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.names import Service
+from shared.private import write_private
 from shared.settings import settings_for
 from shared.vault import Vault
 
@@ -116,10 +117,8 @@ def provision_service_client(service: str, path: Path) -> bool:
     if path.exists():
         return False
     credentials = asyncio.run(_service_client(service))
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = {"client_id": credentials.client.client_id, "client_secret": credentials.secret}
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(secret))
+    write_private(path, json.dumps(secret))
     return True
 
 

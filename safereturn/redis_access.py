@@ -7,13 +7,13 @@ every service's public signing key (``SAFERETURN_EVENT_PUBLIC_KEYS``).
 """
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import redis
 
 from shared.names import Service
+from shared.private import write_private
 from shared.redis_acl import (
     User,
     acl_file,
@@ -24,15 +24,6 @@ from shared.redis_acl import (
     with_credentials,
 )
 from shared.signing import ensure_key
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``, readable and writable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(text)
-    path.chmod(0o600)  # an older file keeps its mode through O_TRUNC
 
 
 def passwords_for(path: Path, users: Iterable[User]) -> dict[str, str]:

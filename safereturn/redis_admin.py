@@ -9,6 +9,7 @@ import redis
 
 from safereturn import redis_access
 from shared.names import Service
+from shared.private import write_private
 from shared.redis_acl import (
     acl_file,
     generate_password,
@@ -78,7 +79,7 @@ def acl(
         say(acl_file(users, passwords).rstrip("\n"))
         return 0
     kept = other_users(write.read_text(), users) if write.exists() else []
-    redis_access.write_private(write, acl_file(users, passwords, kept=kept))
+    write_private(write, acl_file(users, passwords, kept=kept))
     say(f"wrote {write} for Redis {version}: {len(users)} users, default off"
         + (f", {len(kept)} kept (integrators)" if kept else ""))  # fmt: skip
     say(f"passwords (readable by their owner only): {credentials}; give each service its own:")

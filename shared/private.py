@@ -20,3 +20,9 @@ def private_file(path: Path) -> Path:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     path.chmod(0o600)
     return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (its folder made 0700), readable by its owner only."""
+    private_dir(path.parent)
+    private_file(path).write_text(text)
