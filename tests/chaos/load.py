@@ -48,7 +48,7 @@ class Load:
         self.integrator = api("integrator", "11")
         self.webhook_secret = ""
         # Submissions are encrypted to intake, as every agency system's must be.
-        self.encryption_key = fetch_encryption_key(platform.urls[Service.INTAKE])
+        self.encryption_key = fetch_encryption_key(platform.urls(Service.INTAKE)[0])
         self._local = threading.local()
         self._redis_clients: list[redis.Redis] = []
 
