@@ -16,7 +16,8 @@ from shared.access import Principal
 from shared.events.intake import CaseMerged
 from shared.guard import PrincipalDep, ensure_area, outside_area
 from shared.http import problem
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
+from shared.webapp import PlatformDep
 
 JSON_TYPES = ("application/json", "application/cloudevents+json")
 
