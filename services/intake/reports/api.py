@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.reports import store
 from services.intake.reports.admission import OutOfArea, Rejected, admit_activity, admit_report
 from services.intake.reports.catalogues import CATALOGUES, catalogue
-from services.intake.reports.domain import ActivityIn, ReportIn
+from services.intake.reports.schemas import ActivityIn, ReportIn
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.events.intake import CaseMerged
