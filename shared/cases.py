@@ -31,7 +31,7 @@ from shared.guard import ensure_area
 from shared.http import problem
 from shared.names import Stream
 from shared.outbox import UnitOfWork
-from shared.runtime import PlatformDep
+from shared.webapp import PlatformDep
 
 STATUS = case(
     (case_register.c.merged_into.is_not(None), "merged"),

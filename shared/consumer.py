@@ -5,7 +5,8 @@ batches (XREADGROUP COUNT n), the other reclaims entries left pending too long b
 or failing consumer (XAUTOCLAIM). A batch is applied in one transaction — inbox rows, the
 handlers' effects and their outbox rows — and acknowledged together. If the batch fails,
 each entry is retried alone so one poison entry cannot hold back the others; an entry that
-keeps failing goes to the dead-letter stream after ``max_deliveries`` deliveries.
+keeps failing goes to the dead-letter stream after ``max_deliveries`` deliveries. The
+group's upkeep on Redis (creating it, forgetting what is gone) is in ``shared.consumer_groups``.
 """
 
 import logging
@@ -21,9 +22,9 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from opentelemetry import propagate, trace
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 from sqlalchemy import insert, select, tuple_
 
+from shared import consumer_groups
 from shared.db import inbox
 from shared.deadletter import Failure, dead_letter
 from shared.events.envelope import from_fields
@@ -62,24 +63,6 @@ class Subscription:
     idempotent on a business key and a sender may rightly resend the same event id."""
     fallback: Handler | None = None
     """Handles entries of any other type (for inbound streams nothing may be ignored)."""
-
-
-# Deletes a consumer only if, at that very moment, it has nothing pending and is still idle:
-# XGROUP DELCONSUMER would otherwise drop the pending entries of a consumer that just read.
-DELETE_IF_IDLE_AND_EMPTY = """
-for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-  local fields = {}
-  for i = 1, #consumer, 2 do fields[consumer[i]] = consumer[i + 1] end
-  if fields['name'] == ARGV[2] then
-    if fields['pending'] == 0 and fields['idle'] > tonumber(ARGV[3]) then
-      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-      return 1
-    end
-    return 0
-  end
-end
-return 0
-"""
 
 
 def describe(error: BaseException) -> str:
@@ -121,13 +104,7 @@ class StreamConsumer:
     async def provision(self) -> bool:
         """Create the group at id 0, so entries published before we first started are read;
         whether it had to be created."""
-        try:
-            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
-            return False
-        return True
+        return await consumer_groups.provision(self.redis, self.stream, self.group)
 
     @property
     def alive(self) -> bool:
@@ -377,27 +354,14 @@ class StreamConsumer:
                 self.metrics.observe_group(
                     self.stream, self.group, pending=group["pending"], lag=group.get("lag")
                 )
-        await self._forget_deleted_entries()
-        for consumer in await self.redis.xinfo_consumers(self.stream, self.group):
-            name = consumer["name"].decode()
-            stale = consumer["idle"] > self.settings.stale_consumer_idle_ms
-            if name != self.consumer and consumer["pending"] == 0 and stale:
-                removed = await self.redis.eval(
-                    DELETE_IF_IDLE_AND_EMPTY, 1, self.stream, self.group, name,
-                    self.settings.stale_consumer_idle_ms,
-                )  # fmt: skip
-                if removed:
-                    log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)
-
-    async def _forget_deleted_entries(self) -> None:
-        """Acknowledge pending entries deleted from the stream: nothing is left to process,
-        and Redis 6.2 would hand them to the reclaimer without fields forever."""
-        pending = await self.redis.xpending_range(
-            self.stream, self.group, min="-", max="+", count=100,
-            idle=self.settings.reclaim_idle_ms,
+        forgotten = await consumer_groups.forget_deleted_entries(
+            self.redis, self.stream, self.group, idle_ms=self.settings.reclaim_idle_ms
+        )
+        for entry_id in forgotten:
+            log.warning("acknowledged %s: deleted from %s while pending", entry_id, self.stream)
+        removed = await consumer_groups.forget_stale_consumers(
+            self.redis, self.stream, self.group, keep=self.consumer,
+            idle_ms=self.settings.stale_consumer_idle_ms,
         )  # fmt: skip
-        for entry in pending:
-            entry_id = entry["message_id"]
-            if not await self.redis.xrange(self.stream, min=entry_id, max=entry_id):
-                await self.redis.xack(self.stream, self.group, entry_id)
-                log.warning("acknowledged %s: deleted from %s while pending", entry_id, self.stream)
+        for name in removed:
+            log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)

@@ -15,8 +15,8 @@ from shared.events.platform import ProbeAnswered, ProbeRequested
 from shared.events.registry import Event
 from shared.http import problem
 from shared.outbox import UnitOfWork
-from shared.runtime import PlatformDep
 from shared.telemetry import current_trace_id
+from shared.webapp import PlatformDep
 
 
 def probe_receiver(service: str, *, answer: bool) -> Handler:

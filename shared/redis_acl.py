@@ -42,8 +42,8 @@ CONSUMER = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xgroup|create",
             "+xgroup|createconsumer", "+xgroup|delconsumer", "+xinfo|groups",
             "+xinfo|consumers", "+xpending", "+xrange", "+eval", "+evalsha", "+multi", "+exec",
             "+discard")  # fmt: skip
-"""A consumer group's loop, its reclaimer, its maintenance (``shared.consumer``) and the
-MULTI/EXEC that moves an entry to its dead letters."""
+"""A consumer group's loop, its reclaimer, its maintenance (``shared.consumer``,
+``shared.consumer_groups``) and the MULTI/EXEC that moves an entry to its dead letters."""
 
 CONSUMES: Mapping[Service, tuple[Stream, ...]] = {
     Service.INTAKE: (Stream.PLATFORM, Stream.SUBMISSIONS, Stream.CASES),

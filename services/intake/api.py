@@ -11,8 +11,8 @@ from services.intake import store
 from services.intake.domain import Probe
 from shared.events.platform import ProbeRequested
 from shared.http import problem
-from shared.runtime import PlatformDep
 from shared.telemetry import current_trace_id
+from shared.webapp import PlatformDep
 
 router = APIRouter(prefix="/v1/diagnostics", tags=["diagnostics"])
 

@@ -14,7 +14,8 @@ from services.intake.reports import handlers as submissions
 from services.intake.reports.encrypted import Opener
 from services.intake.reports.vault import Vault
 from services.intake.settings import IntakeSettings
-from shared.runtime import Platform, ServiceSpec, build_app, serve
+from shared.runtime import Platform, ServiceSpec
+from shared.webapp import build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -21,7 +21,7 @@ from shared.guard import PrincipalDep, forbidden
 from shared.http import problem
 from shared.names import Stream
 from shared.ratelimit import RateLimiter
-from shared.runtime import PlatformDep
+from shared.webapp import PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)

@@ -11,7 +11,8 @@ from services.notify.delivery import Deliverer
 from services.notify.egress import Resolver, system_resolver
 from services.notify.messages import Messages
 from services.notify.settings import NotifySettings
-from shared.runtime import Platform, ServiceSpec, build_app, serve
+from shared.runtime import Platform, ServiceSpec
+from shared.webapp import build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

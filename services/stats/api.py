@@ -17,7 +17,8 @@ from shared.cases import register_api
 from shared.diagnostics import receipts
 from shared.guard import PrincipalDep, forbidden
 from shared.http import problem
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
+from shared.webapp import PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)

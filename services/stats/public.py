@@ -20,7 +20,8 @@ from services.stats.api import Province, Report
 from shared.guard import too_many
 from shared.http import problem
 from shared.ratelimit import RateLimiter
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
+from shared.webapp import PlatformDep
 
 router = APIRouter()  # behind a token, like every service route
 public = APIRouter()  # no token

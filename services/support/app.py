@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from services.support import api, handlers
 from services.support.policies import load_rules
 from services.support.settings import SupportSettings
-from shared.runtime import ServiceSpec, build_app, serve
+from shared.runtime import ServiceSpec
+from shared.webapp import build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

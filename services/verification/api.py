@@ -28,7 +28,8 @@ from shared.events.verification import (
 )
 from shared.guard import PrincipalDep, ensure_area, forbidden
 from shared.http import problem
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
+from shared.webapp import PlatformDep
 
 router = APIRouter()
 router.include_router(receipts)

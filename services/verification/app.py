@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from services.verification import api, domain, handlers
 from services.verification.settings import VerificationSettings
-from shared.runtime import ServiceSpec, build_app, serve
+from shared.runtime import ServiceSpec
+from shared.webapp import build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

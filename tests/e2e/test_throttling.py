@@ -13,13 +13,18 @@ from tests.e2e.test_access import CHECK_ALL, forge, in_thread
 LIMIT = 3
 
 
+def _throttled_stats(services: Services) -> tuple[str, dict[str, str]]:
+    """Intake and stats started with ``LIMIT`` requests a minute; a guarded stats URL and the
+    headers of an integrator's valid token."""
+    services.env["SAFERETURN_RATE_LIMIT_PER_MINUTE"] = str(LIMIT)
+    services.start(Service.INTAKE, Service.STATS)
+    return f"{services.urls[Service.STATS]}{CHECK_ALL}", services.auth("integrator")
+
+
 def test_a_valid_token_passes_however_many_bad_ones_came_from_its_address(
     services: Services,
 ) -> None:
-    services.env["SAFERETURN_RATE_LIMIT_PER_MINUTE"] = str(LIMIT)
-    services.start(Service.INTAKE, Service.STATS)
-    url = f"{services.urls[Service.STATS]}{CHECK_ALL}"
-    valid = services.auth("integrator")
+    url, valid = _throttled_stats(services)
     codes = [httpx.get(url, headers={"Authorization": "Bearer not-a-token"}).status_code
              for _ in range(LIMIT + 3)]  # fmt: skip
     assert codes[:LIMIT] == [401] * LIMIT
@@ -30,10 +35,7 @@ def test_a_valid_token_passes_however_many_bad_ones_came_from_its_address(
 def test_a_lapsed_token_counts_against_its_own_client_not_the_address(
     services: Services,
 ) -> None:
-    services.env["SAFERETURN_RATE_LIMIT_PER_MINUTE"] = str(LIMIT)
-    services.start(Service.INTAKE, Service.STATS)
-    url = f"{services.urls[Service.STATS]}{CHECK_ALL}"
-    valid = services.auth("integrator")
+    url, valid = _throttled_stats(services)
     past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
     lapsed = {"Authorization": f"Bearer {in_thread(forge(services, {'exp': past}))}"}
     for _ in range(LIMIT + 1):

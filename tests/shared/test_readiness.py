@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from shared.db import Database
 from shared.http import install_problem_handlers
 from shared.names import Stream, consumer_group
-from shared.runtime import Platform, operations
+from shared.runtime import Platform
+from shared.webapp import operations
 from tests.conftest import PlatformFactory
 from tests.shared.test_consumer import publish
 from tests.support import Behaviour, effect_counts, eventually

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from shared.consumer import DELETE_IF_IDLE_AND_EMPTY
+from shared.consumer_groups import DELETE_IF_IDLE_AND_EMPTY
 from shared.deadletter import Failure, dead_letter
 from shared.durability import Durability
 from shared.names import (

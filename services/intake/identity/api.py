@@ -20,9 +20,10 @@ from services.intake.settings import IntakeSettings
 from shared.access import Role
 from shared.audit import AuditRecord
 from shared.http import problem
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
 from shared.telemetry import current_trace_id
 from shared.tokens import ALGORITHM, JwksFetcher
+from shared.webapp import PlatformDep
 
 public = APIRouter(tags=["identity"])
 router = APIRouter(prefix="/v1/clients", tags=["identity"])

@@ -15,12 +15,8 @@ from uuid6 import uuid7
 from services.intake.reports import store
 from services.intake.reports.domain import (
     SAME_PERSON_SCORE,
-    ActivityIn,
-    MinorIn,
-    PersonIn,
     Place,
     Problem,
-    ReportIn,
     activity_problems,
     age_at,
     name_similarity,
@@ -29,6 +25,7 @@ from services.intake.reports.domain import (
     problems,
     sensitive,
 )
+from services.intake.reports.schemas import ActivityIn, MinorIn, PersonIn, ReportIn
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.db import Database

@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.reports import store
 from services.intake.reports.admission import OutOfArea, Rejected, admit_activity, admit_report
 from services.intake.reports.catalogues import CATALOGUES, catalogue
-from services.intake.reports.domain import ActivityIn, ReportIn
+from services.intake.reports.schemas import ActivityIn, ReportIn
 from services.intake.reports.vault import Vault
 from shared.access import Principal
 from shared.events.intake import CaseMerged
 from shared.guard import PrincipalDep, ensure_area, outside_area
 from shared.http import problem
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
+from shared.webapp import PlatformDep
 
 JSON_TYPES = ("application/json", "application/cloudevents+json")
 

@@ -1,7 +1,8 @@
 """Code lists with their Vietnamese labels: the vocabulary reports are validated against.
 
 Ethnic groups are the General Statistics Office's 54 codes (Decision 121-TCTK/PPCĐ, 1979);
-countries are ISO 3166-1 alpha-2 (``pycountry``) with CLDR's Vietnamese names (``babel``).
+countries are ISO 3166-1 alpha-2 (``pycountry``) with CLDR's Vietnamese names (``babel``);
+provinces and communes are the 2025 units (``vietnam_provinces``).
 """
 
 from enum import StrEnum
@@ -9,6 +10,7 @@ from functools import cache
 
 import pycountry
 from babel import Locale
+from vietnam_provinces import Province, Ward
 
 
 class Channel(StrEnum):
@@ -155,6 +157,18 @@ LABELS: dict[str, dict[str, str]] = {
     "ethnic_groups": {f"{n:02d}": name for n, name in enumerate(ETHNIC_GROUPS, start=1)},
 }
 KINH = "01"
+
+
+@cache
+def provinces() -> set[str]:
+    """The 2025 province codes."""
+    return {f"{p.code.value:02d}" for p in Province.iter_all()}
+
+
+@cache
+def wards() -> dict[str, str]:
+    """Each 2025 commune code, and the code of its province."""
+    return {f"{w.code.value:05d}": f"{w.province_code.value:02d}" for w in Ward.iter_all()}
 
 
 @cache

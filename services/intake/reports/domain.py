@@ -1,188 +1,28 @@
 """Reports and cases: what a valid report is, what it becomes, what it publishes. Pure.
 
-A report's shape is checked by its model; ``problems`` adds the rules that span fields or
-need code lists (dates against each other, codes, areas), naming every offending field.
+A report's shape is checked by its model (``schemas``); ``problems`` adds the rules that span
+fields or need code lists (dates against each other, codes, areas), naming every offending
+field.
 """
 
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
 from rapidfuzz import fuzz
 from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
-from services.intake.reports.catalogues import (
-    LABELS,
-    ActivityKind,
-    Channel,
-    Purpose,
-    ReceptionForm,
-    Scope,
-    Sex,
-    countries,
+from services.intake.reports.catalogues import LABELS, Scope, countries, provinces, wards
+from services.intake.reports.schemas import (
+    ADULT_AGE,
+    ActivityIn,
+    AreaIn,
+    MinorIn,
+    PersonIn,
+    ReportIn,
 )
 from shared.access import Area
-from shared.events.base import business_today
-
-ADULT_AGE = 18
-MAX_AGE = 120
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        if isinstance(value, str) and "\x00" in value:
-            raise PydanticCustomError("nul_character", "must not contain NUL characters")
-        return value
-
-
-def _known_country(code: str) -> str:
-    if code not in countries():
-        raise PydanticCustomError("unknown_code", "not an ISO 3166-1 alpha-2 country code")
-    return code
-
-
-def _known_ethnicity(code: str) -> str:
-    if code not in LABELS["ethnic_groups"]:
-        raise PydanticCustomError("unknown_code", "not a GSO ethnic group code (01-54)")
-    return code
-
-
-def _not_future(day: date) -> date:
-    if day > today():
-        raise PydanticCustomError("future_date", "is in the future")
-    return day
-
-
-def today() -> date:
-    """Reports are dated in Viet Nam's time zone."""
-    return business_today()
-
-
-Code2 = Annotated[StrictStr, Field(pattern=r"^[0-9]{2}$")]
-Code5 = Annotated[StrictStr, Field(pattern=r"^[0-9]{5}$")]
-Country = Annotated[
-    StrictStr, Field(pattern=r"^[A-Z]{2}$", examples=["CN"]), AfterValidator(_known_country)
-]
-Ethnicity = Annotated[
-    StrictStr,
-    Field(pattern=r"^[0-9]{2}$", description="GSO code; 01 = Kinh", examples=["01"]),
-    AfterValidator(_known_ethnicity),
-]
-PastDate = Annotated[date, AfterValidator(_not_future)]
-
-
-class AreaIn(Strict):
-    """A place by its 2025 codes, or by a pre-2025 address that is converted."""
-
-    province: Code2 | None = Field(default=None, examples=["11"])
-    ward: Code5 | None = Field(default=None, examples=["03325"])
-    legacy_address: StrictStr | None = Field(
-        default=None,
-        max_length=300,
-        examples=["Xã Mường Phăng, Huyện Điện Biên, Tỉnh Điện Biên"],
-        description="A pre-2025 commune, district, province; converted, the original kept",
-    )
-    legacy_ward_code: Code5 | None = Field(
-        default=None,
-        examples=["03325"],
-        description="A pre-2025 commune code (GSO); converted, the original kept",
-    )
-
-    @model_validator(mode="after")
-    def _names_a_place(self) -> "AreaIn":
-        if self.province is not None and self.province not in _provinces():
-            raise PydanticCustomError("unknown_code", "province is not a 2025 province code")
-        if self.province is None and self.legacy_address is None and not self.legacy_ward_code:
-            raise PydanticCustomError("missing", "give a province code or a legacy address")
-        return self
-
-
-class PersonIn(Strict):
-    full_name: StrictStr | None = Field(default=None, max_length=200)
-    sex: Sex
-    birth_date: date | None = None
-    age: StrictInt | None = Field(default=None, ge=0, le=MAX_AGE)
-    ethnicity: Ethnicity | None = None
-    nationality: Country | None = "VN"
-    id_number: StrictStr | None = Field(default=None, max_length=20, pattern=r"^[0-9A-Za-z]+$")
-    phone: StrictStr | None = Field(default=None, max_length=20, pattern=r"^\+?[0-9 ]{6,20}$")
-    residence: AreaIn | None = None
-
-
-class MinorIn(Strict):
-    full_name: StrictStr | None = Field(default=None, max_length=200)
-    sex: Sex
-    birth_date: date | None = None
-    age: StrictInt | None = Field(default=None, ge=0, lt=ADULT_AGE)
-
-
-class TraffickingIn(Strict):
-    scope: Scope = Scope.UNKNOWN
-    destination_country: Country | None = None
-    purposes: list[Purpose] = Field(default_factory=list, max_length=len(Purpose))
-    left_on: date | None = None
-    returned_on: date | None = None
-
-
-class ConsentIn(Strict):
-    services: StrictBool
-    information_sharing: StrictBool
-    statistics: StrictBool
-    recorded_by: StrictStr = Field(min_length=1, max_length=200)
-    recorded_at: PastDate
-
-
-REPORT_EXAMPLE: dict[str, JsonValue] = {
-    "source_ref": "UBND-MP-2026-007",
-    "channel": "commune",
-    "received_at": "2026-11-20",
-    "area": {"province": "11", "ward": "03325"},
-    "reception_form": "self_returned",
-    "person": {"full_name": "Lò Thị Mai", "sex": "female", "birth_date": "2007-03-14",
-               "ethnicity": "03", "nationality": "VN", "id_number": "011307001234",
-               "phone": "0912345678"},
-    "trafficking": {"scope": "abroad", "destination_country": "CN",
-                    "purposes": ["forced_marriage"]},
-    "accompanying_minors": [{"sex": "male", "age": 2}],
-    "consent": {"services": True, "information_sharing": True, "statistics": True,
-                "recorded_by": "Cán bộ xã Mường Phăng", "recorded_at": "2026-11-20"},
-}  # fmt: skip
-
-
-class ReportIn(Strict):
-    """A report of a tip, a returning or rescued person, a handover or a suspected case."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [REPORT_EXAMPLE]})
-
-    source_ref: StrictStr = Field(min_length=1, max_length=100, examples=["111-2026-000123"])
-    channel: Channel
-    received_at: PastDate
-    area: AreaIn
-    reception_form: ReceptionForm
-    person: PersonIn
-    trafficking: TraffickingIn = Field(default_factory=TraffickingIn)
-    accompanying_minors: list[MinorIn] = Field(default_factory=list, max_length=20)
-    consent: ConsentIn
-    note: StrictStr | None = Field(default=None, max_length=2000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,16 +36,6 @@ class Problem:
 class Place:
     province: str
     ward: str | None
-
-
-@cache
-def _wards() -> dict[str, str]:
-    return {f"{w.code.value:05d}": f"{w.province_code.value:02d}" for w in Ward.iter_all()}
-
-
-@cache
-def _provinces() -> set[str]:
-    return {f"{p.code.value:02d}" for p in Province.iter_all()}
 
 
 def province_name(code: str) -> str:
@@ -225,7 +55,7 @@ def convert_legacy(address: str) -> Place | None:
     except Exception:  # the library raises plain errors for text it cannot place
         return None
     province, ward = converted.province_code, converted.ward_code
-    if province not in _provinces() or (ward is not None and _wards().get(ward) != province):
+    if province not in provinces() or (ward is not None and wards().get(ward) != province):
         return None
     return Place(province, ward)
 
@@ -237,9 +67,9 @@ def place(area: AreaIn, field: str) -> tuple[Place | None, list[Problem]]:
     problem: Problem | None = None
     if area.province is None:
         problem = Problem(f"{field}.province", "a province code is required", "missing")
-    elif area.province not in _provinces():
+    elif area.province not in provinces():
         problem = Problem(f"{field}.province", "not a 2025 province code", "unknown_code")
-    elif area.ward is not None and _wards().get(area.ward) != area.province:
+    elif area.ward is not None and wards().get(area.ward) != area.province:
         problem = Problem(
             f"{field}.ward", "not a 2025 commune code of that province", "unknown_code"
         )
@@ -354,30 +184,6 @@ def sensitive(report: ReportIn) -> dict[str, Any]:
             {"full_name": minor.full_name} for minor in report.accompanying_minors
         ],
     }
-
-
-class ActivityIn(Strict):
-    """Outreach and training reported outside any case."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"kind": "communication_session", "date": "2026-11-01",
-                 "area": {"province": "11", "ward": "03325"}, "sessions": 2,
-                 "participants": 140, "leaflets": 300}
-            ]
-        }
-    )  # fmt: skip
-
-    kind: ActivityKind
-    date: PastDate
-    area: AreaIn
-    sessions: StrictInt = Field(default=0, ge=0, le=100_000)
-    participants: StrictInt = Field(default=0, ge=0, le=10_000_000)
-    panels: StrictInt = Field(default=0, ge=0, le=1_000_000)
-    posters: StrictInt = Field(default=0, ge=0, le=1_000_000)
-    leaflets: StrictInt = Field(default=0, ge=0, le=10_000_000)
-    note: StrictStr | None = Field(default=None, max_length=2000)
 
 
 def activity_problems(activity: ActivityIn) -> list[Problem]:

@@ -23,15 +23,10 @@ from pydantic import BaseModel, ValidationError
 
 from services.intake.reports import store
 from services.intake.reports.admission import Rejected, admit_in, record_activity
-from services.intake.reports.domain import (
-    ActivityIn,
-    Problem,
-    ReportIn,
-    activity_problems,
-    problems,
-)
+from services.intake.reports.domain import Problem, activity_problems, problems
 from services.intake.reports.encrypted import Opener, Unopened
 from services.intake.reports.entries import added_at, fingerprint, submission_key
+from services.intake.reports.schemas import ActivityIn, ReportIn
 from services.intake.reports.vault import Vault
 from shared import cases
 from shared.access import Principal

@@ -31,7 +31,7 @@ from shared.events.support import (
 )
 from shared.guard import PrincipalDep, ensure_area
 from shared.http import problem
-from shared.runtime import PlatformDep
+from shared.webapp import PlatformDep
 
 router = APIRouter()
 NOTE = Field(default=None, max_length=1000)

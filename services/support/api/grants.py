@@ -24,7 +24,7 @@ from shared.events.base import business_time, business_today
 from shared.events.support import SupportApproved, SupportGranted, SupportRejected
 from shared.guard import PrincipalDep, ensure_area, forbidden
 from shared.http import problem
-from shared.runtime import PlatformDep
+from shared.webapp import PlatformDep
 
 router = APIRouter()
 MAX_AMOUNT = 1_000_000_000  # VND: anything larger is a typing error, not a grant

@@ -22,7 +22,8 @@ from shared.events.base import business_time, business_today
 from shared.events.support import SupportDisbursed
 from shared.guard import PrincipalDep, ensure_area, forbidden
 from shared.http import problem
-from shared.runtime import Platform, PlatformDep
+from shared.runtime import Platform
+from shared.webapp import PlatformDep
 
 router = APIRouter()
 FUNDING_SOURCE = r"^(state_budget|donor:[^\s:\x00-\x1f][^:\x00-\x1f]{0,79})$"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from services.intake.reports.admission import admit_report
-from services.intake.reports.domain import ReportIn
+from services.intake.reports.schemas import ReportIn
 from services.intake.reports.vault import Vault
 from shared.audit import AuditContext, current_audit
 from shared.db import Database

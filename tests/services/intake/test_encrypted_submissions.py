@@ -5,6 +5,8 @@ be opened is refused with a reason, none of the person in the refusal."""
 import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,15 @@ async def _added(redis: Redis, fields: dict[str, str]) -> Entry:
     return Entry(entry_id.decode(), raw)
 
 
+@asynccontextmanager
+async def _reporting_to(
+    redis_url: str, database_url: str, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[tuple[Intake, str]]:
+    """Intake running, and a reporter's token for it."""
+    async with running_intake(redis_url, database_url, tmp_path, **overrides) as intake:
+        yield intake, await intake.token(await intake.reporter())
+
+
 def _raw(of: Entry) -> bytes:
     return b" ".join([*(of.fields or {}).keys(), *(of.fields or {}).values()])
 
@@ -68,8 +79,7 @@ def _assert_no_person(raw: bytes) -> None:
 async def test_an_encrypted_submission_is_unreadable_in_redis_and_intake_admits_it(
     redis: Redis, redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_intake(redis_url, database_url, tmp_path) as intake:
-        token = await intake.token(await intake.reporter())
+    async with _reporting_to(redis_url, database_url, tmp_path) as (intake, token):
         key = await _key(intake)
         added = await _added(redis, submission_fields(
             "report.submitted", BODY, token, key, event_id="sealed-1", source="/agency/a",
@@ -99,8 +109,7 @@ def _tampered(compact: str) -> str:
 async def test_what_intake_cannot_or_may_not_open_is_rejected_with_its_reason_and_no_person(
     redis: Redis, redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_intake(redis_url, database_url, tmp_path) as intake:
-        token = await intake.token(await intake.reporter())
+    async with _reporting_to(redis_url, database_url, tmp_path) as (intake, token):
         key = await _key(intake)
         stranger = ECKey.generate_key("P-256", auto_kid=True)
         impostor = ECKey.generate_key("P-256", parameters={"kid": key.kid}, auto_kid=False)
@@ -135,8 +144,7 @@ async def test_what_intake_cannot_or_may_not_open_is_rejected_with_its_reason_an
 async def test_a_plaintext_submission_is_refused_and_nothing_of_it_admitted(
     redis: Redis, redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_intake(redis_url, database_url, tmp_path) as intake:
-        token = await intake.token(await intake.reporter())
+    async with _reporting_to(redis_url, database_url, tmp_path) as (intake, token):
         fields = {"specversion": "1.0", "id": "plain-1", "source": "/agency/a",
                   "type": "report.submitted", "time": "2026-12-01T00:00:00Z",
                   "datacontenttype": "application/json", "authorization": f"Bearer {token}",
@@ -149,10 +157,9 @@ async def test_a_plaintext_submission_is_refused_and_nothing_of_it_admitted(
 async def test_plaintext_is_accepted_only_when_the_migration_setting_says_so(
     redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_intake(
+    async with _reporting_to(
         redis_url, database_url, tmp_path, submission_accept_plaintext=True
-    ) as intake:
-        token = await intake.token(await intake.reporter())
+    ) as (intake, token):
         plain = entry("activity.submitted", ACTIVITY, token)
         fields = dict(plain.fields or {})
         fields[b"data"] = json.dumps(ACTIVITY).encode()
@@ -164,8 +171,7 @@ async def test_plaintext_is_accepted_only_when_the_migration_setting_says_so(
 async def test_a_retired_key_opens_submissions_for_the_maximum_age_and_no_longer(
     redis: Redis, redis_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    async with running_intake(redis_url, database_url, tmp_path) as intake:
-        token = await intake.token(await intake.reporter())
+    async with _reporting_to(redis_url, database_url, tmp_path) as (intake, token):
         old = await _key(intake)
         async with intake.platform.database.transaction() as session:
             await admin.rotate_keys(session, domain.ENC)

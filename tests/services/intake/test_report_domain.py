@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.intake.reports.domain import ReportIn, age_on, normalise_name, problems
+from services.intake.reports.domain import age_on, normalise_name, problems
+from services.intake.reports.schemas import ReportIn
 from tests.e2e.test_reports import REPORT
 
 

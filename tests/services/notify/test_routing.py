@@ -1,103 +1,31 @@
-"""Who hears of an event: the shipped routing rules, one rule at a time, on a small directory of
-agencies in Xã Mường Phăng (ward 03325), Điện Biên (province 11), beside agencies of another
-commune, another province and the nation that must hear nothing; integrators' subscriptions; and
-routing files that cannot be trusted."""
-
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+"""Which agencies hear of an event: the shipped routing rules, one rule at a time, on the small
+directory of ``tests.services.notify.directory``; agencies of another commune, another province
+and the nation hear nothing; one target per address."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.notify.domain import (
-    INTEGRATOR,
-    PERSON,
-    PROVIDER,
-    Agency,
-    AgencyKind,
-    Level,
-    Recipient,
-    Route,
-    RoutingError,
-    Subscriber,
-    Target,
-    load_routes,
-    parse_choices,
-    targets,
+from services.notify.domain import PERSON, PROVIDER, Level, Recipient, Route, Target, parse_choices
+from tests.services.notify.directory import (
+    CASE_ID,
+    DIRECTORY,
+    ELSEWHERE,
+    HERE,
+    OTHER_PROVINCE,
+    OTHER_PROVINCE_AGENCIES,
+    OTHER_PROVINCES_WARD,
+    PROVINCE,
+    ROUTES,
+    SHELTER,
+    WARD,
+    K,
+    agencies,
+    agency,
+    found,
+    route,
+    without,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
-ROUTES = load_routes(ROOT / "services/notify/routes.toml")
-PROVINCE, WARD = "11", "03325"  # Điện Biên, Xã Mường Phăng
-OTHER_WARD = "03334"  # another commune of Điện Biên
-OTHER_PROVINCE, OTHER_PROVINCES_WARD = "12", "03390"  # Lai Châu
-SHELTER = "Nhà tạm lánh Hoa Ban"
-CASE_ID = "c-0001"
-
-
-def agency(agency_id: str, kind: AgencyKind | str, province: str | None, ward: str | None = None,
-           name: str = "", **changes: Any) -> Agency:  # fmt: skip
-    values = {"emails": (f"{agency_id}@example.vn",)} | changes
-    return Agency(agency_id, name or agency_id, str(kind), province, ward, **values)
-
-
-K = AgencyKind
-HERE = [  # the case's commune, and its province at provincial level
-    agency("cp-mp", K.COMMUNE_POLICE, PROVINCE, WARD, phones=("+84 200 000 001",)),
-    agency("cc-mp", K.COMMUNE_COMMITTEE, PROVINCE, WARD),
-    agency("wu-mp", K.WOMENS_UNION, PROVINCE, WARD),
-    agency("wu-11", K.WOMENS_UNION, PROVINCE),
-    agency("pp-11", K.PROVINCIAL_POLICE, PROVINCE, language="en"),
-    agency("bg-11", K.BORDER_GUARD, PROVINCE),
-    agency("sp-11", K.SOCIAL_PROTECTION, PROVINCE),
-    agency("cpr-11", K.CHILD_PROTECTION, PROVINCE, name="Trung tâm CTXH Điện Biên"),
-    agency("ngo-11", K.NGO, PROVINCE, name=SHELTER, webhooks=("https://hoaban.example/hook",)),
-]
-OTHER_COMMUNE = [
-    agency(f"{kind}-x", kind, PROVINCE, OTHER_WARD)
-    for kind in (K.COMMUNE_POLICE, K.COMMUNE_COMMITTEE, K.WOMENS_UNION, K.CHILD_PROTECTION)
-]
-OTHER_PROVINCE_AGENCIES = [
-    agency("pp-12", K.PROVINCIAL_POLICE, OTHER_PROVINCE),
-    agency("bg-12", K.BORDER_GUARD, OTHER_PROVINCE),
-    agency("sp-12", K.SOCIAL_PROTECTION, OTHER_PROVINCE),
-    agency("cpr-12", K.CHILD_PROTECTION, OTHER_PROVINCE),
-    agency("wu-12", K.WOMENS_UNION, OTHER_PROVINCE),
-    agency("cp-12", K.COMMUNE_POLICE, OTHER_PROVINCE, OTHER_PROVINCES_WARD),
-    agency("cc-12", K.COMMUNE_COMMITTEE, OTHER_PROVINCE, OTHER_PROVINCES_WARD),
-    agency("ngo-12", K.NGO, OTHER_PROVINCE, name=SHELTER),  # the same name, elsewhere
-]
-NATIONAL = [agency("sp-vn", K.SOCIAL_PROTECTION, None), agency("cpr-vn", K.CHILD_PROTECTION, None)]
-ELSEWHERE = OTHER_COMMUNE + OTHER_PROVINCE_AGENCIES + NATIONAL
-DIRECTORY = HERE + ELSEWHERE
-
-
-def route(route_id: str) -> list[Route]:
-    (found,) = [r for r in ROUTES if r.id == route_id]
-    return [found]
-
-
-def context(**changes: Any) -> dict[str, Any]:
-    return {"case_id": CASE_ID, "province": PROVINCE, "ward": WARD} | changes
-
-
-def found(
-    routes: Iterable[Route], event: str, directory: Iterable[Agency] = DIRECTORY, **changes: Any
-) -> list[Target]:
-    return targets(routes, event, context(**changes), directory)
-
-
-def agencies(found_targets: Iterable[Target]) -> set[str]:
-    """The agencies reached, by id (``agency:<id>:<channel>:<address>``)."""
-    keys = [t.recipient_key.split(":") for t in found_targets]
-    return {key[1] for key in keys if key[0] == "agency"}
-
-
-def without(*agency_ids: str) -> list[Agency]:
-    return [a for a in DIRECTORY if a.agency_id not in agency_ids]
-
 
 # --- the shipped file ---------------------------------------------------------------------------
 
@@ -342,169 +270,3 @@ def test_the_same_recipient_in_two_routes_and_the_same_address_twice_collapse() 
     assert [t.recipient_key for t in found(routes, "case.received", [twice])] == [
         "agency:cp-mp:email:cp@example.vn"
     ]
-
-
-# --- integrators --------------------------------------------------------------------------------
-
-
-def subscriber(
-    subscription_id: str = "sub-1",
-    events: Iterable[str] = ("*",),
-    province: str | None = None,
-    ward: str | None = None,
-) -> Subscriber:
-    return Subscriber(subscription_id, f"https://{subscription_id}.example/events",
-                      frozenset(events), province, ward)  # fmt: skip
-
-
-def integrators(event: str, subscribers: Iterable[Subscriber], **changes: Any) -> set[str]:
-    shared = context(consent_information_sharing=True) | changes
-    reached = targets(ROUTES, event, shared, DIRECTORY, subscribers)
-    return {t.name for t in reached if t.recipient == INTEGRATOR}
-
-
-def test_an_integrator_gets_the_event_as_a_signed_webhook_in_english() -> None:
-    reached = targets([], "case.closed", context(consent_information_sharing=True), [],
-                      [subscriber()])  # fmt: skip
-    assert reached == [Target("subscription:sub-1", INTEGRATOR, "sub-1", "webhook",
-                              "https://sub-1.example/events", "en")]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("events", "event", "hears"),
-    [
-        (["*"], "case.received", True),
-        (["*"], "case.closed", True),
-        (["case.received"], "case.received", True),
-        (["case.received", "case.identified"], "case.identified", True),
-        (["case.received"], "case.identified", False),
-        ([], "case.received", False),
-    ],
-)
-def test_an_integrator_hears_the_event_types_it_chose(
-    events: list[str], event: str, hears: bool
-) -> None:
-    assert integrators(event, [subscriber(events=events)]) == ({"sub-1"} if hears else set())
-
-
-@pytest.mark.parametrize(
-    ("province", "ward", "hears"),
-    [
-        (None, None, True),
-        (PROVINCE, None, True),
-        (PROVINCE, WARD, True),
-        (None, WARD, True),
-        (PROVINCE, OTHER_WARD, False),
-        (OTHER_PROVINCE, None, False),
-        (OTHER_PROVINCE, OTHER_PROVINCES_WARD, False),
-    ],
-)
-def test_an_integrator_hears_of_cases_in_the_area_it_chose(
-    province: str | None, ward: str | None, hears: bool
-) -> None:
-    chosen = subscriber(province=province, ward=ward)
-    assert integrators("case.received", [chosen]) == ({"sub-1"} if hears else set())
-
-
-def test_no_integrator_hears_of_a_suspected_duplicate_which_names_another_case() -> None:
-    chosen = [subscriber("all"), subscriber("named", ["case.duplicate_suspected"]),
-              subscriber("province", province=PROVINCE)]  # fmt: skip
-    assert integrators("case.duplicate_suspected", chosen) == set()
-    assert integrators("case.received", chosen) == {"all", "province"}
-
-
-def test_an_area_subscription_hears_nothing_of_a_case_without_an_area() -> None:
-    chosen = [subscriber("all"), subscriber("province", province=PROVINCE),
-              subscriber("ward", province=PROVINCE, ward=WARD)]  # fmt: skip
-    assert integrators("case.received", chosen, province=None, ward=None) == {"all"}
-    assert integrators("case.received", chosen, ward=None) == {"all", "province"}
-
-
-@pytest.mark.parametrize("consent", [False, None, "yes", 1])
-def test_without_consent_to_information_sharing_no_integrator_hears_of_the_case(
-    consent: object,
-) -> None:
-    """Unknown consent (the case not received yet, or merged at intake) is no consent."""
-    chosen = [subscriber("all"), subscriber("province", province=PROVINCE)]
-    for event in ("case.received", "case.identified", "support.granted", "case.merged"):
-        assert integrators(event, chosen, consent_information_sharing=consent) == set()
-    reached = targets(ROUTES, "case.received", context(consent_information_sharing=consent),
-                      DIRECTORY, chosen)  # fmt: skip
-    assert agencies(reached) == {"cp-mp", "cc-mp", "sp-11"}  # agencies act on the case
-
-
-def test_integrators_are_reached_beside_the_agencies_each_once() -> None:
-    chosen = [subscriber("a"), subscriber("b", ["case.received"]), subscriber("a")]
-    reached = targets(ROUTES, "case.received", context(consent_information_sharing=True),
-                      DIRECTORY, chosen)  # fmt: skip
-    assert agencies(reached) == {"cp-mp", "cc-mp", "sp-11"}
-    assert sorted(t.recipient_key for t in reached if t.recipient == INTEGRATOR) == [
-        "subscription:a", "subscription:b"
-    ]  # fmt: skip
-
-
-# --- routing files that cannot be trusted -------------------------------------------------------
-
-GOOD = """
-[[route]]
-id = "received-commune"
-event = "case.received"
-when = { child = true, reception_form = ["bilateral_handover", "rescued"] }
-recipients = ["commune_police@nearest", "provider", "person", "womens_union"]
-summary = "A route"
-"""
-
-
-def routes_from(tmp_path: Path, text: str) -> list[Route]:
-    path = tmp_path / "routes.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_routes(path)
-
-
-def test_a_good_routing_file_is_read_as_written(tmp_path: Path) -> None:
-    (read,) = routes_from(tmp_path, GOOD)
-    assert read == Route(
-        "received-commune", "case.received",
-        ((Recipient(K.COMMUNE_POLICE, Level.NEAREST),), (Recipient(PROVIDER),),
-         (Recipient(PERSON),), (Recipient(K.WOMENS_UNION, Level.NEAREST),)),
-        {"child": True, "reception_form": ["bilateral_handover", "rescued"]},
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("old", "new"),
-    [
-        pytest.param('"commune_police@nearest"', '"police@nearest"', id="unknown agency kind"),
-        pytest.param('"commune_police@nearest"', '"commune_police@district"', id="unknown level"),
-        pytest.param('"provider"', '"provider@commune"', id="a provider at a level"),
-        pytest.param('"person"', '"the_person"', id="unknown recipient"),
-        pytest.param('recipients = [', 'recipients = [] #', id="no recipients"),
-        pytest.param('"case.received"', '"Case.Received"', id="event in capitals"),
-        pytest.param('"case.received"', '"case"', id="event without a dot"),
-        pytest.param('"case.received"', '"case..received"', id="event with an empty part"),
-        pytest.param('"case.received"', '"case.received "', id="event with a space"),
-        pytest.param('"received-commune"', '"Received Commune"', id="bad id"),
-        pytest.param('summary =', 'priority = 1\nsummary =', id="unknown key in a route"),
-        pytest.param('recipients =', 'recipient = ["provider"]\nrecipients =', id="misspelt key"),
-        pytest.param("child = true", "child = 1.5", id="a condition of the wrong type"),
-        pytest.param('id = "received-commune"', "", id="no id"),
-        pytest.param('event = "case.received"', 'event = "case.received"\nevent = "x.y"',
-                     id="not toml"),
-        pytest.param("[[route]]", "[[route]]\n[[route]]", id="an empty route"),
-        pytest.param("[[route]]", "[[routes]]", id="unknown table"),
-        pytest.param("[[route]]", 'version = 2\n[[route]]', id="unknown top-level key"),
-    ],
-)  # fmt: skip
-def test_a_routing_file_that_cannot_be_trusted_is_refused(
-    tmp_path: Path, old: str, new: str
-) -> None:
-    assert old in GOOD
-    with pytest.raises(RoutingError):
-        routes_from(tmp_path, GOOD.replace(old, new, 1))
-
-
-def test_route_ids_may_not_repeat(tmp_path: Path) -> None:
-    other = GOOD.replace('"case.received"', '"case.identified"')
-    with pytest.raises(RoutingError, match="repeat"):
-        routes_from(tmp_path, GOOD + other)
-    assert len(routes_from(tmp_path, GOOD + other.replace('id = "received', 'id = "other'))) == 2
