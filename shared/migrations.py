@@ -176,6 +176,13 @@ def drop_plumbing_v4() -> None:
             batch.drop_column(column)
 
 
+def unkey_audit_chain_v5() -> None:
+    """Undo ``rekey_audit_chain_v5`` where there is nothing to undo: an empty chain is the
+    same keyed or plain. A keyed chain with records is not turned back into a plain one."""
+    if op.get_bind().execute(sa.select(sa.func.count()).select_from(audit_log)).scalar():
+        raise NotImplementedError("a keyed chain is not turned back into a plain one")
+
+
 def rekey_audit_chain_v5() -> None:
     """Re-hash an existing audit chain under the service's chain key (HMAC), once.
 

@@ -38,7 +38,7 @@ OLD_PERSON = {"received_on": date(2026, 1, 10), "province": "11", "ward": None, 
 async def downgrade(database: Database, revision: str) -> None:
     async with database.engine.connect() as connection:
         await connection.run_sync(
-            lambda sync: command.downgrade(_config(MIGRATIONS, sync), revision)
+            lambda sync: command.downgrade(_config(MIGRATIONS, sync, None), revision)
         )
         await connection.commit()
 

@@ -4,7 +4,7 @@ existing records are re-hashed under it, once, after their plain chain verified.
 Revision ID: 0007
 """
 
-from shared.migrations import rekey_audit_chain_v5
+from shared.migrations import rekey_audit_chain_v5, unkey_audit_chain_v5
 
 revision = "0007"
 down_revision = "0006"
@@ -17,4 +17,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("a keyed chain is not turned back into a plain one")
+    unkey_audit_chain_v5()
