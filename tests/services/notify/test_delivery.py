@@ -266,19 +266,21 @@ async def test_an_smtp_server_dropping_the_connection_mid_data_is_retried_then_f
 async def test_two_replicas_send_once_when_an_attempt_outlasts_the_lease(
     gateway: HttpSink, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    """Intake answers the contact after 3.5 s, longer than the 1 s lease (and than three
+    """Intake answers the contact after 7 s, longer than three 2 s leases (and than three
     send timeouts): the replica holding the claim keeps it while it works, so the other one
-    never takes the delivery over, and the person gets one SMS."""
-    with SlowIntake(delay_s=3.5) as intake:
+    never takes the delivery over, and the person gets one SMS. (The lease is not shorter, so
+    that a busy machine's pauses do not let it run out between two renewals.)"""
+    with SlowIntake(delay_s=7.0) as intake:
         settings = settings_for(database_url, redis_url, tmp_path, delivery_timeout_s=1.0,
-                                delivery_lease_s=1.0, intake_url=f"http://127.0.0.1:{intake.port}",
+                                delivery_lease_s=2.0, intake_timeout_s=15.0,
+                                intake_url=f"http://127.0.0.1:{intake.port}",
                                 sms_gateway_url=gateway.url("/sms"))  # fmt: skip
         async with notify_platform(settings) as platform:
             row = delivery(to_person=True)
             await record(platform, row)
             one, other = (Deliverer(platform, settings, MESSAGES) for _ in range(2))
             async with running(one, other):
-                await settled(platform, row["delivery_id"], within_s=10)
+                await settled(platform, row["delivery_id"], within_s=15)
                 await asyncio.sleep(4.5)  # a second taker would have sent by now
             final = await row_of(platform, row["delivery_id"])
             events = [kind for kind, _ in await outcomes(platform, row["delivery_id"])]
