@@ -40,8 +40,9 @@ REVOKED_CLIENTS = f"{PREFIX}:auth:revoked-clients"
 """Hash of revoked client ids → revocation time; intake keeps it in step with its database."""
 
 
-def rate_limit_key(scope: str, subject: str, window: int) -> str:
-    return f"{PREFIX}:ratelimit:{scope}:{subject}:{window}"
+def rate_limit_key(scope: str, subject: str) -> str:
+    """Sorted set of a subject's recent allowed hits (``shared.ratelimit``)."""
+    return f"{PREFIX}:ratelimit:{scope}:{subject}"
 
 
 HTTP_PORTS = {

@@ -118,8 +118,8 @@ def service_user(service: Service, *, redis72: bool = True) -> User:
     else:
         rules.append(_selector(["+hkeys"], _keys([REVOKED_CLIENTS], "%R")))
     limits = [f"{PREFIX}:ratelimit:*"]
-    counters = ["+incr", "+incrby", "+decr", "+decrby", "+expire", "+get"]
-    rules.append(_selector(counters, _keys(limits)))
+    window = ["+zadd", "+zremrangebyscore", "+zcard", "+zrange", "+zrem", "+zpopmax", "+expire"]
+    rules.append(_selector(window, _keys(limits)))
     if service is RETENTION_SERVICE:
         rules += retention_rules()
     return User(str(service), tuple(rules))

@@ -72,7 +72,7 @@ ALLOWED = [
     (Service.VERIFICATION, ("XPENDING", CASES, GROUP)),
     (Service.VERIFICATION, ("XADD", dead_letter_stream(CASES), *ENTRY)),
     (Service.VERIFICATION, ("HKEYS", REVOKED_CLIENTS)),
-    (Service.VERIFICATION, ("INCR", rate_limit_key("verification", "client-1", 1))),
+    (Service.VERIFICATION, ("ZADD", rate_limit_key("verification", "client-1"), "1", "a")),
     (Service.SUPPORT, ("XADD", CASES, *ENTRY)),
     (Service.NOTIFY, ("XADD", str(Stream.NOTIFICATIONS), *ENTRY)),
     (Service.NOTIFY, ("XADD", HERE, *ENTRY)),
