@@ -5,19 +5,13 @@ import tomllib
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
 
-import holidays
+from shared.legal_time import DayKind, add_days
 
 DEADLINES_FILE = Path(__file__).with_name("deadlines.toml")
 VERIFICATION_STEP = "police_verification"
 REMINDER_DAYS = 3
-
-
-class DayKind(StrEnum):
-    CALENDAR = "calendar"
-    WORKING = "working"
 
 
 class Outcome(StrEnum):
@@ -80,27 +74,6 @@ def limit_for(limits: list[Limit], step: str, received_on: date) -> Limit:
         if limit.step == step and limit.in_force(received_on):
             return limit
     raise DeadlineError(f"no time limit for {step} on {received_on}")
-
-
-@cache
-def _holidays(year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
-
-
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _holidays(day.year)
-
-
-def add_days(start: date, days: int, kind: DayKind) -> date:
-    """``days`` after ``start``: calendar days, or working days (the start day not counted)."""
-    if kind is DayKind.CALENDAR:
-        return start + timedelta(days=days)
-    day, left = start, days
-    while left > 0:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            left -= 1
-    return day
 
 
 def due_on(limits: list[Limit], received_on: date, step: str = VERIFICATION_STEP) -> date:

@@ -3,20 +3,16 @@
 from datetime import date
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from services.verification.domain import (
-    DayKind,
     DecisionRefused,
-    add_days,
     check_decision,
     competent_agencies,
     due_on,
-    is_working_day,
     limit_for,
     load_limits,
 )
+from shared.legal_time import DayKind
 
 LIMITS = load_limits()
 
@@ -28,35 +24,18 @@ def test_the_old_regime_applies_up_to_2025_06_30_and_the_new_one_after() -> None
     assert old.known
     assert "53/2024" in new.legal_basis
     assert not new.known
-    assert due_on(LIMITS, date(2025, 6, 30)) == date(2025, 7, 20)
+    assert due_on(LIMITS, date(2025, 6, 30)) == date(2025, 7, 21)  # 20 July is a Sunday
 
 
 def test_an_unknown_limit_takes_the_configured_value_and_a_known_one_does_not() -> None:
     configured = load_limits(unknown_days=30)
     assert due_on(configured, date(2025, 7, 1)) == date(2025, 7, 31)
-    assert due_on(configured, date(2025, 6, 30)) == date(2025, 7, 20)
-
-
-def test_working_days_skip_weekends() -> None:
-    assert add_days(date(2026, 11, 6), 3, DayKind.WORKING) == date(2026, 11, 11)  # Fri → Wed
-
-
-def test_working_days_skip_tet() -> None:
-    # Friday 24 January 2025; Tết holidays run 27 January to 1 February.
-    assert add_days(date(2025, 1, 24), 3, DayKind.WORKING) == date(2025, 2, 5)
-    assert not is_working_day(date(2026, 2, 17))  # Lunar New Year 2026
+    assert due_on(configured, date(2025, 6, 30)) == date(2025, 7, 21)
 
 
 def test_the_social_protection_step_counts_working_days() -> None:
     limit = limit_for(LIMITS, "social_protection_acts", date(2025, 1, 24))
     assert (limit.days, limit.day_kind) == (3, DayKind.WORKING)
-
-
-@given(st.dates(min_value=date(2015, 1, 1), max_value=date(2030, 12, 31)), st.integers(1, 40))
-def test_working_days_land_on_a_working_day_after_the_start(start: date, days: int) -> None:
-    end = add_days(start, days, DayKind.WORKING)
-    assert end > start
-    assert is_working_day(end)
 
 
 def test_border_cases_go_to_the_border_guard_and_provincial_police() -> None:
