@@ -67,7 +67,9 @@ async def build(
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
         "area": {"level": "commune" if ward else "province" if province else "national",
                  "province": province, "ward": ward},
-        "rows": domain.form(period, facts), "as_of": as_of,
+        "rows": domain.form(period, facts),
+        "platform_additions": {"title": domain.ADDITIONS_TITLE, "rows": list(domain.ADDITIONS)},
+        "as_of": as_of,
         "generated_at": datetime.now(UTC),
     }  # fmt: skip
 

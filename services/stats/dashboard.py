@@ -69,7 +69,8 @@ def page(
              [("Trong nước", rows["I.2.d.domestic"])]
              + [(COUNTRIES[c], rows[f"I.2.d.abroad.{c}"]) for c in (*DESTINATIONS, "other")]),
         bars("Hình thức tiếp nhận", [(FORMS[f], rows[f"I.2.e.{f}"]) for f in FORMS]),
-        bars("Tiền hỗ trợ đã chi", [(KIND_LABELS[k], rows[f"II.4.5.vnd.{k}"]) for k in KINDS],
+        bars("Tiền hỗ trợ đã chi (chỉ tiêu bổ sung, ngoài biểu chính thức)",
+             [(KIND_LABELS[k], rows[f"II.4.5.vnd.{k}"]) for k in KINDS],
              unit="đồng"),
         bars("Xác minh đang mở", [("Đang xác minh", verifications[0]),
                                   ("Quá hạn", verifications[1])], unit="trường hợp"),

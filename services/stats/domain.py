@@ -38,6 +38,7 @@ SUPPORT_ROWS = {
     "II.4.4.hardship": ("hardship_allowance",),
 }
 LOAN_ROW = "II.4.4.loan"  # a referral to the Social Policy Bank
+SHELTER_NEEDED = "shelter_needed"  # a referral to a shelter: the need, whether or not met
 KINDS = tuple(kind for kinds in SUPPORT_ROWS.values() for kind in kinds)
 
 # (key, Vietnamese label, unit, the official numbering)
@@ -78,21 +79,25 @@ ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("II.3.participants", "Số người được tập huấn", "Lượt người", ""),
     ("II.4.1", "Tổng số nạn nhân được hỗ trợ", "Người", "4.1"),
     ("II.4.2", "Số người được hỗ trợ nhu cầu thiết yếu và chi phí đi lại", "Người", "4.2"),
-    ("II.4.3", "Số nạn nhân lưu trú tạm thời tại cơ sở trợ giúp xã hội/cơ sở hỗ trợ nạn nhân",
-     "Người", "4.3"),
-    ("II.4.4.medical", "Số người được hỗ trợ y tế", "Người", "4.4"),
+    ("II.4.3", "Số nạn nhân có nhu cầu vào lưu trú tạm thời tại cơ sở trợ giúp xã hội/cơ sở hỗ "
+     "trợ nạn nhân", "Người", "4.3"),
+    ("II.4.4.medical", "Số người được hỗ trợ y tế", "Người", ""),
     ("II.4.4.psychological", "Số người được hỗ trợ tâm lý", "Người", ""),
     ("II.4.4.legal_aid", "Số người được trợ giúp pháp lý", "Người", ""),
     ("II.4.4.education", "Số người được hỗ trợ học văn hóa", "Người", ""),
     ("II.4.4.vocational", "Số người được hỗ trợ học nghề", "Người", ""),
     ("II.4.4.hardship", "Số người được trợ cấp khó khăn ban đầu", "Người", ""),
     ("II.4.4.loan", "Số người được giới thiệu vay vốn Ngân hàng Chính sách xã hội", "Người", ""),
-    ("II.4.5.vnd", "Tổng số tiền đã chi hỗ trợ", "Đồng", "4.5"),
+    ("II.4.5.vnd", "Tổng số tiền đã chi hỗ trợ", "Đồng", ""),
     *((f"II.4.5.vnd.{kind}", f"Số tiền chi: {kind}", "Đồng", "") for kind in KINDS),
     ("II.4.5.vnd.state_budget", "Từ ngân sách nhà nước", "Đồng", ""),
     ("II.4.5.vnd.donor", "Từ nhà tài trợ", "Đồng", ""),
 )  # fmt: skip
 KEYS = tuple(key for key, *_ in ROWS)
+# The official form ends at 4.3: the rows after it are the platform's own, and every export
+# says so rather than number them as if the form had them.
+ADDITIONS = tuple(key for key in KEYS if key.startswith(("II.4.4", "II.4.5")))
+ADDITIONS_TITLE = "Chỉ tiêu bổ sung của SafeReturn (không có trong biểu số liệu chính thức)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,10 +337,13 @@ def _support_rows(
     for support in supports:
         if support.on in period and support.case_id in counted:
             helped.setdefault(support.kind, set()).add(support.case_id)
+    needed_shelter = helped.pop(SHELTER_NEEDED, set())  # a need, not yet support given
     counts["II.4.1"] = len(set().union(*helped.values())) if helped else 0
     consenting = {case_id for case_id, p in counted.items() if p.consent_statistics}
     for key, kinds in SUPPORT_ROWS.items():
         counts[key] = len(set().union(*(helped.get(kind, set()) for kind in kinds)) & consenting)
+    # II.4.3 counts who needed a shelter: referred to one, or given shelter meals while there
+    counts["II.4.3"] = len((helped.get("shelter_meals", set()) | needed_shelter) & consenting)
     counts[LOAN_ROW] = len(helped.get("loan", set()) & consenting)
 
 

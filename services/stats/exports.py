@@ -8,9 +8,10 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from services.stats.domain import ROWS
+from services.stats.domain import ADDITIONS, ADDITIONS_TITLE, ROWS
 
-SECTIONS = {"I.1": "I. THỰC TRẠNG TÌNH HÌNH", "II.1": "II. KẾT QUẢ CÔNG TÁC"}
+SECTIONS = {"I.1": "I. THỰC TRẠNG TÌNH HÌNH", "II.1": "II. KẾT QUẢ CÔNG TÁC",
+            ADDITIONS[0]: ADDITIONS_TITLE}  # fmt: skip
 TITLE = "BIỂU SỐ LIỆU"
 SUBTITLE = "Kết quả thực hiện công tác tiếp nhận, xác minh, bảo vệ và hỗ trợ nạn nhân bị mua bán"
 
@@ -53,8 +54,9 @@ def xlsx(report: dict[str, Any], area_name: str) -> bytes:
 def csv_text(report: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["key", "number", "label", "unit", "value"])
+    writer.writerow(["key", "number", "label", "unit", "value", "official"])
     for key, label, unit, number in ROWS:
         value = report["rows"][key]
-        writer.writerow([key, number, label, unit, "" if value is None else value])
+        official = "no" if key in ADDITIONS else "yes"
+        writer.writerow([key, number, label, unit, "" if value is None else value, official])
     return out.getvalue()

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.stats import store
+from services.stats import domain, store
 
 LOAN = "social_policy_bank_loan"
+SHELTER = "shelter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +120,15 @@ def _approval(approved: bool) -> Projector:
     return decide
 
 
+REFERRAL_KINDS = {LOAN: "loan", SHELTER: domain.SHELTER_NEEDED}
+
+
 async def referred(session: AsyncSession, event: Archived) -> None:
+    """A loan is counted as the referral to the bank; a shelter referral as the need of one."""
     data = event.data
-    if data["service"] == LOAN:  # a loan is counted as the referral to the bank
+    if kind := REFERRAL_KINDS.get(data["service"]):
         await store.put(session, store.supports, {"support_id": data["referral_id"],
-                        "case_id": data["case_id"], "kind": "loan",
+                        "case_id": data["case_id"], "kind": kind,
                         "on": _day(data["referred_on"]), "granted": True})  # fmt: skip
 
 

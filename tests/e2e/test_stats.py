@@ -144,6 +144,9 @@ def test_the_excel_and_csv_forms_carry_the_official_rows(
     text = form(platform, tuan_giao["analyst"], period="2020", province="11", format="csv").text
     rows = {r["key"]: r for r in csv.DictReader(io.StringIO(text))}
     assert (rows["II.2.leaflets"]["value"], rows["II.2.leaflets"]["unit"]) == ("100", "Tờ rơi")
+    assert (rows["II.4.3"]["official"], rows["II.4.4.medical"]["official"]) == ("yes", "no")
+    report = form(platform, tuan_giao["analyst"], period="2020", province="11").json()
+    assert set(report["platform_additions"]["rows"]) == {k for k in KEYS if k >= "II.4.4"}
 
 
 def test_a_rebuild_from_the_archive_after_redis_trimmed_gives_identical_reports(

@@ -23,6 +23,7 @@ class Recount:
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     grants: dict[str, dict[str, Any]] = field(default_factory=dict)
     loans: dict[str, tuple[str, date]] = field(default_factory=dict)
+    shelters: dict[str, tuple[str, date]] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def apply(self, kind: str, data: dict[str, Any], time: datetime, event_id: str) -> None:
@@ -59,8 +60,9 @@ class Recount:
                                              "effective": data["status"] == "approved"}  # fmt: skip
         elif kind in ("support.approved", "support.rejected"):
             self.grants[data["grant_id"]]["effective"] = kind == "support.approved"
-        elif kind == "support.referred" and data["service"] == LOAN:
-            self.loans[data["referral_id"]] = (data["case_id"], day["referred_on"])
+        elif kind == "support.referred" and data["service"] in (LOAN, "shelter"):
+            referrals = self.loans if data["service"] == LOAN else self.shelters
+            referrals[data["referral_id"]] = (data["case_id"], day["referred_on"])
         elif kind == "support.disbursed":
             self.payments[data["disbursement_id"]] = data | {"paid_on": day["paid_on"]}
 
@@ -121,6 +123,10 @@ def count_form(chosen: Period, recount: Recount) -> dict[str, int]:
     for row, kinds in SUPPORT_ROWS.items():
         rows[row] = len({case for case, kind in helped if kind in kinds})
     rows["II.4.4.loan"] = len({case for case, kind in helped if kind == "loan"})
+    # 4.3: who needed a shelter, referred to one or given shelter meals; not support in II.4.1
+    needed = {kept(case) for case, on in recount.shelters.values() if inside(on)}
+    needed = {case for case in needed if case in people and people[case]["consent"]}
+    rows["II.4.3"] = len(needed | {case for case, kind in helped if kind == "shelter_meals"})
     for paid in recount.payments.values():
         if paid["province"] == PROVINCE and inside(paid["paid_on"]):
             rows["II.4.5.vnd"] += paid["amount"]

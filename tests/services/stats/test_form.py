@@ -15,6 +15,7 @@ from services.stats.domain import (
     DESTINATIONS,
     KEYS,
     KINDS,
+    SHELTER_NEEDED,
     SUPPORT_ROWS,
     Activity,
     Facts,
@@ -292,6 +293,17 @@ def test_every_kind_of_support_lands_in_its_row(row: str, kinds: tuple[str, ...]
         rows = rows_of(person(), supports=(support(kind),))
         assert rows[row] == rows["II.4.1"] == 1
         assert sum(rows[other] for other in (*SUPPORT_ROWS, "II.4.4.loan")) == 1
+
+
+def test_form_row_4_3_counts_who_needed_a_shelter_not_only_who_stayed() -> None:
+    """The official form's 4.3 is "Số nạn nhân có nhu cầu vào lưu trú tạm thời…": a person
+    referred to a shelter needed one, even if no stay (and no support) followed."""
+    referred = (support(SHELTER_NEEDED, "case-1"), support(SHELTER_NEEDED, "case-2"),
+                support("shelter_meals", "case-2"), support("shelter_meals", "case-3"))  # fmt: skip
+    rows = rows_of(person("case-1"), person("case-2"), person("case-3"), supports=referred)
+    assert rows["II.4.3"] == 3
+    assert rows["II.4.1"] == 2  # a need is not support given
+    assert rows_of(person(consent_statistics=False), supports=referred[:1])["II.4.3"] == 0
 
 
 def test_support_of_a_case_outside_the_facts_is_not_counted() -> None:
