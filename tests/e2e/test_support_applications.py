@@ -115,6 +115,7 @@ def test_decree_09_art_23_an_application_runs_its_stages_and_escalates_each_late
     late = officer.get("/v1/applications", overdue="true").json()["applications"]
     assert [a["application_id"] for a in late] == [application_id]
     assert late[0]["stages"][0]["status"] == "overdue"
+    assert late[0]["stages"][0]["overdue_at"] is not None
     assert elsewhere.get("/v1/applications").json()["applications"] == []
     assert elsewhere.get(f"/v1/applications/{application_id}").status_code == 403
 

@@ -1,7 +1,7 @@
 """A person's applications for support: recorded on receipt, moved stage by stage, each stage
 with its agency, legal limit and due date, and ended by a decision that links the grants."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -58,6 +58,7 @@ class StageOut(BaseModel):
     due_on: date | None = Field(description="The stage's last day; null until it starts")
     done_on: date | None
     overdue: bool = Field(description="Past its due date and not done")
+    overdue_at: datetime | None = Field(description="When it was escalated (once), if it was")
 
 
 class ApprovedKind(BaseModel):
