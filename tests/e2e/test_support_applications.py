@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 
 from services.support.applications import load_procedures
 from services.support.policies import Regime
@@ -65,6 +66,7 @@ def problem_rules(answer: httpx.Response) -> list[str]:
     return [error.get("rule", error["field"]) for error in answer.json()["errors"]]
 
 
+@pytest.mark.timeout(300)  # three services, a replica and its restart: ~100 s on a busy machine
 def test_decree_09_art_23_an_application_runs_its_stages_and_escalates_each_late_one_once(
     services: Services,
 ) -> None:
