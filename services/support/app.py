@@ -4,7 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.support import api, handlers
+from services.support import api, handlers, timers
+from services.support.applications import load_procedures
 from services.support.policies import load_rules
 from services.support.settings import SupportSettings
 from shared.runtime import ServiceSpec
@@ -19,8 +20,13 @@ def create_app(settings: SupportSettings) -> FastAPI:
         subscriptions=handlers.subscriptions(),
         routers=[api.router],
         migrations=MIGRATIONS,
+        housekeeping=timers.fire_timers,
+    )
+    procedures = load_procedures(  # a bad table stops the service here, not mid-request
+        settings.application_limits_file, settings.unknown_application_limit_days
     )
     app = build_app(spec)
+    app.state.application_procedures = procedures
     app.state.policy = api.Policy(load_rules(settings.policy_dir), settings.approval_threshold_vnd)
     return app
 

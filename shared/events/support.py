@@ -21,6 +21,7 @@ def register(registry: EventRegistry) -> None:
         ReferralCompleted,
         CaseClosed,
         CaseReopened,
+        ApplicationOverdue,
     ):
         registry.register(model)
 
@@ -157,3 +158,29 @@ class CaseReopened(EventPayload):
 
     case_id: str
     reopened_on: date
+
+
+class ApplicationOverdue(EventPayload):
+    """A stage of a person's application for support passed its legal limit: escalated once to
+    the body above the stage's agency."""
+
+    event_type = "application.overdue"
+    stream = Stream.CASES
+
+    case_id: str
+    application_id: str
+    stage: str = Field(
+        description="e.g. commune_forwarding, district_appraisal, "
+        "district_decision, health_department_decision"
+    )
+    agency: str = Field(description="The agency the stage waits for (a coded role)")
+    level: str = Field(description="commune, district or province")
+    due_on: date
+    escalated_to: str = Field(description="The body above it, e.g. district_people_committee")
+    regime: str
+    legal_basis: str
+    limit_known: bool = Field(
+        description="False when the sources set no limit and ours is a setting"
+    )
+    province: str
+    ward: str | None = None

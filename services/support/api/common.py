@@ -16,7 +16,7 @@ from shared.cases import KnownCase, case_to_act_on
 from shared.http import problem
 from shared.runtime import Platform
 
-CONFLICTS = ("case.", "grant.", "referral.state", "four_eyes")
+CONFLICTS = ("case.", "grant.", "referral.state", "four_eyes", "application.")
 
 
 @dataclass(frozen=True, slots=True)

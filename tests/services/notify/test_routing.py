@@ -31,10 +31,11 @@ from tests.services.notify.directory import (
 
 
 def test_the_shipped_routes_load_with_unique_ids() -> None:
-    assert len({r.id for r in ROUTES}) == len(ROUTES) == 11
+    assert len({r.id for r in ROUTES}) == len(ROUTES) == 13
     assert {r.event for r in ROUTES} == {
         "case.received", "verification.reminder_due", "verification.overdue", "case.identified",
         "protection.ordered", "support.referred", "referral.accepted", "support.granted",
+        "application.overdue",
     }  # fmt: skip
 
 
@@ -126,6 +127,20 @@ def test_an_overdue_verification_reaches_that_provinces_police_and_social_protec
 
 
 # --- identification, protection, support -------------------------------------------------------
+
+
+OVERDUE_APPLICATION = [*route("application-overdue"), *route("application-overdue-commune")]
+
+
+@pytest.mark.parametrize(
+    ("level", "reached"),
+    [("commune", {"sp-11", "cc-mp"}), ("district", {"sp-11"}), ("province", {"sp-11"})],
+)
+def test_decree_09_art_23_an_overdue_application_reaches_the_provinces_social_protection(
+    level: str, reached: set[str]
+) -> None:
+    """The commune chair's late stage is told to the commune's committee too."""
+    assert agencies(found(OVERDUE_APPLICATION, "application.overdue", level=level)) == reached
 
 
 def test_an_identified_victim_reaches_social_protection_the_womens_union_and_committee() -> None:
