@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification import store
 from services.verification.handlers import today
-from services.verification.procedures import Procedures, StepRefused, complete, current
+from services.verification.procedures import Procedures, StepRefused, complete, task_values
 from shared.access import Role
 from shared.cases import case_to_act_on
 from shared.guard import PrincipalDep, forbidden
@@ -67,15 +67,7 @@ async def step_done(
         kind = "conflict" if refused.status == 409 else "invalid-request"
         return problem(refused.status, "The step cannot be marked done", detail=str(refused),
                        kind=kind)  # fmt: skip
-    following = current(steps)
-    values: dict[str, Any] = {"steps": steps}
-    if following is None:  # a child's return arranged: the task is done
-        values |= {"step": None, "status": "closed", "closed_at": datetime.now(UTC),
-                   "closed_because": "done"}  # fmt: skip
-    else:  # the next step is a new limit: reminded and escalated once of its own
-        values |= {"step": following["step"], "due_on": date.fromisoformat(following["due_on"]),
-                   "agencies": following["agencies"], "legal_basis": following["legal_basis"],
-                   "status": "open", "reminded_at": None, "overdue_at": None}  # fmt: skip
+    values = task_values(steps, datetime.now(UTC))
     async with platform.unit_of_work() as uow:
         if not await store.advance(uow.session, task_id, step, values):
             return problem(409, "The step was marked done meanwhile", kind="conflict")

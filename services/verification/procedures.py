@@ -5,7 +5,7 @@ next. Pure; both files are checked when the service starts."""
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from itertools import pairwise
 from pathlib import Path
@@ -308,3 +308,16 @@ def complete(
     if index + 1 < len(updated):
         _start(procedures, updated[index + 1], on)
     return updated
+
+
+def task_values(steps: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """A task's columns once its steps changed: the next step's due date, agencies and basis,
+    reminded and escalated afresh; none left (a child's return arranged), the task is done."""
+    following = current(steps)
+    if following is None:
+        return {"steps": steps, "step": None, "status": "closed", "closed_at": now,
+                "closed_because": "done"}  # fmt: skip
+    return {"steps": steps, "step": following["step"],
+            "due_on": date.fromisoformat(following["due_on"]),
+            "agencies": following["agencies"], "legal_basis": following["legal_basis"],
+            "status": "open", "reminded_at": None, "overdue_at": None}  # fmt: skip
