@@ -8,6 +8,7 @@ by being the newest.
 import json
 import secrets
 import time
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
@@ -215,13 +216,41 @@ def verify_cases(
     for service in (Service.SUPPORT, Service.NOTIFY, Service.STATS):
         known = poll(partial(_decided, operator, service, victim), 15.0)
         say(f"  {service} sees the case as {known['status'] if known else 'UNKNOWN'}")
-    late = _fill(REPORTS[0], {"today": "2026-01-05", "stamp": secrets.token_hex(3)})
+    late = _fill(REPORTS[0], {"today": BEFORE_TET.isoformat(), "stamp": secrets.token_hex(3)})
     late_case = reporter.post(Service.INTAKE, "/v1/reports", json=late).json()["case_id"]
     escalated = poll(lambda: _events(redis_url, "verification.overdue", late_case), 30.0)
     if escalated is None:
         raise ScenarioError("no overdue escalation")
-    say(f"  a report received on 2026-01-05 was past due ({escalated['due_on']}): "
+    _tet_deadline(verifier, late_case, say)
+    say(f"  it was past due ({escalated['due_on']}): "
         f"verification.overdue, escalated to the {escalated['escalated_to']}")  # fmt: skip
+
+
+BEFORE_TET = date(2026, 2, 12)  # a Thursday; Tết holidays 2026-02-16..20, weekends either side
+
+
+def _tet_deadline(verifier: ApiClient, case_id: str, say: Say) -> None:
+    """A limit in calendar days that ends on a weekend rolls past Tết to the next working day."""
+
+    def task() -> dict[str, Any] | None:
+        answer = verifier.get(Service.VERIFICATION, f"/v1/cases/{case_id}/verification")
+        found: dict[str, Any] | None = answer.json().get("task") if answer.is_success else None
+        return found
+
+    found = poll(task, 15.0)
+    if found is None:
+        raise ScenarioError("no verification task for the report received before Tết")
+    step = found["steps"][0]
+    ends = BEFORE_TET + timedelta(days=step["days"])
+    due = date.fromisoformat(step["due_on"])
+    say(
+        f"  a report received {BEFORE_TET:%a %Y-%m-%d}, just before Tết: {step['days']} "
+        f"{step['day_kind']} days for {', '.join(step['agencies'])} ({step['legal_basis']})"
+    )
+    say(
+        f"    end on {ends:%a %Y-%m-%d} → roll past the weekends and Tết (16-20 Feb) → "
+        f"due {due:%a %Y-%m-%d} (Civil Code 2015 Art. 148(5))"
+    )
 
 
 def _events(redis_url: str, event_type: str, case_id: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from uuid6 import uuid7
 
-from services.verification import domain, store
+from services.verification import api_steps, domain, store
 from services.verification.domain import DecisionRefused, Evidence, Outcome
 from services.verification.handlers import today
 from services.verification.metrics import TaskMetrics
@@ -34,6 +34,7 @@ from shared.webapp import PlatformDep
 router = APIRouter()
 router.include_router(receipts)
 router.include_router(register_api)
+router.include_router(api_steps.router)
 
 
 class Corrections(BaseModel):
@@ -60,6 +61,9 @@ class VerificationOut(BaseModel):
     case_id: str
     task: dict[str, Any] | None
     decision: dict[str, Any] | None
+    child_task: dict[str, Any] | None = Field(
+        default=None, description="A child victim's return task (Law 53/2024 Art. 30), if any"
+    )
 
 
 @router.post(
@@ -124,7 +128,7 @@ async def _record(
          "amendments": amendments},
         new=earlier is None,
     )  # fmt: skip
-    await store.close_task(uow.session, case_id, "decided", datetime.now(UTC))
+    await store.close_task(uow.session, case_id, "decided", datetime.now(UTC), store.VERIFICATION)
     time = business_time(decision.decided_at)
     fixes = Trafficking(**corrections)
     event: Any
@@ -154,16 +158,17 @@ async def verification(case_id: str, platform: PlatformDep, principal: Principal
     ensure_area(principal, case.province, case.ward, case_id)
     async with platform.database.reading() as session:
         task = await store.task_of(session, case_id)
+        child = await store.task_of(session, case_id, store.CHILD_RETURN)
         decision = await store.decision_of(session, case_id)
     return VerificationOut(
         case_id=case_id,
         task=_jsonable(task._asdict()) if task else None,
         decision=_jsonable(decision._asdict()) if decision else None,
+        child_task=_jsonable(child._asdict()) if child else None,
     )
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in row.items()}
+_jsonable = api_steps.jsonable
 
 
 class TaskPage(BaseModel):
@@ -177,8 +182,11 @@ async def work_list(
     status: Literal["open", "overdue", "closed"] | None = None,
     province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
     ward: Annotated[str | None, Query(pattern=r"^[0-9]{5}$")] = None,
+    *,
+    kind: Literal["verification", "child_return"] | None = None,
 ) -> TaskPage:
-    """Verification tasks within the caller's area, soonest due first."""
+    """Verification and child-return tasks within the caller's area, soonest due first; each
+    with its legal steps (``due_on`` is the step under way's)."""
     area = principal.area
     if (area.province and province not in (None, area.province)) or (
         area.ward and ward not in (None, area.ward)
@@ -186,7 +194,7 @@ async def work_list(
         raise forbidden("The area asked for is outside the client's area")
     async with platform.database.reading() as session:
         rows = await store.list_tasks(
-            session, status, area.province or province, area.ward or ward, limit=500
+            session, status, area.province or province, area.ward or ward, limit=500, kind=kind
         )
     return TaskPage(tasks=[_jsonable(row._asdict()) for row in rows])
 

@@ -13,5 +13,10 @@ class VerificationSettings(ServiceSettings):
 
     unknown_limit_days: PositiveInt | None = Field(
         default=None,
-        description="Days allowed where the law sets no limit (rows marked known = false)",
+        description="Days allowed where the law sets no limit (steps marked known = false)",
+    )
+    unknown_limits: dict[str, PositiveInt] = Field(
+        default_factory=dict,
+        description='Days per step the law leaves open, "<procedure>.<step>": days; wins over '
+        "unknown_limit_days",
     )

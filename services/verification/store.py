@@ -4,7 +4,19 @@ register) live in ``shared.db``."""
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import UtcDateTime, new_metadata
@@ -15,7 +27,7 @@ tasks = Table(
     "tasks",
     metadata,
     Column("task_id", String(40), primary_key=True),
-    Column("case_id", String(40), nullable=False, unique=True),
+    Column("case_id", String(40), nullable=False),
     Column("agencies", JSON, nullable=False),
     Column("level", String(20), nullable=False),
     Column("province", String(2), nullable=False),
@@ -29,7 +41,16 @@ tasks = Table(
     Column("overdue_at", UtcDateTime(), nullable=True),
     Column("closed_at", UtcDateTime(), nullable=True),
     Column("closed_because", String(20), nullable=True),
+    Column("kind", String(20), nullable=False, server_default=text("'verification'")),
+    Column("route", String(20), nullable=True),
+    Column("step", String(40), nullable=True),  # the step under way; its due date is due_on
+    Column("steps", JSON, nullable=True),  # the law's steps with their dates (none: before 0008)
+    UniqueConstraint("case_id", "kind", name="uq_tasks_case_id_kind"),
 )
+
+VERIFICATION = "verification"
+CHILD_RETURN = "child_return"
+"""Task kinds: a case's verification, and a child victim's return (Law 53/2024 Art. 30)."""
 
 decisions = Table(
     "decisions",
@@ -91,22 +112,55 @@ async def add_task(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(tasks).values(**values))
 
 
-async def task_of(session: AsyncSession, case_id: str) -> Any:
-    return (await session.execute(select(tasks).where(tasks.c.case_id == case_id))).first()
+async def task_of(session: AsyncSession, case_id: str, kind: str = VERIFICATION) -> Any:
+    rows = await session.execute(
+        select(tasks).where(tasks.c.case_id == case_id, tasks.c.kind == kind)
+    )
+    return rows.first()
 
 
-async def close_task(session: AsyncSession, case_id: str, because: str, now: datetime) -> None:
+async def task_by_id(session: AsyncSession, task_id: str) -> Any:
+    return (await session.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
+
+
+async def close_task(
+    session: AsyncSession, case_id: str, because: str, now: datetime, kind: str | None = None
+) -> None:
+    """Close the case's unfinished tasks (of ``kind`` only, if given)."""
+    conditions = [tasks.c.case_id == case_id, tasks.c.status.in_(["open", "overdue"])]
+    if kind is not None:
+        conditions.append(tasks.c.kind == kind)
     await session.execute(
         update(tasks)
-        .where(tasks.c.case_id == case_id, tasks.c.status.in_(["open", "overdue"]))
+        .where(*conditions)
         .values(status="closed", closed_at=now, closed_because=because)
     )
 
 
+async def advance(session: AsyncSession, task_id: str, step: str, values: dict[str, Any]) -> bool:
+    """Change an unfinished task only if ``step`` is still the one under way: of two agencies
+    marking it done at once, one wins."""
+    result = await session.execute(
+        update(tasks)
+        .where(tasks.c.task_id == task_id, tasks.c.step == step,
+               tasks.c.status.in_(["open", "overdue"]))
+        .values(**values)
+    )  # fmt: skip
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def list_tasks(
-    session: AsyncSession, status: str | None, province: str | None, ward: str | None, limit: int
+    session: AsyncSession,
+    status: str | None,
+    province: str | None,
+    ward: str | None,
+    limit: int,
+    *,
+    kind: str | None = None,
 ) -> list[Any]:
     statement = select(tasks)
+    if kind:
+        statement = statement.where(tasks.c.kind == kind)
     if status:
         statement = statement.where(tasks.c.status == status)
     if province:
@@ -118,9 +172,11 @@ async def list_tasks(
 
 
 async def unfinished(session: AsyncSession) -> list[tuple[date, str]]:
-    """Reception date and status of every task not closed."""
+    """Reception date and status of every verification task not closed."""
     rows = await session.execute(
-        select(tasks.c.received_on, tasks.c.status).where(tasks.c.status.in_(["open", "overdue"]))
+        select(tasks.c.received_on, tasks.c.status).where(
+            tasks.c.status.in_(["open", "overdue"]), tasks.c.kind == VERIFICATION
+        )
     )
     return [(row.received_on, row.status) for row in rows]
 
@@ -135,15 +191,24 @@ async def open_past(session: AsyncSession, day: date, limit: int) -> list[Any]:
 async def to_remind(session: AsyncSession, until: date, limit: int) -> list[Any]:
     rows = await session.execute(
         select(tasks)
-        .where(tasks.c.status == "open", tasks.c.reminded_at.is_(None), tasks.c.due_on <= until)
+        .where(
+            tasks.c.status == "open",
+            tasks.c.reminded_at.is_(None),
+            tasks.c.due_on <= until,
+            tasks.c.kind == VERIFICATION,
+        )
         .limit(limit)
     )
     return list(rows)
 
 
-async def claim(session: AsyncSession, task_id: str, expected: str, values: dict[str, Any]) -> bool:
-    """Change a task only if it is still as we saw it: with several replicas, one wins."""
+async def claim(
+    session: AsyncSession, task_id: str, expected: str, step: str | None, values: dict[str, Any]
+) -> bool:
+    """Change a task only if it is still as we saw it (status and step under way): with several
+    replicas, one wins, and a step done meanwhile is not escalated."""
     conditions = [tasks.c.task_id == task_id, tasks.c.status == expected]
+    conditions.append(tasks.c.step.is_(None) if step is None else tasks.c.step == step)
     if "reminded_at" in values:
         conditions.append(tasks.c.reminded_at.is_(None))
     result = await session.execute(update(tasks).where(*conditions).values(**values))

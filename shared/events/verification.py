@@ -14,6 +14,8 @@ def register(registry: EventRegistry) -> None:
         VerificationOpened,
         VerificationReminderDue,
         VerificationOverdue,
+        ChildReturnOpened,
+        ChildReturnOverdue,
         CaseIdentified,
         CaseNotIdentified,
         CaseIdentificationAmended,
@@ -31,13 +33,18 @@ class VerificationOpened(EventPayload):
 
     case_id: str
     task_id: str
-    agencies: list[str] = Field(description="commune_police, border_guard, provincial_police")
+    agencies: list[str] = Field(
+        description="The current step's agencies, e.g. district_social_affairs, "
+        "provincial_health_department, provincial_police, border_guard"
+    )
     level: str = Field(description="commune or province")
     province: str
     ward: str | None = None
-    due_on: date
+    due_on: date = Field(description="The current step's due date")
     legal_basis: str
     limit_known: bool = Field(description="False when the law sets no limit and ours is a setting")
+    route: str | None = Field(default=None, description="self_report, rescued or returned")
+    step: str | None = Field(default=None, description="The step under way (see the task's steps)")
 
 
 class VerificationReminderDue(EventPayload):
@@ -50,12 +57,44 @@ class VerificationReminderDue(EventPayload):
     task_id: str
     due_on: date
     level: str
+    step: str | None = Field(default=None, description="The step due (see the task's steps)")
 
 
 class VerificationOverdue(EventPayload):
     """A verification task passed its due date and went up a level."""
 
     event_type = "verification.overdue"
+    stream = Stream.CASES
+
+    case_id: str
+    task_id: str
+    due_on: date
+    escalated_to: str
+    province: str
+    step: str | None = Field(default=None, description="The step overdue (see the task's steps)")
+
+
+class ChildReturnOpened(EventPayload):
+    """A child victim must go back to relatives (notified to collect, or escorted), else to a
+    facility (Law 53/2024 Art. 30): a task for child protection."""
+
+    event_type = "verification.child_return_opened"
+    stream = Stream.CASES
+
+    case_id: str
+    task_id: str
+    agencies: list[str]
+    province: str
+    ward: str | None = None
+    due_on: date
+    legal_basis: str
+    limit_known: bool = Field(description="False when the law sets no limit and ours is a setting")
+
+
+class ChildReturnOverdue(EventPayload):
+    """A child victim's return task passed its due date and went up a level."""
+
+    event_type = "verification.child_return_overdue"
     stream = Stream.CASES
 
     case_id: str

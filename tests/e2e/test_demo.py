@@ -58,6 +58,10 @@ def assert_the_story(out: str, tmp_path: Path) -> None:
     assert "→ decodes as CloudEvent case.received" in out
     assert "decisions: victim (200), not_victim (200)" in out
     assert "verification.overdue, escalated to the province" in out
+    # a calendar-day limit ending on a weekend rolls past Tết and the weekends (Civil Code 148)
+    assert "a report received Thu 2026-02-12, just before Tết: 3 calendar days" in out
+    assert "end on Sun 2026-02-15 → roll past the weekends and Tết" in out
+    assert "due Mon 2026-02-23 (Civil Code 2015 Art. 148(5))" in out
     assert "protection ordered for the victim and 2 relatives → 201" in out
     for service in ("support", "notify", "stats"):
         assert f"  {service} sees the case as identified" in out

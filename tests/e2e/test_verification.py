@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.verification.domain import due_on, load_limits
+from services.verification.procedures import Route, load, opened_steps
+from shared.legal_time import DayKind, add_days
 from shared.names import Service, Stream
 from tests.e2e.conftest import Services
 from tests.e2e.test_reports import RECEIVED, REPORT, TODAY, events, post, published, report
@@ -46,13 +47,19 @@ def test_a_received_case_opens_one_task_for_the_competent_agency(
 ) -> None:
     case_id = new_case(platform, reporter, "v-open")
     opened = published(platform, Stream.CASES, "verification.opened", "case_id", case_id)
-    assert opened["agencies"] == ["commune_police"]
-    due = due_on(load_limits(), RECEIVED).isoformat()
-    assert (opened["level"], opened["ward"], opened["due_on"]) == ("commune", WARD, due)
-    assert opened["limit_known"] is False  # received after 2025-07-01: a configured limit
+    # Law 53/2024 Art. 27 as amended by Law 86/2025: the provincial health department with the
+    # provincial police, 3 days for the initial information
+    assert opened["agencies"] == ["provincial_health_department", "provincial_police"]
+    procedures = load()
+    first = opened_steps(procedures, procedures.plan(RECEIVED, Route.SELF_REPORT).procedure,
+                         RECEIVED)[0]  # fmt: skip
+    assert (opened["level"], opened["ward"], opened["due_on"]) == ("commune", WARD,
+                                                                   first["due_on"])  # fmt: skip
+    assert (opened["route"], opened["step"]) == ("self_report", "provincial_initial_verification")
+    assert opened["limit_known"] is True
     handover = new_case(platform, reporter, "v-border", reception_form="bilateral_handover")
     opened = published(platform, Stream.CASES, "verification.opened", "case_id", handover)
-    assert opened["agencies"] == ["border_guard", "provincial_police"]
+    assert opened["agencies"] == ["provincial_police", "border_guard"]  # Law 53 Arts. 29-30
 
     verifier = {"Authorization": f"Bearer {platform.token('verifier', '11', WARD)}"}
     tasks = httpx.get(f"{platform.urls[Service.VERIFICATION]}/v1/tasks",
@@ -150,7 +157,9 @@ def test_an_overdue_task_escalates_once_with_two_replicas_and_a_restart(
     assert answer.status_code == 202, answer.text
     case_id = answer.json()["case_id"]
     overdue = published(services, Stream.CASES, "verification.overdue", "case_id", case_id)
-    assert (overdue["escalated_to"], overdue["due_on"]) == ("province", "2026-01-25")
+    # Law 53/2024 Art. 27: 3 days for the provincial step, from reception on 2026-01-05
+    assert (overdue["escalated_to"], overdue["due_on"]) == ("province", "2026-01-08")
+    assert overdue["step"] == "provincial_initial_verification"
     replica.terminate()
     replica.wait(15)
     services.start_replica(Service.VERIFICATION)
@@ -194,3 +203,67 @@ def test_a_protection_order_is_made_and_ended(platform: Services, reporter: str)
         headers=verifier,
     )
     assert again.status_code == 409
+
+
+def test_law_66_art_24_a_step_done_starts_the_next_limit_from_its_date(
+    platform: Services, reporter: str
+) -> None:
+    """The agency concerned marks its step done (within its area); the police's limit runs
+    from the request's date."""
+    case_id = new_case(platform, reporter, "v-step")
+    opened = published(platform, Stream.CASES, "verification.opened", "case_id", case_id)
+    base = f"{platform.urls[Service.VERIFICATION]}/v1/tasks/{opened['task_id']}/steps"
+    done = {"on": (RECEIVED + timedelta(days=1)).isoformat()}
+    url = f"{base}/provincial_initial_verification/done"
+    elsewhere = {"Authorization": f"Bearer {platform.token('verifier', '11', OTHER_WARD)}"}
+    assert httpx.post(url, json=done, headers=elsewhere).status_code == 403
+    support = {"Authorization": f"Bearer {platform.token('support_officer', '11', WARD)}"}
+    assert httpx.post(url, json=done, headers=support).status_code == 403
+    verifier = {"Authorization": f"Bearer {platform.token('verifier', '11', WARD)}"}
+    early = {"on": (RECEIVED - timedelta(days=1)).isoformat()}
+    assert httpx.post(url, json=early, headers=verifier).status_code == 422
+    answer = httpx.post(url, json=done, headers=verifier)
+    assert answer.status_code == 200, answer.text
+    task = answer.json()
+    police = add_days(RECEIVED + timedelta(days=1), 20, DayKind.CALENDAR).isoformat()
+    assert (task["step"], task["due_on"], task["agencies"]) == (
+        "police_identification", police, ["provincial_police"]
+    )  # fmt: skip
+    assert task["steps"][0]["done_on"] == done["on"]
+    assert httpx.post(url, json=done, headers=verifier).status_code == 409
+    last = httpx.post(f"{base}/police_identification/done", json=done, headers=verifier)
+    assert last.status_code == 409  # the last step ends with the decision
+    view = httpx.get(f"{platform.urls[Service.VERIFICATION]}/v1/cases/{case_id}/verification",
+                     headers=verifier).json()  # fmt: skip
+    assert (view["task"]["step"], view["task"]["due_on"]) == ("police_identification", police)
+
+
+def test_law_53_art_30_a_child_returned_from_abroad_has_a_return_task_for_child_protection(
+    platform: Services, reporter: str
+) -> None:
+    child = {"full_name": "Lò Văn Bình", "sex": "male", "age": 11, "ethnicity": "03",
+             "nationality": "VN"}  # fmt: skip
+    case_id = new_case(platform, reporter, "v-child", reception_form="bilateral_handover",
+                       person=child)  # fmt: skip
+    opened = published(platform, Stream.CASES, "verification.child_return_opened", "case_id",
+                       case_id)  # fmt: skip
+    assert opened["agencies"] == ["child_protection"]
+    assert "Art. 30" in opened["legal_basis"]
+    assert opened["limit_known"] is False  # no limit in the law: a configured one, said so
+    tasks = f"{platform.urls[Service.VERIFICATION]}/v1/tasks"
+    here = {"Authorization": f"Bearer {platform.token('verifier', '11', WARD)}"}
+    listed = httpx.get(tasks, params={"kind": "child_return"}, headers=here).json()["tasks"]
+    assert [t["task_id"] for t in listed].count(opened["task_id"]) == 1
+    assert all(t["kind"] == "child_return" for t in listed)
+    elsewhere = {"Authorization": f"Bearer {platform.token('verifier', '11', OTHER_WARD)}"}
+    theirs = httpx.get(tasks, params={"kind": "child_return"}, headers=elsewhere).json()
+    assert opened["task_id"] not in [t["task_id"] for t in theirs["tasks"]]
+    view = httpx.get(f"{platform.urls[Service.VERIFICATION]}/v1/cases/{case_id}/verification",
+                     headers=here).json()  # fmt: skip
+    assert view["child_task"]["task_id"] == opened["task_id"]
+    assert view["task"]["kind"] == "verification"
+    protection = {"Authorization": f"Bearer {platform.token('support_officer', '11', WARD)}"}
+    done = httpx.post(f"{tasks}/{opened['task_id']}/steps/child_return/done",
+                      json={"on": TODAY.isoformat()}, headers=protection)  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["closed_because"]) == ("closed", "done")

@@ -31,11 +31,12 @@ from tests.services.notify.directory import (
 
 
 def test_the_shipped_routes_load_with_unique_ids() -> None:
-    assert len({r.id for r in ROUTES}) == len(ROUTES) == 13
+    assert len({r.id for r in ROUTES}) == len(ROUTES) == 15
     assert {r.event for r in ROUTES} == {
         "case.received", "verification.reminder_due", "verification.overdue", "case.identified",
         "protection.ordered", "support.referred", "referral.accepted", "support.granted",
-        "application.overdue",
+        "application.overdue", "verification.child_return_opened",
+        "verification.child_return_overdue",
     }  # fmt: skip
 
 
@@ -99,6 +100,13 @@ def test_a_bilateral_handover_adds_the_border_guard_and_the_provincial_police(
 @pytest.mark.parametrize(("child", "reached"), [(True, {"cpr-11"}), (False, set()), (None, set())])
 def test_a_child_adds_child_protection(child: bool | None, reached: set[str]) -> None:
     assert agencies(found(route("received-child"), "case.received", child=child)) == reached
+
+
+def test_law_53_art_30_a_child_victims_return_task_reaches_child_protection() -> None:
+    opened = found(route("child-return"), "verification.child_return_opened")
+    assert agencies(opened) == {"cpr-11", "sp-11"}
+    late = found(route("child-return-overdue"), "verification.child_return_overdue")
+    assert agencies(late) == {"cpr-11", "sp-11"}
 
 
 def test_child_protection_of_the_commune_comes_before_the_provinces() -> None:
