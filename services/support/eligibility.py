@@ -64,8 +64,9 @@ def group_of(facts: Facts, beneficiary: str, regime: Regime | None = None) -> Gr
 
 
 def group_refusal(rule: Rule, group: Group) -> Refusal:
+    basis = rule.groups_basis or rule.legal_basis
     return Refusal(f"group.{group}", "kind",
-                   f"{rule.legal_basis}: {LABELS[group]} does not receive {rule.kind}")  # fmt: skip
+                   f"{basis}: {LABELS[group]} does not receive {rule.kind}")  # fmt: skip
 
 
 def legal_status_refusal(rule: Rule, facts: Facts, group: Group) -> Refusal | None:
@@ -76,7 +77,8 @@ def legal_status_refusal(rule: Rule, facts: Facts, group: Group) -> Refusal | No
         return None
     return Refusal("fact.legal_status", "case_id",
                    f"the case records no nationality: {rule.kind} is only for Vietnamese citizens "
-                   f"and stateless persons residing in Viet Nam ({rule.legal_basis})")  # fmt: skip
+                   f"and stateless persons residing in Viet Nam "
+                   f"({rule.groups_basis or rule.legal_basis})")  # fmt: skip
 
 
 def condition_refusals(

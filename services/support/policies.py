@@ -105,6 +105,7 @@ class _RuleRow(_Strict):
     groups: list[Group] = Field(min_length=1)
     conditions: list[Condition] = Field(default_factory=list)
     article: str = Field(min_length=1)  # "unknown" where the sources at hand do not say
+    groups_basis: str | None = Field(default=None, min_length=3)  # who receives it, if elsewhere
     effective_from: date | None = None
     effective_to: date | None = None
 
@@ -129,6 +130,7 @@ class _Document(_Strict):
     adopted: date | None = None  # adopted or signed
     applied_from: date | None = None  # where the start is unknown: the day the platform uses
     unsettled: str | None = Field(default=None, min_length=10)  # what would settle the start
+    groups_basis: str | None = Field(default=None, min_length=3)  # the article on who receives
 
     @model_validator(mode="after")
     def _placed(self) -> "_Document":
@@ -190,6 +192,7 @@ class Rule:
     legal_basis: str
     start_known: bool = True
     start_note: str | None = None  # where the start is unknown: the day applied and why
+    groups_basis: str = ""  # the provision saying who receives the kind; else legal_basis
 
     def in_force(self, day: date) -> bool:
         return self.effective_from <= day and (
@@ -239,6 +242,7 @@ def _rules_of(parsed: _File) -> list[Rule]:
             effective_from=row.effective_from or doc.start,
             effective_to=row.effective_to or doc.effective_to,
             legal_basis=doc.title if row.article == "unknown" else f"{doc.title}, {row.article}",
+            groups_basis=row.groups_basis or doc.groups_basis or "",
             start_known=doc.effective_from != "unknown",
             start_note=None
             if doc.effective_from != "unknown"

@@ -260,8 +260,9 @@ def test_law_53_2024_art_37_4_a_foreign_victim_receives_only_the_kinds_listed() 
         assert codes(decision) == {"group.foreign_victim"}, kind
     hardship = decide(person, request(kind=Kind.HARDSHIP_ALLOWANCE, granted_on=NEW_DAY))
     (refusal,) = hardship.refusals
-    assert "Điều 37" in refusal.message
-    assert "a foreign victim does not receive hardship_allowance" in refusal.message
+    assert refusal.message == (
+        "Luật 53/2024/QH15, Điều 37: a foreign victim does not receive hardship_allowance"
+    )
 
 
 def test_law_53_2024_art_37_3_a_person_being_identified_abroad_gets_points_a_to_d_only() -> None:
@@ -353,3 +354,13 @@ def test_a_foreign_person_never_receives_education_training_or_the_hardship_allo
         assert any(r.rule.startswith("group.foreign") for r in decision.refusals)
     if regime is NEW and kind in FOREIGN_REFUSED:
         assert not decision.eligible
+
+
+def test_decree_09_2013_art_23_is_the_reason_a_province_refuses_a_foreign_victim() -> None:
+    """A provincial resolution sets the amount; who receives it is Decree 09's to say."""
+    decision = decide(facts(legal_status="foreign"), request(kind=Kind.HARDSHIP_ALLOWANCE))
+    (refusal,) = decision.refusals
+    assert (refusal.rule, refusal.field) == ("group.foreign_victim", "kind")
+    assert refusal.message == (
+        "Nghị định 09/2013/NĐ-CP, Điều 23: a foreign victim does not receive hardship_allowance"
+    )
