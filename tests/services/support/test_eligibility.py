@@ -358,7 +358,8 @@ def test_a_foreign_person_never_receives_education_training_or_the_hardship_allo
 
 def test_decree_09_2013_art_23_is_the_reason_a_province_refuses_a_foreign_victim() -> None:
     """A provincial resolution sets the amount; who receives it is Decree 09's to say."""
-    decision = decide(facts(legal_status="foreign"), request(kind=Kind.HARDSHIP_ALLOWANCE))
+    asked = request(kind=Kind.HARDSHIP_ALLOWANCE, amount=None)
+    decision = decide(facts(legal_status="foreign"), asked)
     (refusal,) = decision.refusals
     assert (refusal.rule, refusal.field) == ("group.foreign_victim", "kind")
     assert refusal.message == (
