@@ -2,7 +2,9 @@
 sources, refusals with their legal reason, and a child referred to child-protection services.
 
 Both persons were received in a commune of today's Tuyên Quang that was Hà Giang's before the
-2025 merger, in spring 2025: the old regime, under Hà Giang's Resolution 15/2020 rates.
+2025 merger, in spring 2025: the old regime, under Hà Giang's Resolution 15/2020 rates. Two
+women handed over in July 2020 show the resolution's start, and a Lao woman trafficked into
+Viet Nam what the law withholds from a foreign victim.
 """
 
 import asyncio
@@ -19,6 +21,8 @@ from shared.names import Service
 WARD = "00694"  # Phường Hà Giang 1 (Tuyên Quang, 08), formerly Hà Giang's (02)
 BEING_IDENTIFIED_ON, IDENTIFIED_ON = "2025-05-05", "2025-04-01"
 BUDGET_YEAR = 2025
+HA_GIANG_FROM = "2020-07-20"  # Resolution 15/2020/NQ-HĐND in force
+NATIONAL_FLOOR = 70_000  # Circular 84/2019/TT-BTC: road meals, VND a day at least
 PROVIDER = "Trung tâm Công tác xã hội tỉnh Điện Biên"  # as notify's directory names it
 
 
@@ -156,7 +160,41 @@ def _play(desk: Desk, operator: ApiClient, child_case: str, say: Say) -> None:
         f"officer approves → {approved.json()['status']}")  # fmt: skip
 
     _budgets_and_payments(desk, [*essentials, shelter, approved.json()], say)
+    _effective_dates(desk, operator, stamp, say)
+    _foreign_victim(desk, operator, stamp, say)
     _refer_child(desk, child_case, say)
+
+
+def _effective_dates(desk: Desk, operator: ApiClient, stamp: str, say: Say) -> None:
+    """Road meals home for two women handed over in July 2020, either side of the day Hà
+    Giang's resolution took effect: before it the national rules (only a floor is set)."""
+    say(f"  Hà Giang's Resolution 15/2020 applies from {HA_GIANG_FROM}; two women handed over "
+        "in July 2020, each two days on the road home:")  # fmt: skip
+    before = _case(desk, operator, _person(f"{stamp}-3", "2020-07-17", age=27), None)
+    national = _grant(desk.officer, before, say, kind="road_meals", quantity=2,
+                      granted_at="2020-07-18", amount=2 * NATIONAL_FLOOR,
+                      legal_basis="Thông tư 84/2019/TT-BTC (mức tối thiểu)")  # fmt: skip
+    after = _case(desk, operator, _person(f"{stamp}-4", "2020-07-21", age=23), None)
+    provincial = _grant(desk.officer, after, say, kind="road_meals", quantity=2,
+                        granted_at="2020-07-22")  # fmt: skip
+    if national is None or provincial is None or provincial["rate"] != 100_000:
+        raise ScenarioError("the rates either side of Hà Giang's resolution are wrong")
+
+
+def _foreign_victim(desk: Desk, operator: ApiClient, stamp: str, say: Say) -> None:
+    """Decree 09/2013 Art. 23: the hardship allowance is for Vietnamese citizens and stateless
+    persons residing in Viet Nam; a foreign victim receives essential needs and care."""
+    body = _person(f"{stamp}-5", "2025-03-12", age=19, nationality="LA", ethnicity=None)
+    body |= {"reception_form": "rescued",
+             "trafficking": {"scope": "domestic", "purposes": ["forced_marriage"]}}  # fmt: skip
+    case_id = _case(desk, operator, body, IDENTIFIED_ON)
+    say(f"  a Lao woman trafficked into Viet Nam (case {case_id}), identified {IDENTIFIED_ON}:")
+    if _grant(desk.officer, case_id, say, kind="hardship_allowance", granted_at="2025-04-02"):
+        raise ScenarioError("a foreign victim was granted the hardship allowance")
+    path, on = f"/v1/cases/{case_id}/entitlements", {"on": "2025-04-02"}
+    entitled = desk.officer.get(Service.SUPPORT, path, params=on).json()
+    kinds = ", ".join(sorted({e["kind"] for e in entitled["entitlements"]}))
+    say(f"    she may receive: {kinds}")
 
 
 def _today() -> str:

@@ -1,66 +1,30 @@
 """Support's rules. Pure: what a person is entitled to under the legal tables, whether a grant,
 a disbursement, a referral step or a closure may be made. Money is integer VND throughout."""
 
-import calendar
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from services.support.policies import (
-    REGIME_CHANGE,
-    CapUnit,
-    Condition,
-    Group,
-    Kind,
-    Regime,
-    Rule,
-    Unit,
+from services.support.eligibility import (
+    condition_refusals,
+    group_of,
+    group_refusal,
+    legal_status_refusal,
+    regime_of,
 )
+from services.support.facts import (
+    PERSON,
+    Facts,
+    Granted,
+    Refusal,
+    add_months,
+    beneficiaries,
+)
+from services.support.policies import CapUnit, Condition, Kind, Regime, Rule, Unit
 
-PERSON = "person"
-ADULT_AGE = 18
-WINDOW_MONTHS = 12  # Decree 09/2013 Art. 23: apply within 12 months of certification
-
-
-@dataclass(frozen=True, slots=True)
-class Granted:
-    """What a beneficiary already holds of one kind: pending and approved grants."""
-
-    quantity: int
-    first_on: date
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What support knows of a case: coded facts from the case events and its own records."""
-
-    status: str  # received | being_identified | identified | not_identified | merged
-    received_on: date
-    province: str
-    identified_on: date | None = None
-    legacy_province: str | None = None  # the pre-2025 province, from the commune code
-    age: int | None = None
-    accompanying_minors: int = 0
-    poor_household: bool | None = None
-    consent_services: bool | None = True
-    refused_kinds: frozenset[str] = frozenset()  # "all", or kinds the person declined
-    closed: bool = False
-    retrafficking_risk: bool = False
-    granted: Mapping[tuple[str, Kind], Granted] = field(default_factory=dict)
-
-    @property
-    def child(self) -> bool:
-        return self.age is not None and self.age < ADULT_AGE
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why the law refuses: ``rule`` is a stable code, ``field`` the request field concerned."""
-
-    rule: str
-    field: str
-    message: str
+__all__ = ["PERSON", "Facts", "Granted", "Refusal", "add_months", "beneficiaries", "group_of",
+           "regime_of"]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +39,7 @@ class Assessment:
     cap: int | None  # in the rule's unit (days, school years, or 1 for once)
     remaining: int | None
     refusals: tuple[Refusal, ...]
+    requires: tuple[Refusal, ...] = ()  # circumstances a grant must declare
 
     @property
     def eligible(self) -> bool:
@@ -90,6 +55,7 @@ class GrantRequest:
     amount: int | None = None  # the actual cost, or an explicit amount where the rate is unknown
     basis: str | None = None  # the legal basis of an explicit amount
     receipt: str | None = None
+    declared: Mapping[str, bool] = field(default_factory=dict)  # see policies.DECLARED
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,43 +70,6 @@ class GrantDecision:
     @property
     def eligible(self) -> bool:
         return not self.refusals
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later (the month's last day if shorter); ``date.max`` at most."""
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    if year > date.max.year:
-        return date.max
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def regime_of(facts: Facts) -> Regime:
-    """Identified before 2025-07-01: the old regime for good. A person still being identified is
-    placed by the reception date."""
-    decisive = facts.identified_on if facts.status == "identified" else None
-    day = decisive or facts.received_on
-    return Regime.LAW_66_2011 if day < REGIME_CHANGE else Regime.LAW_53_2024
-
-
-def beneficiaries(facts: Facts) -> list[str]:
-    return [PERSON, *(f"minor-{n}" for n in range(1, facts.accompanying_minors + 1))]
-
-
-PERSON_GROUPS = {
-    "identified": Group.VICTIM,
-    "received": Group.BEING_IDENTIFIED,
-    "being_identified": Group.BEING_IDENTIFIED,
-}
-
-
-def group_of(facts: Facts, beneficiary: str) -> Group | None:
-    """The person's group by status; a minor accompanies a victim or a person being identified,
-    so support ends for both when the person is found not to be a victim."""
-    group = PERSON_GROUPS.get(facts.status)
-    if beneficiary == PERSON or group is None:
-        return group
-    return Group.ACCOMPANYING_MINOR if beneficiary in beneficiaries(facts) else None
 
 
 class Unplaceable(LookupError):
@@ -176,7 +105,7 @@ def national_minimum(rules: Iterable[Rule], kind: Kind, regime: Regime, day: dat
 
 def cap_of(rule: Rule, first_on: date) -> int | None:
     """The most a beneficiary may receive under the rule, in the rule's unit."""
-    if rule.unit is Unit.ONCE or Condition.FIRST_SCHOOL_YEAR in rule.conditions:
+    if rule.unit is Unit.ONCE or rule.conditions & {Condition.ONCE, Condition.FIRST_SCHOOL_YEAR}:
         return 1
     if rule.cap is None:
         return None
@@ -186,13 +115,21 @@ def cap_of(rule: Rule, first_on: date) -> int | None:
 
 
 def assess(
-    rules: Iterable[Rule], facts: Facts, kind: Kind, beneficiary: str, day: date
+    rules: Iterable[Rule],
+    facts: Facts,
+    kind: Kind,
+    beneficiary: str,
+    day: date,
+    *,
+    declared: Mapping[str, bool] | None = None,
 ) -> Assessment:
-    """May this beneficiary receive this kind of support on ``day``, and how much is left?"""
+    """May this beneficiary receive this kind of support on ``day``, and how much is left?
+    ``declared``: the circumstances a grant declares; None lists those a grant would need."""
     rules = tuple(rules)
     regime = regime_of(facts)
     refusals = case_refusals(facts, kind)
-    group = group_of(facts, beneficiary)
+    group = group_of(facts, beneficiary, regime)
+    requires: list[Refusal] = []
     try:
         rule = rule_for(rules, kind, regime, facts, day)
     except Unplaceable:
@@ -202,16 +139,16 @@ def assess(
     if rule is None and not refusals:
         refusals.append(Refusal("policy.none", "kind",
                                 f"no {regime} rule for {kind} is in force on {day}"))  # fmt: skip
-    if group is None and (
-        facts.status == "not_identified" or beneficiary not in beneficiaries(facts)
-    ):
-        refusals.append(_no_group(facts, beneficiary))
+    if group is None:
+        if facts.status == "not_identified" or beneficiary not in beneficiaries(facts):
+            refusals.append(_no_group(facts, beneficiary))
     elif rule is not None and group not in rule.groups:
-        allowed = ", ".join(sorted(rule.groups))
-        refusals.append(Refusal(f"group.{group}", "kind",
-                                f"{kind} is for {allowed} ({rule.legal_basis})"))  # fmt: skip
-    if rule is not None and group in rule.groups:  # conditions matter only to those entitled
-        refusals.extend(_condition_refusals(rule, facts, day))
+        refusals.append(group_refusal(rule, group))
+    elif rule is not None:  # conditions matter only to those entitled
+        unknown = legal_status_refusal(rule, facts, group)
+        refusals.extend([unknown] if unknown else [])
+        found, requires = condition_refusals(rule, facts, beneficiary, day, declared)
+        refusals.extend(found)
     held = facts.granted.get((beneficiary, kind))
     cap = cap_of(rule, held.first_on if held else day) if rule else None
     remaining = None if cap is None else max(cap - (held.quantity if held else 0), 0)
@@ -223,7 +160,9 @@ def assess(
                 f"the cap of {cap} {_cap_unit(rule)} is used up ({rule.legal_basis})",
             )
         )
-    return Assessment(kind, beneficiary, regime, rule, cap, remaining, tuple(refusals))
+    return Assessment(
+        kind, beneficiary, regime, rule, cap, remaining, tuple(refusals), tuple(requires)
+    )
 
 
 def case_refusals(facts: Facts, kind: Kind | None = None) -> list[Refusal]:
@@ -250,21 +189,6 @@ def _no_group(facts: Facts, beneficiary: str) -> Refusal:
                    "the person was not identified as a victim: support has ended")  # fmt: skip
 
 
-def _condition_refusals(rule: Rule, facts: Facts, day: date) -> list[Refusal]:
-    found = []
-    if Condition.POOR_HOUSEHOLD in rule.conditions and facts.poor_household is not True:
-        found.append(Refusal("condition.poor_household", "kind",
-                             f"only for a poor household, not recorded for this person "
-                             f"({rule.legal_basis})"))  # fmt: skip
-    if Condition.WITHIN_12_MONTHS in rule.conditions and (
-        facts.identified_on is None or day > add_months(facts.identified_on, WINDOW_MONTHS)
-    ):
-        found.append(Refusal("condition.within_12_months", "granted_at",
-                             f"must be applied for within {WINDOW_MONTHS} months of "
-                             f"identification ({rule.legal_basis})"))  # fmt: skip
-    return found
-
-
 def _cap_unit(rule: Rule) -> str:
     if rule.unit is Unit.PER_DAY:
         return "days"
@@ -277,7 +201,8 @@ def decide_grant(
     """The grant the law allows for the request, or every reason it refuses (only the case's
     state when that alone forbids any support: a closed case, no consent)."""
     rules = tuple(rules)
-    assessment = assess(rules, facts, request.kind, request.beneficiary, request.granted_on)
+    assessment = assess(rules, facts, request.kind, request.beneficiary, request.granted_on,
+                        declared=request.declared)  # fmt: skip
     blocking = case_refusals(facts, request.kind)
     if blocking:
         return GrantDecision(assessment, request.quantity, 0, None, "", tuple(blocking))

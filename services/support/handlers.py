@@ -22,7 +22,8 @@ async def on_case_received(uow: UnitOfWork, event: Event[Any]) -> None:
     case: CaseReceived = event.payload
     facts = {"case_id": case.case_id, "age": case.age,
              "accompanying_minors": case.accompanying_minors,
-             "legacy_province": areas.former_province(case.ward)}  # fmt: skip
+             "legacy_province": areas.former_province(case.ward),
+             "legal_status": case.legal_status, "abroad": case.abroad}  # fmt: skip
     await store.remember_case(uow.session, facts)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     extract,
+    false,
     func,
     insert,
     select,
@@ -47,6 +48,8 @@ support_cases = Table(
     Column("closed_on", Date, nullable=True),
     Column("closure_reason", String(30), nullable=True),
     Column("retrafficking_risk", Boolean, nullable=False, default=False),
+    Column("legal_status", String(20), nullable=True),  # see services.support.facts
+    Column("abroad", Boolean, nullable=False, server_default=false()),
 )
 
 grants = Table(
@@ -74,6 +77,7 @@ grants = Table(
     Column("decision_note", Text, nullable=True),
     Column("province", String(2), nullable=False),
     Column("ward", String(5), nullable=True),
+    Column("declared", JSON, nullable=True),  # circumstances declared with the grant
     CheckConstraint("disbursed >= 0 AND disbursed <= amount", name="paid"),
 )
 

@@ -1,6 +1,7 @@
 """Events intake publishes. Coded facts only: no names, ID numbers, phones or addresses."""
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -43,6 +44,12 @@ class CaseReceived(EventPayload):
     age: int | None = Field(default=None, description="Age on the reception date")
     ethnicity: str | None = Field(default=None, description="GSO code; 01 = Kinh")
     nationality: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    legal_status: Literal["vietnamese", "stateless_resident", "foreign"] | None = Field(
+        default=None,
+        description="Vietnamese citizen, stateless person residing in Viet Nam, or foreigner "
+        "(Law 53/2024 Art. 37); null: nationality not recorded",
+    )
+    abroad: bool = Field(default=False, description="Still abroad when reported")
     trafficking_scope: str
     destination_country: str | None = None
     purposes: list[str] = Field(default_factory=list)

@@ -101,7 +101,9 @@ def plan_cases(n: int, seed: int, run: str) -> list[Case]:
             "sex": rng.choice(("female", "female", "male")),
             "age": 30 if support else rng.randrange(12, 60),
             "ethnicity": rng.choice(("01", "03", "04", "08")),
-            "nationality": "VN" if rng.random() < 0.95 else "LA",
+            # drawn for every case (the plan stays as it was); a supported person is Vietnamese:
+            # the hardship allowance is not for a foreign victim (Decree 09/2013 Art. 23)
+            "nationality": "VN" if rng.random() < 0.95 or support else "LA",
             "id_number": f"{zlib.crc32(f'{run}-{index}'.encode()):010d}{index % 100:02d}",
         }
         body = {

@@ -65,7 +65,12 @@ def assert_the_story(out: str, tmp_path: Path) -> None:
     assert "protection ordered for the victim and 2 relatives → 201" in out
     for service in ("support", "notify", "stats"):
         assert f"  {service} sees the case as identified" in out
-    assert out.count("    granted ") == 6
+    assert out.count("    granted ") == 8
+    # Issue 14: a province's rate from its resolution's start, the national rules before it
+    assert re.search(r"granted road_meals x 2 +140,000 VND .*Thông tư 84/2019/TT-BTC", out)
+    assert re.search(r"granted road_meals x 2 +200,000 VND .*Nghị quyết 15/2020/NQ-HĐND", out)
+    assert ("REFUSED hardship_allowance x 1   group.foreign_victim: Nghị định 09/2013/NĐ-CP, "
+            "Điều 23: a foreign victim does not receive hardship_allowance") in out  # fmt: skip
     assert "REFUSED hardship_allowance x 1   group.being_identified" in out
     assert "REFUSED shelter_meals x 70       cap.exceeded: at most 61 days left" in out
     assert "the second officer approves → approved" in out

@@ -184,13 +184,59 @@ def test_where_the_amount_is_unknown_a_grant_needs_an_explicit_amount_and_basis(
     case_id = answer.json()["case_id"]
     wait_for_support(platform, case_id, "being_identified")
     officer = Officer(platform, "support_officer", "11")
-    bare = officer.grant(case_id, kind="road_meals", quantity=2, granted_at=TODAY.isoformat())
+    unable = {"unable_to_pay": True}  # Law 53/2024: road meals for a person unable to pay
+    bare = officer.grant(case_id, kind="road_meals", quantity=2, granted_at=TODAY.isoformat(),
+                         declared=unable)  # fmt: skip
     assert (bare.status_code, rules(bare)) == (422, ["amount.unknown"])
     basis = "Quyết định số 12/2026/QĐ-UBND tỉnh Điện Biên"
     explicit = officer.grant(case_id, kind="road_meals", quantity=2, granted_at=TODAY.isoformat(),
-                             amount=240_000, legal_basis=basis)  # fmt: skip
+                             amount=240_000, legal_basis=basis, declared=unable)  # fmt: skip
     assert explicit.status_code == 201, explicit.text
     assert (explicit.json()["legal_basis"], explicit.json()["regime"]) == (basis, "law-53-2024")
+
+
+def test_law_53_2024_art_37_what_a_grant_must_declare_and_what_a_foreigner_may_not_receive(
+    platform: Services,
+) -> None:
+    """The nationality travels from the report to support as a coded fact; circumstances are
+    declared with the grant, and the entitlements say which."""
+    officer = Officer(platform, "support_officer", "11")
+    answer = post(platform, "/v1/reports", report("s-art37"), platform.token("reporter"))
+    case_id = answer.json()["case_id"]
+    wait_for_support(platform, case_id, "being_identified")
+    entitled = officer.get(f"/v1/cases/{case_id}/entitlements").json()
+    road = next(e for e in entitled["entitlements"] if e["kind"] == "road_meals")
+    assert [r["field"] for r in road["requires"]] == ["declared.unable_to_pay"]
+    fare = {"kind": "travel_fare", "granted_at": TODAY.isoformat(), "amount": 300_000,
+            "receipt_ref": "VE-XE-77"}  # fmt: skip
+    undeclared = officer.grant(case_id, **fare)
+    assert undeclared.status_code == 422
+    assert [(e["rule"], e["field"]) for e in undeclared.json()["errors"]] == [
+        ("declaration.required", "declared.unable_to_pay")
+    ]
+    declared = officer.grant(case_id, **fare, declared={"unable_to_pay": True})
+    assert declared.status_code == 201, declared.text
+    assert declared.json()["declared"] == {"unable_to_pay": True}
+
+    body = report("s-foreign")
+    body["person"]["nationality"] = "LA"
+    answer = post(platform, "/v1/reports", body, platform.token("reporter"))
+    foreign = answer.json()["case_id"]
+    wait_for_support(platform, foreign, "being_identified")
+    refused = officer.grant(foreign, kind="travel_fare", granted_at=TODAY.isoformat(),
+                            amount=300_000, receipt_ref="VE-XE-78",
+                            declared={"unable_to_pay": True})  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{
+        "field": "kind", "rule": "group.foreign_being_identified",
+        "message": "Luật 53/2024/QH15, Điều 37: a foreign person being identified does not "
+                   "receive travel_fare",
+    }]  # fmt: skip
+    shown = officer.get(f"/v1/cases/{foreign}/entitlements").json()
+    reasons = {n["kind"]: n["reasons"] for n in shown["not_entitled"]
+               if n["beneficiary"] == "person"}  # fmt: skip
+    assert reasons["travel_fare"][0]["rule"] == "group.foreign_being_identified"
+    assert "legal_aid" in {e["kind"] for e in shown["entitlements"] if e["beneficiary"] == "person"}
 
 
 def pay(officer: Officer, grant_id: str, amount: int, source: str, key: str) -> httpx.Response:

@@ -132,7 +132,21 @@ def _person_problems(
             found.append(Problem(f"{field}.nationality", "not an ISO 3166-1 code", "unknown_code"))
         if person.residence is not None:
             found += place(person.residence, f"{field}.residence")[1]
+        if person.stateless and person.nationality is not None:
+            found.append(Problem(f"{field}.nationality", "a stateless person has none: give null",
+                                 "inconsistent"))  # fmt: skip
     return found
+
+
+def legal_status(person: PersonIn) -> str | None:
+    """What Law 53/2024 Art. 37 and Decree 09/2013 Art. 23 turn on: a Vietnamese citizen, a
+    stateless person residing in Viet Nam, or a foreigner (in Vietnamese law a stateless person
+    not residing here is one); None when the nationality is not recorded."""
+    if person.stateless:
+        return "stateless_resident" if person.residence is not None else "foreign"
+    if person.nationality is None:
+        return None
+    return "vietnamese" if person.nationality == "VN" else "foreign"
 
 
 def problems(report: ReportIn) -> list[Problem]:

@@ -118,6 +118,16 @@ class PersonIn(Strict):
     id_number: StrictStr | None = Field(default=None, max_length=20, pattern=r"^[0-9A-Za-z]+$")
     phone: StrictStr | None = Field(default=None, max_length=20, pattern=r"^\+?[0-9 ]{6,20}$")
     residence: AreaIn | None = None
+    stateless: StrictBool = Field(
+        default=False,
+        description="No nationality (give nationality null); with a residence in Viet Nam, a "
+        "stateless person residing in Viet Nam (Law 53/2024 Art. 37)",
+    )
+    abroad: StrictBool = Field(
+        default=False,
+        description="Still abroad when reported, e.g. through a representative mission: being "
+        "identified abroad (Law 53/2024 Art. 37(3))",
+    )
 
 
 class MinorIn(Strict):

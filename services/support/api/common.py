@@ -61,6 +61,8 @@ async def facts_of(session: AsyncSession, case_id: str, *, lock: bool = False) -
         closed=row.closed_on is not None,
         retrafficking_risk=bool(row.retrafficking_risk),
         granted=await store.granted_so_far(session, case_id),
+        legal_status=row.legal_status,
+        abroad=bool(row.abroad),
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from uuid6 import uuid7
 
 from services.support import domain, store
@@ -46,6 +46,8 @@ class PolicyRow(BaseModel):
     effective_from: date
     effective_to: date | None
     legal_basis: str
+    start_known: bool = Field(description="False: the document's start is not in the sources")
+    start_note: str | None = Field(description="Where the start is unknown: the day applied, why")
 
 
 @router.get("/v1/policies", response_model=list[PolicyRow])
@@ -80,12 +82,17 @@ class Entitled(BaseModel):
     remaining: int | None = Field(description="Units left under the cap; null: no cap")
     most: int | None = Field(description="The most still payable (VND), where the rate is known")
     legal_basis: str
+    requires: list[dict[str, str]] = Field(
+        description="Circumstances a grant must declare (rule, field, message)"
+    )
+    start_known: bool
+    start_note: str | None
 
 
 class NotEntitled(BaseModel):
     kind: Kind
     beneficiary: str
-    reasons: list[dict[str, str]]
+    reasons: list[dict[str, str]] = Field(description="Each refusal: rule, field, message")
 
 
 class EntitlementsOut(BaseModel):
@@ -133,11 +140,13 @@ def _entitled(assessment: Assessment) -> Entitled:
     return Entitled(kind=assessment.kind, beneficiary=assessment.beneficiary, rule=rule.id,
                     unit=rule.unit, rate=rule.amount, amount_known=rule.amount_known,
                     cap=assessment.cap, remaining=remaining, most=most,
-                    legal_basis=rule.legal_basis)  # fmt: skip
+                    legal_basis=rule.legal_basis,
+                    requires=[_reason(r) for r in assessment.requires],
+                    start_known=rule.start_known, start_note=rule.start_note)  # fmt: skip
 
 
 def _reason(refusal: Refusal) -> dict[str, str]:
-    return {"rule": refusal.rule, "message": refusal.message}
+    return {"rule": refusal.rule, "field": refusal.field, "message": refusal.message}
 
 
 class Declinable(StrEnum):
@@ -177,6 +186,26 @@ async def record_circumstances(
     return body
 
 
+class DeclaredIn(BaseModel):
+    """Circumstances of this grant the officer declares, where the rule turns on them (see the
+    entitlements' ``requires``); a rule that needs one refuses the grant without it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    financial_difficulty: StrictBool | None = Field(
+        default=None, description="In financial difficulty (legal aid, Law 66/2011)"
+    )
+    unable_to_pay: StrictBool | None = Field(
+        default=None, description="Unable to pay (travel and road meals, Law 53/2024)"
+    )
+    insured: StrictBool | None = Field(
+        default=None, description="Already has health insurance (Law 53/2024)"
+    )
+    in_facility: StrictBool | None = Field(
+        default=None, description="Staying at a support facility on the day (shelter meals)"
+    )
+
+
 class GrantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -193,6 +222,7 @@ class GrantIn(BaseModel):
         description="The legal basis of an explicit amount",
     )  # fmt: skip
     receipt_ref: StrictStr | None = Field(default=None, min_length=1, max_length=100)
+    declared: DeclaredIn = Field(default_factory=DeclaredIn)
 
 
 class GrantOut(BaseModel):
@@ -215,6 +245,7 @@ class GrantOut(BaseModel):
     granted_by: str
     decided_by: str | None
     decided_on: date | None
+    declared: dict[str, bool] | None = None
 
 
 @router.post(
@@ -234,7 +265,8 @@ async def grant_support(
         return case
     request = GrantRequest(kind=body.kind, quantity=body.quantity, granted_on=body.granted_at,
                            beneficiary=body.beneficiary, amount=body.amount,
-                           basis=body.legal_basis, receipt=body.receipt_ref)  # fmt: skip
+                           basis=body.legal_basis, receipt=body.receipt_ref,
+                           declared=body.declared.model_dump(exclude_none=True))  # fmt: skip
     async with platform.unit_of_work() as uow:
         facts = await facts_of(uow.session, case_id, lock=True)
         decision = domain.decide_grant(policy.rules, facts, request, business_today())
@@ -254,7 +286,8 @@ async def grant_support(
         values = {
             "grant_id": str(uuid7()), "case_id": case_id, "kind": body.kind,
             "beneficiary": body.beneficiary,
-            "group": domain.group_of(facts, body.beneficiary), "quantity": body.quantity,
+            "group": domain.group_of(facts, body.beneficiary, decision.assessment.regime),
+            "quantity": body.quantity,
             "unit": rule.unit, "rate": decision.rate, "amount": decision.amount,
             "granted_on": body.granted_at, "regime": decision.assessment.regime,
             "rule": rule.id if rule.amount_known else f"{rule.id}+explicit",
@@ -262,6 +295,7 @@ async def grant_support(
             "status": "pending_approval" if pending else "approved",
             "granted_by": principal.client_id, "decided_by": None, "decided_on": None,
             "decision_note": None, "province": case.province, "ward": case.ward,
+            "declared": request.declared or None,
         }  # fmt: skip
         await store.add_grant(uow.session, values)
         granted = SupportGranted(

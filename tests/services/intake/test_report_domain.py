@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.intake.reports.domain import age_on, normalise_name, problems
+from services.intake.reports.domain import age_on, legal_status, normalise_name, problems
 from services.intake.reports.schemas import ReportIn
 from tests.e2e.test_reports import REPORT
 
@@ -56,3 +56,31 @@ def test_arbitrary_json_never_crashes_validation(body: dict[str, Any]) -> None:
     with pytest.raises(ValidationError) as refused:
         ReportIn.model_validate(body)
     assert refused.value.errors(), "a refusal always says what is wrong"
+
+
+@pytest.mark.parametrize(
+    ("person", "status"),
+    [
+        pytest.param({"nationality": "VN"}, "vietnamese", id="a Vietnamese citizen"),
+        pytest.param({"nationality": "CN"}, "foreign", id="a foreigner"),
+        pytest.param({"nationality": None, "stateless": True,
+                      "residence": {"province": "11", "ward": "03325"}},
+                     "stateless_resident", id="a stateless person residing in Viet Nam"),
+        pytest.param({"nationality": None, "stateless": True}, "foreign",
+                     id="a stateless person not residing here"),
+        pytest.param({"nationality": None}, None, id="nationality not recorded"),
+    ],
+)  # fmt: skip
+def test_law_53_2024_art_37_intake_codes_nationality_and_residence(
+    person: dict[str, Any], status: str | None
+) -> None:
+    """What support's entitlements turn on, coded: no nationality itself reaches support."""
+    report = ReportIn.model_validate({**REPORT, "person": {**REPORT["person"], **person}})
+    assert problems(report) == []
+    assert legal_status(report.person) == status
+
+
+def test_a_stateless_person_has_no_nationality() -> None:
+    report = ReportIn.model_validate({**REPORT, "person": {**REPORT["person"], "stateless": True,
+                                                           "nationality": "VN"}})  # fmt: skip
+    assert [p.field for p in problems(report)] == ["person.nationality"]

@@ -3,7 +3,7 @@ their sources say."""
 
 import json
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,17 @@ RULE: dict[str, Any] = {
     "unit": "per_day",
     "amount": 100000,
     "groups": ["victim", "being_identified"],
+    "article": "unknown",
 }
 
 
 def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """``base`` with ``changes``; a change to None leaves the key out."""
     return {key: value for key, value in (base | changes).items() if value is not None}
+
+
+UNKNOWN_START = changed(DOCUMENT, effective_from="unknown", adopted=date(2020, 7, 10),
+                        unsettled="the resolution's article on its entry into force")  # fmt: skip
 
 
 def toml_value(value: Any) -> str:
@@ -116,6 +121,19 @@ def test_a_valid_file_loads_as_rules_named_by_document_and_kind(tmp_path: Path) 
         pytest.param(changed(DOCUMENT, title=None), [RULE], id="no title"),
         pytest.param(changed(DOCUMENT, effective_from=None), [RULE], id="no effective_from"),
         pytest.param(DOCUMENT, [], id="no rule"),
+        pytest.param(DOCUMENT, [changed(RULE, article=None)], id="no article (say unknown)"),
+        pytest.param(changed(UNKNOWN_START, adopted=None), [RULE],
+                     id="an unknown start without the adoption date"),
+        pytest.param(changed(UNKNOWN_START, unsettled=None), [RULE],
+                     id="an unknown start without what would settle it"),
+        pytest.param(changed(UNKNOWN_START, applied_from=date(2020, 7, 9)), [RULE],
+                     id="applied before its adoption"),
+        pytest.param(changed(DOCUMENT, adopted=date(2020, 1, 2)), [RULE],
+                     id="in force before its adoption"),
+        pytest.param(changed(DOCUMENT, applied_from=date(2020, 1, 2)), [RULE],
+                     id="applied_from with a known start"),
+        pytest.param(UNKNOWN_START, [changed(RULE, effective_from=date(2020, 7, 9))],
+                     id="a rule starting before its document"),
         pytest.param(DOCUMENT, [RULE, changed(RULE, amount=90000)],
                      id="duplicate kinds in a document"),
     ],
@@ -126,6 +144,19 @@ def test_a_bad_policy_file_is_refused(
     write_policy(tmp_path, document, rules)
     with pytest.raises(PolicyError):
         load_rules(tmp_path)
+
+
+def test_a_document_with_an_unknown_start_applies_from_adoption_or_the_day_chosen(
+    tmp_path: Path,
+) -> None:
+    write_policy(tmp_path, UNKNOWN_START, [RULE], name="10-adopted")
+    later = changed(UNKNOWN_START, id="later", applied_from=date(2020, 7, 20))
+    write_policy(tmp_path, later, [RULE], name="11-later")
+    adopted, chosen = load_rules(tmp_path)
+    assert (adopted.effective_from, adopted.start_known) == (date(2020, 7, 10), False)
+    assert (chosen.effective_from, chosen.start_known) == (date(2020, 7, 20), False)
+    assert chosen.start_note is not None
+    assert "entry into force" in chosen.start_note
 
 
 def test_the_same_document_id_in_two_files_is_refused(tmp_path: Path) -> None:
@@ -193,11 +224,16 @@ def test_ha_giang_applies_to_the_communes_of_former_ha_giang_in_tuyen_quang() ->
             assert rule.regime is Regime.LAW_66_2011
 
 
-def test_circular_84_2019_sets_a_national_floor_for_road_meals_from_2020_01_13() -> None:
+def test_law_80_2015_art_151_circular_84_2019_sets_a_floor_from_45_days_after_signing() -> None:
+    """Signed 2019-11-27; a central document takes effect no earlier than 45 days after."""
     (road,) = [r for r in RULES if r.id == "circular-84-2019/road_meals"]
-    assert (road.minimum, road.province, road.effective_from) == (70000, None, date(2020, 1, 13))
+    assert (road.minimum, road.province, road.effective_from) == (70000, None, date(2020, 1, 11))
+    assert date(2019, 11, 27) + timedelta(days=45) == road.effective_from
+    assert not road.start_known
+    assert road.start_note is not None
+    assert "2019-11-27" in road.start_note
 
 
-def test_decree_09_2013_caps_shelter_meals_at_60_days_until_2020_01_12() -> None:
+def test_decree_09_2013_caps_shelter_meals_at_60_days_until_circular_84_2019_applies() -> None:
     (meals,) = [r for r in RULES if r.id == "decree-09-2013/shelter_meals"]
-    assert (meals.cap, meals.cap_unit, meals.effective_to) == (60, CapUnit.DAYS, date(2020, 1, 12))
+    assert (meals.cap, meals.cap_unit, meals.effective_to) == (60, CapUnit.DAYS, date(2020, 1, 10))
