@@ -2,14 +2,14 @@
 and residence as intake codes it and being abroad (from case.received), and the circumstances
 an officer declared with a grant.
 
-Revision ID: 0008
+Revision ID: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
