@@ -4,8 +4,10 @@ due dates, when a stage is overdue, and whether a step or the decision may be ta
 
 The stages run one after another: the first is counted from the day the application was
 received, each next one from the day the previous one was done, as the texts count them ("from
-the day it receives the dossier"). The regime is the person's, placed once when the
-application is recorded: a procedure does not change under an application already running."""
+the day it receives the dossier"). The procedure is the one in force on the day the
+application is received, whatever the person's regime for what they may receive: from
+2025-07-01 the district agencies of Decree 09/2013's procedure no longer exist. It is placed
+once: a procedure does not change under an application already running."""
 
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -18,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from services.support.domain import Facts, Refusal, case_refusals
-from services.support.policies import Kind, Regime
+from services.support.policies import REGIME_CHANGE, Kind, Regime
 from shared.legal_time import DayKind, add_days
 
 LIMITS_FILE = Path(__file__).with_name("application_limits.toml")
@@ -142,6 +144,11 @@ class PlannedStage:
     status: StageStatus
     started_on: date | None
     due_on: date | None
+
+
+def procedure_for(procedures: Procedures, received_on: date) -> Procedure:
+    """The procedure in force on the day the application is received."""
+    return procedures[Regime.LAW_66_2011 if received_on < REGIME_CHANGE else Regime.LAW_53_2024]
 
 
 def plan(procedure: Procedure, received_on: date) -> list[PlannedStage]:

@@ -6,6 +6,7 @@ from datetime import date
 
 from services.support.facts import PERSON, Facts, Refusal, add_months, beneficiaries
 from services.support.policies import DECLARED, REGIME_CHANGE, Condition, Group, Regime, Rule
+from shared.legal_time import next_working_day
 
 WINDOW_MONTHS = 12  # Decree 09/2013 Art. 23: apply within 12 months of certification
 
@@ -81,6 +82,16 @@ def legal_status_refusal(rule: Rule, facts: Facts, group: Group) -> Refusal | No
                    f"({rule.groups_basis or rule.legal_basis})")  # fmt: skip
 
 
+def within_a_year(facts: Facts, day: date) -> bool:
+    """Within 12 months of identification, as the Civil Code counts a limit in months: it ends
+    with the day that corresponds in the last month (Art. 148(1)), rolled past a weekend or
+    holiday to the next working day (Art. 148(5)). One rule for both the 12-month window to
+    apply (Decree 09/2013 Art. 23) and the first year (Law 53/2024 Art. 37)."""
+    if facts.identified_on is None:
+        return False
+    return day <= next_working_day(add_months(facts.identified_on, WINDOW_MONTHS))
+
+
 def condition_refusals(
     rule: Rule, facts: Facts, beneficiary: str, day: date, declared: Mapping[str, bool] | None
 ) -> tuple[list[Refusal], list[Refusal]]:
@@ -92,15 +103,11 @@ def condition_refusals(
         found.append(Refusal("condition.poor_household", "kind",
                              f"only for a poor household, not recorded for this person "
                              f"({basis})"))  # fmt: skip
-    if Condition.WITHIN_12_MONTHS in rule.conditions and (
-        facts.identified_on is None or day > add_months(facts.identified_on, WINDOW_MONTHS)
-    ):
+    if Condition.WITHIN_12_MONTHS in rule.conditions and not within_a_year(facts, day):
         found.append(Refusal("condition.within_12_months", "granted_at",
                              f"must be applied for within {WINDOW_MONTHS} months of "
                              f"identification ({basis})"))  # fmt: skip
-    if Condition.FIRST_YEAR in rule.conditions and (
-        facts.identified_on is None or day >= add_months(facts.identified_on, 12)
-    ):
+    if Condition.FIRST_YEAR in rule.conditions and not within_a_year(facts, day):
         found.append(
             Refusal(
                 "condition.first_year",

@@ -23,8 +23,17 @@ async def on_case_received(uow: UnitOfWork, event: Event[Any]) -> None:
     facts = {"case_id": case.case_id, "age": case.age,
              "accompanying_minors": case.accompanying_minors,
              "legacy_province": areas.former_province(case.ward),
-             "legal_status": case.legal_status, "abroad": case.abroad}  # fmt: skip
+             "legal_status": case.legal_status or legal_status_of(case.nationality),
+             "abroad": case.abroad}  # fmt: skip
     await store.remember_case(uow.session, facts)
+
+
+def legal_status_of(nationality: str | None) -> str | None:
+    """For an event published before intake coded the legal status: its nationality tells a
+    citizen from a foreigner (a stateless person is then recorded through the circumstances)."""
+    if nationality is None:
+        return None
+    return "vietnamese" if nationality == "VN" else "foreign"
 
 
 async def on_decision(uow: UnitOfWork, event: Event[Any]) -> None:

@@ -239,6 +239,28 @@ def test_law_53_2024_art_37_what_a_grant_must_declare_and_what_a_foreigner_may_n
     assert "legal_aid" in {e["kind"] for e in shown["entitlements"] if e["beneficiary"] == "person"}
 
 
+def test_law_53_2024_art_37_a_person_back_from_abroad_is_no_longer_in_the_abroad_group(
+    platform: Services,
+) -> None:
+    """Being abroad is coded at intake; once the person is back in Viet Nam the officer says so
+    in the circumstances, and travel home is no longer refused for the group abroad."""
+    officer = Officer(platform)
+    body = report("s-abroad")
+    body["person"]["abroad"] = True
+    answer = post(platform, "/v1/reports", body, platform.token("reporter"))
+    case_id = answer.json()["case_id"]
+    wait_for_support(platform, case_id, "being_identified")
+    fare = {"kind": "travel_fare", "granted_at": TODAY.isoformat(), "amount": 300_000,
+            "receipt_ref": "VE-XE-79", "declared": {"unable_to_pay": True}}  # fmt: skip
+    abroad = officer.grant(case_id, **fare)
+    assert abroad.status_code == 422
+    assert [e["rule"] for e in abroad.json()["errors"]] == ["group.being_identified_abroad"]
+    back = officer.put(f"/v1/cases/{case_id}/circumstances", {"abroad": False})
+    assert back.status_code == 200, back.text
+    granted = officer.grant(case_id, **fare)
+    assert granted.status_code == 201, granted.text
+
+
 def pay(officer: Officer, grant_id: str, amount: int, source: str, key: str) -> httpx.Response:
     body = {"amount": amount, "paid_at": "2025-04-10", "method": "cash", "funding_source": source}
     return officer.post(f"/v1/grants/{grant_id}/disbursements", body, **{"Idempotency-Key": key})

@@ -137,7 +137,7 @@ async def record_application(
     today = business_today()
     async with platform.unit_of_work() as uow:
         facts = await facts_of(uow.session, case_id, lock=True)
-        procedure = procedures[domain.regime_of(facts)]
+        procedure = rules.procedure_for(procedures, body.received_at)
         pending = await application_store.kinds_pending(uow.session, case_id, body.beneficiary)
         found = rules.check_application(facts, procedure, body.kinds, body.received_at, today,
                                         already_open=pending)  # fmt: skip

@@ -164,6 +164,16 @@ class CircumstancesIn(BaseModel):
         default_factory=list, max_length=len(Kind),
         description="Support the person refuses; 'all' to refuse every kind",
     )  # fmt: skip
+    legal_status: Literal["vietnamese", "stateless_resident", "foreign"] | None = Field(
+        default=None,
+        description="Corrects or completes what intake coded (Law 53/2024 Art. 37, Decree "
+        "09/2013 Art. 23); left out: unchanged",
+    )
+    abroad: StrictBool | None = Field(
+        default=None,
+        description="Whether the person is still abroad (false once back in Viet Nam); left "
+        "out: unchanged",
+    )
 
 
 @router.put("/v1/cases/{case_id}/circumstances", response_model=CircumstancesIn,
@@ -171,7 +181,8 @@ class CircumstancesIn(BaseModel):
 async def record_circumstances(
     case_id: str, body: CircumstancesIn, platform: PlatformDep, principal: PrincipalDep
 ) -> Any:
-    """Record the household's poverty and any support the person declines."""
+    """Record the household's poverty, any support the person declines and, where intake's
+    coding was missing or has changed, the legal status and whether the person is abroad."""
     case = await case_in_area(platform, principal, case_id)
     if isinstance(case, JSONResponse):
         return case
@@ -179,10 +190,12 @@ async def record_circumstances(
         return refused("The circumstances are refused", [Refusal(
             "evidence.required", "household_evidence", "a poor household is shown by a certificate"
         )])  # fmt: skip
+    facts = {"legal_status": body.legal_status, "abroad": body.abroad}
     async with platform.unit_of_work() as uow:
         await store.update_case(uow.session, case_id, poor_household=body.poor_household,
                                 household_evidence=body.household_evidence,
-                                refused_kinds=sorted(set(body.declined)))  # fmt: skip
+                                refused_kinds=sorted(set(body.declined)),
+                                **{k: v for k, v in facts.items() if v is not None})  # fmt: skip
     return body
 
 

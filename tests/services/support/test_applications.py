@@ -22,6 +22,7 @@ from services.support.applications import (
     outcome,
     overdue,
     plan,
+    procedure_for,
 )
 from services.support.domain import Facts, regime_of
 from services.support.policies import Kind, Regime
@@ -128,16 +129,18 @@ def test_a_stage_is_overdue_from_the_day_after_its_last_day() -> None:
     assert not overdue(None, due)
 
 
-# --- the regime follows the person --------------------------------------------------------------
+# --- the procedure of the day the application is received ---------------------------------------
 
 
-def test_law_66_art_23_a_victim_identified_before_2025_07_01_applies_under_decree_09() -> None:
-    facts = victim(date(2025, 4, 1))
-    assert PROCEDURES[regime_of(facts)] is OLD
+def test_decree_09_art_23_an_application_received_before_2025_07_01_follows_its_procedure() -> None:
+    assert procedure_for(PROCEDURES, date(2025, 6, 30)) is OLD
 
 
-def test_law_53_a_victim_identified_from_2025_07_01_applies_under_decree_162() -> None:
-    assert PROCEDURES[regime_of(victim(date(2025, 7, 1)))] is NEW
+def test_decree_162_an_application_received_from_2025_07_01_goes_to_the_health_department() -> None:
+    """A victim identified under Law 66/2011 keeps what that regime grants, but an application
+    received once the districts were abolished cannot go to district agencies."""
+    assert regime_of(victim(date(2025, 4, 1))).value == "law-66-2011"
+    assert procedure_for(PROCEDURES, date(2026, 11, 2)) is NEW
 
 
 # --- the table as data --------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from services.support.domain import (
     entitlements,
     rule_for,
 )
+from services.support.eligibility import within_a_year
+from services.support.handlers import legal_status_of
 from services.support.policies import Kind, Regime, load_rules
 
 RULES = load_rules()
@@ -27,8 +29,8 @@ MEETS = {"financial_difficulty": True, "unable_to_pay": True, "insured": False, 
 PROVINCE_STARTS = {
     "ha-giang-15-2020": date(2020, 7, 20),
     "khanh-hoa-05-2020": date(2020, 8, 1),
-    "phu-yen-05-2020": date(2020, 7, 10),
-    "dien-bien-37-2020": date(2020, 12, 31),
+    "phu-yen-05-2020": date(2020, 7, 20),  # start unknown: adopted 2020-07-10, + 10 days
+    "dien-bien-37-2020": date(2021, 1, 10),  # start unknown: dated 2020-12-31, + 10 days
 }
 AREAS = [("08", "02"), ("66", "54"), ("56", "56"), ("11", "11"), ("01", "01")]
 OLD = {"received_on": date(2024, 3, 1), "identified_on": date(2024, 3, 5)}
@@ -154,7 +156,6 @@ def test_a_province_rule_is_never_applied_before_its_document_starts(
     rule = rule_for(RULES, kind, Regime.LAW_66_2011, person, day)
     if rule is not None and rule.province is not None:
         assert day >= PROVINCE_STARTS[rule.document]
-        assert day >= rule.effective_from
 
 
 # --- 2. the old regime: Law 66/2011, Decree 09/2013 ---------------------------------------------
@@ -287,7 +288,8 @@ def test_law_53_2024_art_37_health_insurance_for_the_first_year_and_only_without
     assert insure(person, insured=False).eligible
     assert codes(insure(person, insured=True)) == {"condition.uninsured"}
     assert codes(insure(person)) == {"declaration.required"}
-    assert codes(insure(person, date(2026, 8, 5), insured=False)) == {"condition.first_year"}
+    assert insure(person, date(2026, 8, 5), insured=False).eligible  # the year's last day
+    assert codes(insure(person, date(2026, 8, 6), insured=False)) == {"condition.first_year"}
     held = new_regime(granted={(PERSON, Kind.HEALTH_INSURANCE): Granted(1, NEW_DAY)})
     assert codes(insure(held, insured=False)) == {"cap.exhausted"}
 
@@ -365,3 +367,17 @@ def test_decree_09_2013_art_23_is_the_reason_a_province_refuses_a_foreign_victim
     assert refusal.message == (
         "Nghị định 09/2013/NĐ-CP, Điều 23: a foreign victim does not receive hardship_allowance"
     )
+
+
+def test_an_event_from_before_intake_coded_the_legal_status_still_places_the_person() -> None:
+    assert (legal_status_of("VN"), legal_status_of("LA"), legal_status_of(None)) == (
+        "vietnamese", "foreign", None
+    )  # fmt: skip
+
+
+def test_civil_code_art_148_the_first_year_ends_on_the_next_working_day_after_a_weekend() -> None:
+    """Identified on Saturday 2025-03-08: the year's corresponding day, Sunday 2026-03-08, rolls
+    to Monday 2026-03-09 for the 12-month window and the first year alike."""
+    person = new_regime(identified_on=date(2025, 3, 8))
+    assert within_a_year(person, date(2026, 3, 9))
+    assert not within_a_year(person, date(2026, 3, 10))
