@@ -13,7 +13,7 @@ from services.verification import api_steps, domain, store
 from services.verification.domain import DecisionRefused, Evidence, Outcome
 from services.verification.handlers import today
 from services.verification.metrics import TaskMetrics
-from shared.access import Principal
+from shared.access import Principal, Role
 from shared.cases import KnownCase, case_to_act_on, known_case, register_api
 from shared.diagnostics import receipts
 from shared.events.base import business_time
@@ -186,7 +186,12 @@ async def work_list(
     kind: Literal["verification", "child_return"] | None = None,
 ) -> TaskPage:
     """Verification and child-return tasks within the caller's area, soonest due first; each
-    with its legal steps (``due_on`` is the step under way's)."""
+    with its legal steps (``due_on`` is the step under way's). Child protection (a support
+    officer) sees only the children's returns."""
+    if principal.role is Role.SUPPORT_OFFICER:
+        if kind not in (None, "child_return"):
+            raise forbidden("A support officer sees only child-return tasks")
+        kind = "child_return"
     area = principal.area
     if (area.province and province not in (None, area.province)) or (
         area.ward and ward not in (None, area.ward)

@@ -263,6 +263,10 @@ def test_law_53_art_30_a_child_returned_from_abroad_has_a_return_task_for_child_
     assert view["child_task"]["task_id"] == opened["task_id"]
     assert view["task"]["kind"] == "verification"
     protection = {"Authorization": f"Bearer {platform.token('support_officer', '11', WARD)}"}
+    own = httpx.get(tasks, headers=protection).json()["tasks"]  # child protection's work list
+    assert opened["task_id"] in [t["task_id"] for t in own]
+    assert {t["kind"] for t in own} == {"child_return"}
+    assert httpx.get(tasks, params={"kind": "verification"}, headers=protection).status_code == 403
     done = httpx.post(f"{tasks}/{opened['task_id']}/steps/child_return/done",
                       json={"on": TODAY.isoformat()}, headers=protection)  # fmt: skip
     assert done.status_code == 200, done.text
