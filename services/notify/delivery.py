@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 from uuid6 import uuid7
 
 from services.notify import domain, store
@@ -36,6 +37,7 @@ from shared.runtime import Platform
 log = logging.getLogger(__name__)
 
 EXPIRED = "lease_expired"
+RECORD_RETRY_WAITS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # then the round logs it; the lease runs out
 
 
 @dataclass
@@ -126,13 +128,32 @@ class Deliverer:
         trying = asyncio.create_task(self._try(claim, endpoint))
         keeping = asyncio.create_task(self._keep(claim, trying))
         try:
-            outcome = await trying
-        except asyncio.CancelledError:
-            if not claim.lost:
-                raise
-            outcome = _Lost()
+            try:
+                outcome = await trying
+            except asyncio.CancelledError:
+                if not claim.lost:
+                    raise
+                outcome = _Lost()
+            await self._record(claim, outcome)  # still holding the claim: no one sends again
         finally:
             keeping.cancel()
+
+    async def _record(self, claim: Claim, outcome: "Outcome") -> None:
+        """Record how the attempt went. A message went out whatever the database says now, so
+        a failure to record it (a locked or lost database) is retried while the claim is kept;
+        given up, the claim runs out and the message may go out a second time."""
+        for wait in RECORD_RETRY_WAITS_S:
+            try:
+                await self._recorded(claim, outcome)
+                return
+            except DBAPIError as error:
+                log.warning("recording delivery %s failed (%s); retrying in %.1f s",
+                            claim.row.delivery_id, type(error).__name__, wait)  # fmt: skip
+                await asyncio.sleep(wait)
+        await self._recorded(claim, outcome)
+
+    async def _recorded(self, claim: Claim, outcome: "Outcome") -> None:
+        row = claim.row
         if isinstance(outcome, _Lost):
             log.warning("delivery %s attempt %d lost its claim", row.delivery_id, claim.attempt)
         elif isinstance(outcome, _Paused):
@@ -142,7 +163,7 @@ class Deliverer:
         else:
             await self._sent(claim, outcome)
 
-    async def _try(self, claim: Claim, endpoint: str) -> "str | DeliveryError | _Paused | _Lost":
+    async def _try(self, claim: Claim, endpoint: str) -> "Outcome":
         """The provider's message id, or why not; never raises but for cancellation."""
         try:
             async with asyncio.timeout(self.settings.delivery_attempt_timeout_s):
@@ -296,6 +317,9 @@ class _Lost(Exception):
 
 class _Paused(Exception):
     """The integrator paused the subscription: try again later, not an attempt."""
+
+
+Outcome = str | DeliveryError | _Paused | _Lost  # the provider's message id, or why not
 
 
 def _outcome(row: Any, attempts: int) -> dict[str, Any]:

@@ -29,10 +29,18 @@ Province = Annotated[str | None, Query(pattern=r"^[0-9]{2}$")]
 Ward = Annotated[str | None, Query(pattern=r"^[0-9]{5}$")]
 
 
+class PlatformAdditions(BaseModel):
+    """The rows the official form does not have (it ends at 4.3), and their heading."""
+
+    title: str = domain.ADDITIONS_TITLE
+    rows: list[str] = list(domain.ADDITIONS)
+
+
 class Report(BaseModel):
     period: dict[str, str]
     area: dict[str, str | None]
     rows: dict[str, int | None]
+    platform_additions: PlatformAdditions = PlatformAdditions()
     as_of: dict[str, Any]
     generated_at: datetime
     suppressed_below: int | None = None
@@ -68,7 +76,6 @@ async def build(
         "area": {"level": "commune" if ward else "province" if province else "national",
                  "province": province, "ward": ward},
         "rows": domain.form(period, facts),
-        "platform_additions": {"title": domain.ADDITIONS_TITLE, "rows": list(domain.ADDITIONS)},
         "as_of": as_of,
         "generated_at": datetime.now(UTC),
     }  # fmt: skip

@@ -244,7 +244,7 @@ def test_law_53_2024_art_37_a_person_back_from_abroad_is_no_longer_in_the_abroad
 ) -> None:
     """Being abroad is coded at intake; once the person is back in Viet Nam the officer says so
     in the circumstances, and travel home is no longer refused for the group abroad."""
-    officer = Officer(platform)
+    officer = Officer(platform, "support_officer", "11")
     body = report("s-abroad")
     body["person"]["abroad"] = True
     answer = post(platform, "/v1/reports", body, platform.token("reporter"))
