@@ -17,6 +17,8 @@ from tests.chaos.api import Api
 from tests.chaos.platform import Platform
 
 BACKLOG = re.compile(r"^safereturn_outbox_backlog(?:\{[^}]*\})? ([0-9.e+]+)$", re.MULTILINE)
+ENDED = re.compile(r"^safereturn_notify_deliveries_ended\w*(?:\{[^}]*\})? ([0-9.e+]+)$",
+                   re.MULTILINE)  # fmt: skip
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Backlog:
     outboxes: dict[str, int] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
+    deliveries_ended: float = 0.0  # notify's count: moves while a long backlog is worked off
 
     def busy(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -74,6 +77,7 @@ def backlog(platform: Platform, operator: Api) -> Backlog:
         try:
             text = httpx.get(f"{process.url}/metrics", timeout=5).text
             found.outboxes[process.name] = int(sum(float(v) for v in BACKLOG.findall(text)))
+            found.deliveries_ended += sum(float(v) for v in ENDED.findall(text))
         except httpx.HTTPError as error:
             found.unreadable.append(f"{process.name}: {type(error).__name__}")
     for status in ("pending", "retrying", "sending", "failed"):
@@ -83,10 +87,13 @@ def backlog(platform: Platform, operator: Api) -> Backlog:
     return found
 
 
-def quiesce(platform: Platform, operator: Api, timeout: float) -> tuple[Backlog, float]:
-    """Poll until nothing is left to do, or the time is up; the last state and the wait."""
+def quiesce(platform: Platform, operator: Api, stall_s: float) -> tuple[Backlog, float]:
+    """Poll until nothing is left to do, or nothing has moved for ``stall_s`` seconds (a
+    full-size run's mail takes far longer than that, but never stands still); the last state
+    and the wait."""
     started = time.monotonic()
     quiet_since: float | None = None
+    seen, moved = None, started
     while True:
         state = backlog(platform, operator)
         now = time.monotonic()
@@ -96,7 +103,9 @@ def quiesce(platform: Platform, operator: Api, timeout: float) -> tuple[Backlog,
                 return state, now - started
         else:
             quiet_since = None
-        if now - started > timeout:
+        if (progress := (state.busy(), state.deliveries_ended)) != seen:
+            seen, moved = progress, now
+        if now - moved > stall_s:
             return state, now - started
         time.sleep(1.0)
 
