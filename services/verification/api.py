@@ -162,13 +162,10 @@ async def verification(case_id: str, platform: PlatformDep, principal: Principal
         decision = await store.decision_of(session, case_id)
     return VerificationOut(
         case_id=case_id,
-        task=_jsonable(task._asdict()) if task else None,
-        decision=_jsonable(decision._asdict()) if decision else None,
-        child_task=_jsonable(child._asdict()) if child else None,
+        task=api_steps.jsonable(task._asdict()) if task else None,
+        decision=api_steps.jsonable(decision._asdict()) if decision else None,
+        child_task=api_steps.jsonable(child._asdict()) if child else None,
     )
-
-
-_jsonable = api_steps.jsonable
 
 
 class TaskPage(BaseModel):
@@ -201,7 +198,7 @@ async def work_list(
         rows = await store.list_tasks(
             session, status, area.province or province, area.ward or ward, limit=500, kind=kind
         )
-    return TaskPage(tasks=[_jsonable(row._asdict()) for row in rows])
+    return TaskPage(tasks=[api_steps.jsonable(row._asdict()) for row in rows])
 
 
 class Measure(StrEnum):
