@@ -37,6 +37,12 @@ def reminder_due(due: date, today: date) -> bool:
     return due - timedelta(days=REMINDER_DAYS) <= today <= due
 
 
+def worth_a_reminder(started: date | None, due: date) -> bool:
+    """A step whose whole limit lies within the reminder window gets no reminder: its agencies
+    were told when it started (Law 53's 3 days would otherwise be reminded of at once)."""
+    return started is None or started < due - timedelta(days=REMINDER_DAYS)
+
+
 class DecisionRefused(ValueError):
     """A decision that may not be taken; the message names the field."""
 

@@ -125,9 +125,10 @@ async def fire_timers(platform: Platform) -> None:
     for task in soon:
         if task.due_on < day:
             continue  # overdue, not a reminder
+        worth = domain.worth_a_reminder(_step_started(task), task.due_on)
         async with platform.unit_of_work() as uow:
-            reminded = {"reminded_at": now}
-            if await store.claim(uow.session, task.task_id, "open", task.step, reminded):
+            reminded = {"reminded_at": now}  # or passed over: not asked for again
+            if await store.claim(uow.session, task.task_id, "open", task.step, reminded) and worth:
                 reminder = VerificationReminderDue(case_id=task.case_id, task_id=task.task_id,
                                                    due_on=task.due_on, level=task.level,
                                                    step=task.step)  # fmt: skip
@@ -135,6 +136,14 @@ async def fire_timers(platform: Platform) -> None:
 
     async with platform.database.reading() as session:
         metrics.observe(await store.unfinished(session), day)
+
+
+def _step_started(task: Any) -> date | None:
+    """When the step under way started (tasks opened before steps were recorded: unknown)."""
+    for step in task.steps or ():
+        if step["step"] == task.step and step.get("starts_on"):
+            return date.fromisoformat(step["starts_on"])
+    return None
 
 
 def _overdue(task: Any) -> VerificationOverdue | ChildReturnOverdue:

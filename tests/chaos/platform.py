@@ -22,7 +22,13 @@ from safereturn import admin, redis_access
 from safereturn.sinks import HttpSink, SmtpSink
 from shared.names import Service
 from shared.redis_acl import OPERATOR, generate_password, is_redis72, platform_users
-from shared.redis_server import RedisServer, binary_version, find_redis_server, free_port
+from shared.redis_server import (
+    RedisServer,
+    binary_version,
+    find_redis_server,
+    free_port,
+    free_ports,
+)
 from tests import servers
 
 STARTUP_TIMEOUT_S = 90.0
@@ -85,7 +91,8 @@ class Platform:
             if not process.alive():
                 raise RuntimeError(f"{process.name} exited:\n{self.log_tail(process.name)}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{process.url}/ready", timeout=2).status_code == 200:
+                answer = httpx.get(f"{process.url}/ready", timeout=2)
+                if answer.status_code == 200 and answer.json()["service"] == process.service:
                     return
             time.sleep(0.2)
         raise RuntimeError(f"{process.name} not ready:\n{self.log_tail(process.name)}")
@@ -195,10 +202,11 @@ def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator
         )
         platform = Platform(directory, env, redis, smtp, webhooks)
         stack.callback(platform.stop)
-        for service in Service:
-            platform.processes.append(Process(str(service), service, free_port()))
-        for service in REPLICATED:
-            platform.processes.append(Process(f"{service}-2", service, free_port()))
+        names = [(str(s), s) for s in Service] + [(f"{s}-2", s) for s in REPLICATED]
+        ports = free_ports(len(names))
+        platform.processes += [
+            Process(n, s, port) for (n, s), port in zip(names, ports, strict=True)
+        ]
         for process in platform.processes[: len(Service)]:  # how services find intake's JWKS
             env[f"SAFERETURN_{process.service.upper()}_HTTP_PORT"] = str(process.port)
         with environment(env):  # as production: migrations first, then every process at once

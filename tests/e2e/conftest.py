@@ -17,9 +17,18 @@ import redis as redis_py
 from safereturn import admin, redis_access
 from shared.names import Service
 from shared.redis_acl import generate_password, is_redis72, platform_users
-from shared.redis_server import free_port
+from shared.redis_server import free_port, free_ports
 
 STARTUP_TIMEOUT_S = 60.0
+
+
+def ready_as(url: str, service: str) -> bool:
+    """Whether ``service`` itself answers ready there (not another process on a shared port)."""
+    try:
+        answer = httpx.get(url, timeout=1)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200 and answer.json().get("service") == service
 
 
 class Services:
@@ -34,8 +43,7 @@ class Services:
         self.issued: list[tuple[str, str]] = []
 
     def start(self, *names: str) -> None:
-        for name in names:
-            port = free_port()
+        for name, port in zip(names, free_ports(len(names)), strict=True):
             self.env[f"SAFERETURN_{name.upper()}_HTTP_PORT"] = str(port)
             self.urls[name] = f"http://127.0.0.1:{port}"
         for key, value in self.env.items():  # the tests' own admin calls see the same settings
@@ -65,11 +73,9 @@ class Services:
         self.processes[f"{name}-replica-{port}"] = process
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                time.sleep(0.1)
+            if ready_as(f"http://127.0.0.1:{port}/ready", name):
+                return process
+            time.sleep(0.1)
         pytest.fail(f"{name} replica not ready")
 
     def _wait_ready(self, name: str) -> None:
@@ -77,11 +83,8 @@ class Services:
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
                 pytest.fail(f"{name} exited:\n{self.log(name)}")
-            try:
-                if httpx.get(f"{self.urls[name]}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if ready_as(f"{self.urls[name]}/ready", name):
+                return
             time.sleep(0.1)
         pytest.fail(f"{name} not ready:\n{self.log(name)}")
 

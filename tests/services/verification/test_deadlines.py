@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.verification.domain import DecisionRefused, check_decision
+from services.verification.domain import DecisionRefused, check_decision, worth_a_reminder
 from services.verification.procedures import (
     Procedures,
     Route,
@@ -183,3 +183,12 @@ def test_decisions_that_may_not_be_taken(
         check_decision(decided, date(2026, 2, 1), date(2026, 4, 1),
                        already_decided=already, amend_reason=reason)  # fmt: skip
     assert refused.value.field == field
+
+
+def test_law_53_art_27_a_3_day_step_is_not_reminded_of_at_once() -> None:
+    """The reminder comes three days before the due date: a step that is all within those
+    three days gets none (its agencies were told when it started); a 20-day step gets one."""
+    started = date(2026, 3, 2)
+    assert not worth_a_reminder(started, date(2026, 3, 5))
+    assert worth_a_reminder(started, date(2026, 3, 22))
+    assert worth_a_reminder(None, date(2026, 3, 5))  # a task from before steps were recorded
