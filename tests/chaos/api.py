@@ -2,18 +2,16 @@
 call that surely did nothing (connection refused) from one whose outcome is unknown (the
 connection broke after the request left, or a 5xx answer)."""
 
-import asyncio
 import random
 import threading
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from safereturn import admin
 from shared.names import Service
+from tests.local_platform import make_client
 
 CALL_TIMEOUT_S = 15.0
 
@@ -24,15 +22,6 @@ class LoadError(RuntimeError):
 
 class Ambiguous(Exception):
     """The request may or may not have taken effect: reconcile before sending it again."""
-
-
-def make_client(role: str, province: str | None = None) -> tuple[str, str]:
-    """A client made the way an operator makes one (``safereturn clients create``)."""
-    create = admin.create_client(lambda _: None, f"Chaos {role} {province or ''}", role,
-                                 province, None)  # fmt: skip
-    with ThreadPoolExecutor(1) as pool:  # a fresh event loop, whatever thread calls
-        credentials = pool.submit(asyncio.run, create).result()
-    return credentials.client.client_id, credentials.secret
 
 
 class Api:

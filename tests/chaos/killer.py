@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from tests.chaos.platform import Platform
+from tests.local_platform import Platform
 
 
 class Killer(threading.Thread):

@@ -19,7 +19,6 @@ import redis
 from safereturn.submitting import fetch_encryption_key, submission_fields
 from shared.names import Service, Stream
 from tests.chaos.api import Ambiguous, Api, LoadError, until
-from tests.chaos.platform import Platform
 from tests.chaos.truth import (
     DONOR,
     SUPPORT_GRANTED,
@@ -29,6 +28,7 @@ from tests.chaos.truth import (
     Truth,
     directory,
 )
+from tests.local_platform import Platform
 
 V, S = Service.VERIFICATION, Service.SUPPORT
 WAIT_S = 240.0  # how long a step may wait for the platform to catch up (kills included)

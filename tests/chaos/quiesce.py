@@ -14,7 +14,7 @@ import redis
 from shared.events.envelope import from_fields
 from shared.names import PREFIX, Service, is_dead_letter_stream
 from tests.chaos.api import Api
-from tests.chaos.platform import Platform
+from tests.local_platform import Platform
 
 BACKLOG = re.compile(r"^safereturn_outbox_backlog(?:\{[^}]*\})? ([0-9.e+]+)$", re.MULTILINE)
 ENDED = re.compile(r"^safereturn_notify_deliveries_ended\w*(?:\{[^}]*\})? ([0-9.e+]+)$",

@@ -17,9 +17,9 @@ from tests.chaos.api import Ambiguous, LoadError
 from tests.chaos.checks import Check
 from tests.chaos.killer import Killer
 from tests.chaos.load import Load
-from tests.chaos.platform import environment, running
 from tests.chaos.quiesce import quiesce
 from tests.chaos.truth import Truth, plan_activities, plan_cases
+from tests.local_platform import environment, running
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def events(platform: Services, stream: str, event_type: str) -> list[dict[str, A
         client.close()
     decoded = [from_fields(fields) for _, fields in entries]
     return [
-        {"subject": e.get_subject(), **json.loads(str(e.get_data()))}
+        {"subject": e.get_subject(), "event_id": e.get_id(), **json.loads(str(e.get_data()))}
         for e in decoded
         if e.get_type() == event_type
     ]
@@ -104,10 +104,13 @@ def test_a_report_becomes_a_case_and_a_repeat_returns_it(platform: Services, rep
     first = post(platform, "/v1/reports", report("r-1"), reporter)
     assert first.status_code == 202, first.text
     case_id = first.json()["case_id"]
+    received = published(platform, Stream.CASES, "case.received", "case_id", case_id)
     assert first.json() == {"case_id": case_id, "status": "received",
-                            "links": {"self": f"/v1/cases/{case_id}"}}  # fmt: skip
+                            "links": {"self": f"/v1/cases/{case_id}"},
+                            "event_id": received["event_id"]}  # fmt: skip
     repeat = post(platform, "/v1/reports", report("r-1"), reporter)
     assert (repeat.status_code, repeat.json()["case_id"]) == (200, case_id)
+    assert repeat.json()["event_id"] is None  # nothing new was made
 
     case = httpx.get(f"{platform.urls[Service.INTAKE]}/v1/cases/{case_id}",
                      headers={"Authorization": f"Bearer {reporter}"}).json()  # fmt: skip
@@ -305,6 +308,7 @@ def test_the_same_id_number_links_the_second_report_to_the_first_case(
     assert commune.json()["links"]["merged_into"] == f"/v1/cases/{hotline}"
     merged = published(platform, Stream.CASES, "case.merged", "subject", commune.json()["case_id"])
     assert (merged["into"], merged["method"]) == (hotline, "id_number")
+    assert commune.json()["event_id"] == merged["event_id"]
     received = [e for e in events(platform, Stream.CASES, "case.received")
                 if e["subject"] == commune.json()["case_id"]]  # fmt: skip
     assert received == [], "a merged report is not a second person"

@@ -72,6 +72,7 @@ class Admission:
     created: bool
     status: str = "received"
     merged_into: str | None = None
+    event_id: str | None = None  # what the report made: case.received, or case.merged
 
 
 def _place(report: ReportIn) -> Place:
@@ -163,8 +164,9 @@ async def admit_in(
             await store.set_status(uow.session, case_id, "merged", same)
             merged = CaseMerged(case_id=case_id, into=same, method="id_number",
                                 province=where.province, ward=where.ward)  # fmt: skip
-            await uow.emit(merged, subject=case_id, time=received)
-            return Admission(case_id, created=True, status="merged", merged_into=same)
+            made = await uow.emit(merged, subject=case_id, time=received)
+            return Admission(case_id, created=True, status="merged", merged_into=same,
+                             event_id=made.get_id())  # fmt: skip
     event = CaseReceived(
         case_id=case_id,
         received_on=report.received_at,
@@ -189,11 +191,11 @@ async def admit_in(
         ),
         accompanying_minors=len(report.accompanying_minors),
     )
-    await uow.emit(event, subject=case_id, time=received)
+    made = await uow.emit(event, subject=case_id, time=received)
     for other in elsewhere:
         await _flag(uow, case_id, other, SAME_ID_SCORE)
     await _flag_look_alikes(uow, vault, report, case_id, flagged=set(elsewhere))
-    return Admission(case_id, created=True)
+    return Admission(case_id, created=True, event_id=made.get_id())
 
 
 def _person_row(

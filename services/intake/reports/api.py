@@ -45,6 +45,11 @@ class Accepted(BaseModel):
         description="merged: the person was already reported (same ID number)"
     )
     links: dict[str, str]
+    event_id: str | None = Field(
+        default=None,
+        description="The event this report made (case.received, or case.merged): give it as "
+        "after_event to read your write in statistics. None on a repeat.",
+    )
 
 
 def rejected(error: Rejected) -> JSONResponse:
@@ -86,7 +91,10 @@ async def submit_report(
     if merged and await _within_area(platform, principal, str(admission.merged_into)):
         links["merged_into"] = f"/v1/cases/{admission.merged_into}"
     body = Accepted(
-        case_id=admission.case_id, status="merged" if merged else "received", links=links
+        case_id=admission.case_id,
+        status="merged" if merged else "received",
+        links=links,
+        event_id=admission.event_id,
     )
     return JSONResponse(body.model_dump(), status_code=202 if admission.created else 200)
 

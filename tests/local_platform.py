@@ -1,7 +1,8 @@
-"""The platform as production runs it, for the chaos suite: every service its own process (two
-replicas of verification, support and stats), real Redis 7 with AOF in its own folder, a
-database per service (PostgreSQL or SQLite files), and the peers notify talks to on loopback.
-Each process can be SIGKILLed and restarted on its port; Redis restarts from its AOF."""
+"""The platform as production runs it, for the chaos suite and the benchmarks: every service
+its own process (as many replicas of each as asked; the chaos suite runs two of verification,
+support and stats), real Redis 7 with AOF in its own folder, a database per service
+(PostgreSQL or SQLite files), and the peers notify talks to on loopback. Each process can be
+SIGKILLed and restarted on its port; Redis restarts from its AOF."""
 
 import asyncio
 import contextlib
@@ -11,7 +12,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from shared.redis_server import (
 from tests import servers
 
 STARTUP_TIMEOUT_S = 90.0
-REPLICATED = (Service.VERIFICATION, Service.SUPPORT, Service.STATS)
+CHAOS_REPLICAS = {Service.VERIFICATION: 2, Service.SUPPORT: 2, Service.STATS: 2}
 
 
 @dataclass
@@ -102,6 +104,12 @@ class Platform:
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def stop_process(self, process: Process) -> None:
+        """SIGTERM, and wait for the process to finish what it is doing and exit."""
+        if process.popen is not None and process.alive():
+            process.popen.terminate()
+            process.popen.wait(30)
+
     def kill(self, process: Process) -> None:
         """SIGKILL: no shutdown hook runs, as when a node dies."""
         if process.popen is not None and process.alive():
@@ -166,13 +174,22 @@ def _databases(kind: str, given: str | None) -> Iterator[dict[str, str]]:
         raise ValueError(f"no such database kind: {kind} (sqlite or postgresql)")
     with contextlib.ExitStack() as stack:
         server = given or stack.enter_context(servers.postgres_url())
-        names = {service: f"chaos_{secrets.token_hex(4)}_{service}" for service in Service}
-        asyncio.run(_each(server, [f'CREATE DATABASE "{n}"' for n in names.values()]))
-        stack.callback(lambda: asyncio.run(
-            _each(server, [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
-        ))  # fmt: skip
+        urls = stack.enter_context(scratch_databases(server, list(Service)))
+        yield {f"SAFERETURN_{s.upper()}_DATABASE_URL": url
+               for s, url in zip(Service, urls, strict=True)}  # fmt: skip
+
+
+@contextlib.contextmanager
+def scratch_databases(server: str, purposes: Sequence[str]) -> Iterator[list[str]]:
+    """A database on the PostgreSQL server for each purpose, dropped afterwards: their
+    SQLAlchemy URLs (asyncpg), in the order given."""
+    names = [f"run_{secrets.token_hex(4)}_{purpose}" for purpose in purposes]
+    asyncio.run(_each(server, [f'CREATE DATABASE "{n}"' for n in names]))
+    try:
         base = server.replace("postgresql://", "postgresql+asyncpg://", 1).rsplit("/", 1)[0]
-        yield {f"SAFERETURN_{s.upper()}_DATABASE_URL": f"{base}/{n}" for s, n in names.items()}
+        yield [f"{base}/{n}" for n in names]
+    finally:
+        asyncio.run(_each(server, [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names]))
 
 
 async def _each(server: str, statements: list[str]) -> None:
@@ -185,8 +202,19 @@ async def _each(server: str, statements: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator[Platform]:
-    """Everything started, and everything stopped afterwards, also on failure."""
+def running(
+    kind: str,
+    directory: Path,
+    postgres: str | None = None,
+    replicas: Mapping[Service, int] = CHAOS_REPLICAS,
+    env: Mapping[str, str] | None = None,
+    services: Sequence[Service] = tuple(Service),
+) -> Iterator[Platform]:
+    """Everything started, and everything stopped afterwards, also on failure.
+
+    ``replicas`` says how many processes run each service (one if not named), ``env`` adds
+    or overrides settings, ``services`` chooses which start (all are migrated and given a
+    port: ``Platform.start`` starts the others later)."""
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(parents=True, exist_ok=True)
     redis, access = _redis_with_acls(directory)
@@ -195,26 +223,29 @@ def running(kind: str, directory: Path, postgres: str | None = None) -> Iterator
         stack.callback(redis.stop)
         smtp = stack.enter_context(SmtpSink())
         webhooks = stack.enter_context(HttpSink())
-        env = (
+        settings = (
             _service_env(redis.url, directory, smtp)
             | access
             | stack.enter_context(_databases(kind, postgres))
+            | dict(env or {})
         )
-        platform = Platform(directory, env, redis, smtp, webhooks)
+        platform = Platform(directory, settings, redis, smtp, webhooks)
         stack.callback(platform.stop)
-        names = [(str(s), s) for s in Service] + [(f"{s}-2", s) for s in REPLICATED]
+        names = [(str(s), s) for s in Service]
+        names += [(f"{s}-{n}", s) for s in Service for n in range(2, replicas.get(s, 1) + 1)]
         ports = free_ports(len(names))
         platform.processes += [
             Process(n, s, port) for (n, s), port in zip(names, ports, strict=True)
         ]
         for process in platform.processes[: len(Service)]:  # how services find intake's JWKS
-            env[f"SAFERETURN_{process.service.upper()}_HTTP_PORT"] = str(process.port)
-        with environment(env):  # as production: migrations first, then every process at once
+            settings[f"SAFERETURN_{process.service.upper()}_HTTP_PORT"] = str(process.port)
+        with environment(settings):  # as production: migrations first, then every process
             asyncio.run(admin.migrate(lambda _: None, list(Service)))
-        env["SAFERETURN_MIGRATE_ON_START"] = "false"
-        for process in platform.processes:
+        settings["SAFERETURN_MIGRATE_ON_START"] = "false"
+        chosen = [p for p in platform.processes if p.service in services]
+        for process in chosen:
             platform.start(process)
-        for process in platform.processes:
+        for process in chosen:
             platform.wait_ready(process)
         yield platform
 
@@ -233,6 +264,15 @@ def _redis_with_acls(directory: Path) -> tuple[RedisServer, dict[str, str]]:
     access = redis_access.service_env(redis.address, passwords, directory / "data",
                                       waitaof=redis72)  # fmt: skip
     return redis, access
+
+
+def make_client(role: str, province: str | None = None) -> tuple[str, str]:
+    """A client made the way an operator makes one (``safereturn clients create``), in the
+    platform's ``environment``: its id and secret."""
+    create = admin.create_client(lambda _: None, f"{role} {province or ''}", role, province, None)
+    with ThreadPoolExecutor(1) as pool:  # a fresh event loop, whatever thread calls
+        credentials = pool.submit(asyncio.run, create).result()
+    return credentials.client.client_id, credentials.secret
 
 
 @contextlib.contextmanager

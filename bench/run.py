@@ -1,0 +1,165 @@
+"""One benchmark run on a database kind: each part measures a figure and its baseline on this
+machine, one after the other (never two at once: they would share the cores)."""
+
+import asyncio
+import contextlib
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from bench import intake, pipeline
+from bench.data import Reports
+from bench.drive import Calls
+from bench.figures import Figure, percentile
+from bench.platforms import bare_endpoint, platform, rss_mb, token
+from shared.names import Service
+from tests.local_platform import Platform, scratch_databases
+
+Say = Callable[[str], None]
+CONSUMERS = (Service.VERIFICATION, Service.SUPPORT, Service.NOTIFY, Service.STATS)
+PARTS = ("intake", "steady", "pipeline", "memory")
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    reports: int  # the burst at a fixed concurrency
+    concurrency: int
+    rate: float  # the steady run: reports a second, for how long
+    seconds: float
+    backlog: int  # reports waiting for the consumers
+
+    @classmethod
+    def named(cls, name: str) -> "Size":
+        sizes = {
+            "smoke": cls("smoke", reports=64, concurrency=32, rate=5, seconds=4, backlog=40),
+            "full": cls("full", reports=2000, concurrency=32, rate=100, seconds=300, backlog=3000),
+        }
+        return sizes[name]
+
+
+@contextlib.contextmanager
+def _bare_database(kind: str, folder: Path, postgres: str | None) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'bare.db'}"
+    else:
+        assert postgres is not None
+        with scratch_databases(postgres, ["bare"]) as (url,):
+            yield url
+
+
+class Run:
+    """The parts asked for on ``sqlite`` or ``postgresql`` (on the server given)."""
+
+    def __init__(self, kind: str, size: Size, say: Say, postgres: str | None = None) -> None:
+        self.kind, self.size, self.say, self.postgres = kind, size, say, postgres
+        self.reports = Reports(seed=15, run=secrets.token_hex(3))
+        self.burst = intake.bodies(self.reports, size.reports)
+        self.bare = Calls()
+        self.bare_rss = 0.0
+
+    def figures(self, parts: tuple[str, ...]) -> list[Figure]:
+        found: list[Figure] = []
+        with tempfile.TemporaryDirectory(prefix=f"bench-{self.kind}-") as name:
+            folder = Path(name)
+            self._bare(folder)
+            with platform(self.kind, folder / "platform", self.postgres) as started:
+                self.say(f"{self.kind}: the platform is up ({len(started.processes)} processes)")
+                tokens = token(started, "reporter"), token(started, "analyst")
+                if "intake" in parts:
+                    found += self._intake(started, tokens[0])
+                if "steady" in parts:
+                    found += self._steady(started, tokens)
+                if "pipeline" in parts:
+                    found += self._pipeline(started, tokens[0])
+                if "memory" in parts:
+                    found += self._memory(started)
+        return found
+
+    def _bare(self, folder: Path) -> None:
+        size = self.size
+        self.say(f"{self.kind}: the bare endpoint, {size.reports} bodies at {size.concurrency}")
+        with (
+            _bare_database(self.kind, folder, self.postgres) as url,
+            bare_endpoint(url, folder) as (bare, pid),
+        ):
+            asyncio.run(intake.burst(bare, "/bodies", None, self.burst[:50], size.concurrency))
+            self.bare = asyncio.run(intake.burst(bare, "/bodies", None, self.burst,
+                                                 size.concurrency))  # fmt: skip
+            self.bare_rss = rss_mb(pid)
+
+    def _intake(self, started: Platform, reporter: str) -> list[Figure]:
+        size, url = self.size, started.urls(Service.INTAKE)[0]
+        self.say(f"{self.kind}: intake, {size.reports} reports at {size.concurrency}")
+        warm = intake.bodies(self.reports, 50)
+        asyncio.run(intake.burst(url, "/v1/reports", reporter, warm, size.concurrency))
+        calls = asyncio.run(intake.burst(url, "/v1/reports", reporter, self.burst,
+                                         size.concurrency))  # fmt: skip
+        return intake.throughput_figures(self.kind, calls, self.bare, size.concurrency)
+
+    def _steady(self, started: Platform, tokens: tuple[str, str]) -> list[Figure]:
+        size = self.size
+        self.say(f"{self.kind}: {size.rate:g} reports/s for {size.seconds:g} s, each followed "
+                 f"to statistics")  # fmt: skip
+        sent = intake.bodies(self.reports, int(size.rate * size.seconds))
+        urls = started.urls(Service.INTAKE)[0], started.urls(Service.STATS)[0]
+        client = redis.Redis.from_url(started.redis_url)
+        try:
+            pipeline.wait_until_caught_up(client, 600)
+            before = pipeline.behind(client)
+            calls, reflected = asyncio.run(
+                intake.steady(urls, tokens, sent, rate=size.rate, seconds=size.seconds)
+            )
+            after = pipeline.behind(client)
+        finally:
+            client.close()
+        bare_p50 = percentile(self.bare.latencies, 50) * 1000
+        return intake.steady_figures(self.kind, calls, reflected, rate=size.rate,
+                                     lag=(before, after), bare_p50=bare_p50)  # fmt: skip
+
+    def _pipeline(self, started: Platform, reporter: str) -> list[Figure]:
+        size, kind = self.size, self.kind
+        client = redis.Redis.from_url(started.redis_url)
+        try:
+            pipeline.wait_until_caught_up(client, 600)
+            consumers = [p for p in started.processes if p.service in CONSUMERS]
+            for process in consumers:
+                started.stop_process(process)
+            self.say(f"{kind}: consumers stopped; {size.backlog} reports make a backlog")
+            backlog = intake.bodies(self.reports, size.backlog)
+            asyncio.run(intake.burst(started.urls(Service.INTAKE)[0], "/v1/reports", reporter,
+                                     backlog, size.concurrency))  # fmt: skip
+            time.sleep(2.0)  # intake's outbox relay publishes the last of them
+            before = pipeline.groups(client)
+            for process in consumers:
+                started.start(process)
+            began = pipeline.wait_until_reading(client, before, 120)  # the clock starts here
+            done = pipeline.wait_until_caught_up(client, 3600)
+            for process in consumers:
+                started.wait_ready(process)
+            read = pipeline.consumed(before, pipeline.groups(client))
+            hops = max(1, round(read / size.backlog))
+            self.say(f"{kind}: {read} events read in {done - began:.1f} s; "
+                     f"the raw chain, {hops} hops")  # fmt: skip
+            events = pipeline.sample(client, size.backlog)
+            raw = pipeline.relay_chain(started.redis_url, events, hops)
+        finally:
+            client.close()
+        rate = read / (done - began)
+        name = f"pipeline events/s draining {size.backlog} reports ({kind})"
+        return [Figure(name, rate, "/s", raw, f"raw relay chain, {hops} hops")]
+
+    def _memory(self, started: Platform) -> list[Figure]:
+        found = []
+        for process in started.processes:
+            if process.popen is not None and process.alive():
+                rss = rss_mb(process.popen.pid)
+                name = f"{process.name} RSS ({self.kind})"
+                found.append(Figure(name, rss, "MB", self.bare_rss, "bare endpoint", "< 150 MB",
+                                    rss < 150))  # fmt: skip
+        return found
