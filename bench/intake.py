@@ -30,6 +30,16 @@ async def burst(url: str, path: str, token: str | None, sent: list[dict[str, Any
     return await at_concurrency(send, len(sent), concurrency)
 
 
+async def reads(url: str, count: int) -> Calls:
+    """The bare endpoint's one-row reads, one at a time: the floor under any answer that reads
+    a database."""
+
+    async def send(http: httpx.AsyncClient, index: int) -> httpx.Response:
+        return await http.get(f"{url}/bodies/{index + 1}")
+
+    return await at_concurrency(send, count, 1)
+
+
 def throughput_figures(kind: str, intake: Calls, bare: Calls, concurrency: int) -> list[Figure]:
     problems = intake.failed() + bare.failed()
     if problems:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from bench import intake, pipeline
+from bench import history, intake, pipeline
 from bench.data import Reports
 from bench.drive import Calls
 from bench.figures import Figure, percentile
@@ -22,7 +22,7 @@ from tests.local_platform import Platform, scratch_databases
 
 Say = Callable[[str], None]
 CONSUMERS = (Service.VERIFICATION, Service.SUPPORT, Service.NOTIFY, Service.STATS)
-PARTS = ("intake", "steady", "pipeline", "memory")
+PARTS = ("intake", "steady", "pipeline", "history", "memory")
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,29 @@ class Size:
     rate: float  # the steady run: reports a second, for how long
     seconds: float
     backlog: int  # reports waiting for the consumers
+    history: tuple[int, ...]  # cases in stats' database when the form is timed
 
     @classmethod
     def named(cls, name: str) -> "Size":
         sizes = {
-            "smoke": cls("smoke", reports=64, concurrency=32, rate=5, seconds=4, backlog=40),
-            "full": cls("full", reports=2000, concurrency=32, rate=100, seconds=300, backlog=3000),
+            "smoke": cls(
+                "smoke",
+                reports=64,
+                concurrency=32,
+                rate=5,
+                seconds=4,
+                backlog=40,
+                history=(300, 1000),
+            ),
+            "full": cls(
+                "full",
+                reports=2000,
+                concurrency=32,
+                rate=100,
+                seconds=300,
+                backlog=3000,
+                history=(10_000, 100_000, 1_000_000),
+            ),
         }
         return sizes[name]
 
@@ -61,6 +78,7 @@ class Run:
         self.reports = Reports(seed=15, run=secrets.token_hex(3))
         self.burst = intake.bodies(self.reports, size.reports)
         self.bare = Calls()
+        self.bare_read_p95 = 0.0  # ms
         self.bare_rss = 0.0
 
     def figures(self, parts: tuple[str, ...]) -> list[Figure]:
@@ -77,6 +95,8 @@ class Run:
                     found += self._steady(started, tokens)
                 if "pipeline" in parts:
                     found += self._pipeline(started, tokens[0])
+                if "history" in parts:
+                    found += self._history(started, tokens[1])
                 if "memory" in parts:
                     found += self._memory(started)
         return found
@@ -92,6 +112,8 @@ class Run:
             self.bare = asyncio.run(intake.burst(bare, "/bodies", None, self.burst,
                                                  size.concurrency))  # fmt: skip
             self.bare_rss = rss_mb(pid)
+            reads = asyncio.run(intake.reads(bare, size.reports))
+            self.bare_read_p95 = percentile(reads.latencies, 95) * 1000
 
     def _intake(self, started: Platform, reporter: str) -> list[Figure]:
         size, url = self.size, started.urls(Service.INTAKE)[0]
@@ -153,6 +175,18 @@ class Run:
         rate = read / (done - began)
         name = f"pipeline events/s draining {size.backlog} reports ({kind})"
         return [Figure(name, rate, "/s", raw, f"raw relay chain, {hops} hops")]
+
+    def _history(self, started: Platform, analyst: str) -> list[Figure]:
+        latencies, loaded = {}, 0
+        for size in self.size.history:
+            self.say(f"{self.kind}: stats with {size:,} cases")
+            events = asyncio.run(history.load(loaded, size - loaded, seed=size))
+            loaded = size
+            self.say(f"{self.kind}: … {events:,} events loaded; timing the form")
+            latencies[size] = history.form_latencies(started.urls(Service.STATS)[0], analyst)
+        figures = history.form_figures(self.kind, latencies, self.bare_read_p95)
+        self.say(f"{self.kind}: rebuilding stats' projections from its archive")
+        return [*figures, history.rebuild_figure(self.kind, started.redis_url)]
 
     def _memory(self, started: Platform) -> list[Figure]:
         found = []

@@ -21,7 +21,7 @@ from services.intake.identity import admin, store
 from services.intake.identity.domain import ENC, SIG, Client
 from services.notify import directory
 from services.notify import store as notify_store
-from services.stats import projections
+from services.stats import projections, tallies
 from services.stats import store as stats_store
 from shared import audit
 from shared.access import Role
@@ -248,6 +248,7 @@ async def rebuild_stats(say: Say, page_size: int = 1000) -> int:
             for row in page:
                 await projections.project(session, row.envelope)
             count, after = count + len(page), page[-1].seq
+        await tallies.rebuild(session)
         await _audit(session, "stats rebuild", f"{count} events", Service.STATS)
     elapsed = time.perf_counter() - started
     say(f"rebuilt the projections from {count} archived events in {elapsed:.2f} s "

@@ -1,6 +1,8 @@
 """The names of the 2025 administrative units behind the codes every event carries, for people
 to read (messages, forms, dashboards)."""
 
+from functools import cache
+
 from vietnam_provinces import Province, ProvinceCode, VietNamDivisionType, Ward, WardCode
 
 
@@ -17,3 +19,12 @@ def area_name(province: str | None, ward: str | None, *, national: str = "-") ->
     except (ValueError, KeyError):
         return ", ".join(code for code in (ward, province) if code)
     return ", ".join(names) or national
+
+
+@cache
+def province_of(ward: str) -> str | None:
+    """The province code of a 2025 ward code (``"03325"`` → ``"11"``); None if there is none."""
+    try:
+        return f"{int(Ward.from_code(WardCode(int(ward))).province_code):02d}"
+    except (ValueError, KeyError):
+        return None

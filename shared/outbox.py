@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from opentelemetry import propagate
 from redis.asyncio import Redis
@@ -31,6 +32,7 @@ from shared.supervision import stop_if_cancelled
 log = logging.getLogger(__name__)
 
 TRACE_EXTENSIONS = ("traceparent", "tracestate")
+T = TypeVar("T")
 
 
 def trace_extensions() -> dict[str, str]:
@@ -57,6 +59,21 @@ class UnitOfWork:
         self.signer = signer
         self.emitted = 0
         self.audits: list[AuditRecord] = []
+        self._gathered: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
+
+    def gathered(self, key: str, new: Callable[[], T], finish: Callable[[T], Awaitable[None]]) -> T:
+        """What the transaction's steps gather under ``key`` (made by ``new`` at the first
+        step that asks), handed to ``finish`` once as the transaction ends, before its audit
+        records: work that is cheaper done once for a whole batch than once per event."""
+        if key not in self._gathered:
+            self._gathered[key] = (new(), finish)
+        value: T = self._gathered[key][0]
+        return value
+
+    async def finish(self) -> None:
+        """Run what was gathered (the runtime calls this before the transaction commits)."""
+        for value, finish in self._gathered.values():
+            await finish(value)
 
     def audit(self, record: AuditRecord) -> None:
         """Record ``record`` in the audit chain as this transaction ends: the chain's head is

@@ -186,6 +186,7 @@ class Platform:
                 signer=self.signer,
             )  # fmt: skip
             yield uow
+            await uow.finish()
             key = self.vault.chain_key if uow.audits or current_audit.get() else b""
             for record in uow.audits:
                 await append(session, record, key)

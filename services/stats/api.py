@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.stats import domain, exports, store
+from services.stats import domain, exports, store, tallies
 from services.stats.domain import Period
 from shared.areas import area_name
 from shared.cases import register_api
@@ -69,13 +69,13 @@ async def build(
     platform: Platform, period: Period, province: str | None, ward: str | None
 ) -> dict[str, Any]:
     async with platform.database.reading() as session:
-        facts = await store.facts(session, province, ward)
+        rows = await tallies.form(session, period, province, ward)
         as_of = await store.as_of(session)
     return {
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
         "area": {"level": "commune" if ward else "province" if province else "national",
                  "province": province, "ward": ward},
-        "rows": domain.form(period, facts),
+        "rows": rows,
         "as_of": as_of,
         "generated_at": datetime.now(UTC),
     }  # fmt: skip

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.stats import api, handlers, public
+from services.stats import api, handlers, public, tallies
 from services.stats.settings import StatsSettings
 from shared.runtime import ServiceSpec
 from shared.webapp import build_app, serve
@@ -19,6 +19,7 @@ def create_app(settings: StatsSettings) -> FastAPI:
         routers=[api.router, public.router],
         public_routers=[public.public],
         migrations=MIGRATIONS,
+        housekeeping=tallies.fill_once,
     )
     app = build_app(spec)
     app.state.settings = settings

@@ -230,18 +230,31 @@ def _sum(forms: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
+Leaves = Mapping[tuple[str, str], Mapping[str, Mapping[str, int]]]
+"""(province, ward or "-") → period part → the form's rows: the smallest areas' exact forms."""
+
+
+def leaf_forms(year: int, facts: Facts) -> dict[tuple[str, str], dict[str, dict[str, int]]]:
+    """The exact form of each smallest area and part of the year, from the national facts."""
+    return {where: {part: form(named_period(period_name(year, part)), found) for part in PARTS}
+            for where, found in leaves(facts).items()}  # fmt: skip
+
+
 def publish(year: int, facts: Facts, k: int, provinces: Iterable[str] = ()) -> Published:
     """The year's open aggregates from the national facts, suppressed by one pattern."""
-    by_leaf = leaves(facts)
+    return publish_leaves(year, leaf_forms(year, facts), k, provinces)
+
+
+def publish_leaves(year: int, by_leaf: Leaves, k: int, provinces: Iterable[str] = ()) -> Published:
+    """The year's open aggregates from the smallest areas' exact forms (stats keeps them,
+    ``tallies.leaf_forms``), suppressed by one pattern."""
     dimension = area_dimension(
         {*provinces, *(p for p, _ in by_leaf)}, [w for w in by_leaf if w[1] != NO_WARD]
     )
     exact: dict[tuple[str, str], dict[str, int]] = {}
-    for (province, ward), found in by_leaf.items():
+    for (province, ward), parts in by_leaf.items():
         for part in PARTS:
-            exact[(area_key(province, ward), part)] = form(
-                named_period(period_name(year, part)), found
-            )
+            exact[(area_key(province, ward), part)] = dict(parts[part])
     for group in dimension[1:]:  # provinces from their wards, then the nation
         for part in PARTS:
             exact[(group.total, part)] = _sum(

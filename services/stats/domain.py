@@ -246,7 +246,7 @@ def named_period(text: str) -> Period:
     return Period(date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]))
 
 
-def _person_rows(counts: dict[str, int], person: Person) -> None:
+def person_rows(counts: dict[str, int], person: Person) -> None:
     """The breakdowns of an identified person (only with consent for statistics)."""
     sex = "male" if person.sex == "male" else "female" if person.sex == "female" else None
     if sex:
@@ -292,7 +292,7 @@ def form(period: Period, facts: Facts) -> dict[str, int]:
         if person.identified_on in period:
             counts["I.2"] += 1
             if person.consent_statistics:
-                _person_rows(counts, person)
+                person_rows(counts, person)
     counts["I.3"] = sum(
         p.persons
         for p in facts.protections
@@ -300,16 +300,16 @@ def form(period: Period, facts: Facts) -> dict[str, int]:
     )
     for activity in facts.activities:
         if activity.held_on in period:
-            _activity_rows(counts, activity)
+            activity_rows(counts, activity)
     supports = (replace(s, case_id=kept(s.case_id, merges)) for s in facts.supports)
     _support_rows(counts, period, counted, supports)
     for payment in facts.payments:
         if payment.paid_on in period:
-            _payment_rows(counts, payment)
+            payment_rows(counts, payment)
     return counts
 
 
-def _activity_rows(counts: dict[str, int], activity: Activity) -> None:
+def activity_rows(counts: dict[str, int], activity: Activity) -> None:
     if activity.kind == "directive_document":
         counts["II.1"] += max(activity.sessions, 1)
     elif activity.kind == "training":
@@ -322,7 +322,7 @@ def _activity_rows(counts: dict[str, int], activity: Activity) -> None:
         counts[f"II.2.{item}"] += getattr(activity, item)
 
 
-def _payment_rows(counts: dict[str, int], payment: Payment) -> None:
+def payment_rows(counts: dict[str, int], payment: Payment) -> None:
     counts["II.4.5.vnd"] += payment.amount
     if f"II.4.5.vnd.{payment.kind}" in counts:
         counts[f"II.4.5.vnd.{payment.kind}"] += payment.amount

@@ -1,10 +1,12 @@
 """Stats' event handlers: every event of every stream is archived, then projected, in one
-transaction with the inbox (a redelivery changes nothing)."""
+transaction with the inbox (a redelivery changes nothing); the form's sums move once for the
+whole batch, as it commits (services.stats.tallies)."""
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from services.stats import projections, store
+from services.stats import projections, store, tallies
 from shared import cases
 from shared.consumer import Handler, Subscription
 from shared.diagnostics import probe_receiver
@@ -34,6 +36,8 @@ def archiving(stream: str) -> Handler:
                   "recorded_at": datetime.now(UTC)}  # fmt: skip
         if await store.archived(uow.session, values):
             await projections.project(uow.session, message)
+            settle = functools.partial(tallies.settle, uow.session)
+            uow.gathered("stats.touched", tallies.Touched, settle).add(message)
 
     return on_event
 

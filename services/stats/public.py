@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from vietnam_provinces import Province as Unit
 from vietnam_provinces import Ward, WardCode
 
-from services.stats import dashboard, disclosure, domain, store
+from services.stats import dashboard, disclosure, domain, store, tallies
 from services.stats.api import Province, Report
 from shared.guard import too_many
 from shared.http import problem
@@ -97,9 +97,9 @@ async def snapshot(request: Request, year: int) -> Snapshot:
 
     async def make() -> Snapshot:
         async with platform.database.reading() as session:
-            facts = await store.facts(session, None, None)
+            leaves = await tallies.leaf_forms(session, year)
             as_of = await store.as_of(session)
-        published = await asyncio.to_thread(disclosure.publish, year, facts, k, PROVINCES)
+        published = await asyncio.to_thread(disclosure.publish_leaves, year, leaves, k, PROVINCES)
         return Snapshot(published, as_of, datetime.now(UTC))
 
     kept: Kept = request.app.state.open_answers

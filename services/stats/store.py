@@ -4,7 +4,7 @@ so applying an event twice changes nothing, and they can be dropped and rebuilt 
 archive. Each column is owned by one kind of event and whichever event of a row comes first
 creates it (the others' columns empty), so the rows do not depend on the order of arrival."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Index,
     Integer,
     String,
     Table,
@@ -139,6 +140,42 @@ payments = Table(
 
 PROJECTIONS = (persons, decisions, activities, protections, supports, payments)
 
+# The form's sums by area, day and row (services.stats.tallies): what each counted person,
+# activity and payment adds (``contributions``, by its owner), and their totals (``tallies``).
+# ``area`` is "" (national), "p<province>", or "w<province><ward>" ("-" for no ward known).
+tallies = Table(
+    "tallies",
+    metadata,
+    Column("area", String(8), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last", Date, primary_key=True),  # the day again, or a span's last day
+    Column("row", String(40), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Index("ix_tallies_day", "day"),  # every smallest area of a year (the open aggregates)
+)
+
+contributions = Table(
+    "contributions",
+    metadata,
+    Column("owner", String(60), primary_key=True),  # case:<id>, activity:<id>, payment:<id>
+    Column("day", Date, primary_key=True),
+    Column("last", Date, primary_key=True),
+    Column("row", String(40), primary_key=True),
+    Column("province", String(2), nullable=True),
+    Column("ward", String(5), nullable=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+ARCHIVED = "archived"  # events in the archive (a count(*) would read all of it)
+
+DERIVED = (tallies, contributions, counters)
+
 
 async def archived(session: AsyncSession, values: Mapping[str, Any]) -> bool:
     """Keep the event; False if it was already archived (a redelivery, or a rebuild)."""
@@ -167,7 +204,7 @@ async def decide_support(session: AsyncSession, values: Mapping[str, Any]) -> No
 
 
 async def clear_projections(session: AsyncSession) -> None:
-    for table in PROJECTIONS:
+    for table in (*PROJECTIONS, *DERIVED):
         await session.execute(delete(table))
 
 
@@ -179,11 +216,20 @@ async def archive_page(session: AsyncSession, after: int, limit: int) -> list[An
 
 
 async def as_of(session: AsyncSession) -> dict[str, Any]:
-    row = (await session.execute(
-        select(func.count(), func.max(archive.c.seq), func.max(archive.c.recorded_at))
-    )).one()  # fmt: skip
-    return {"events": row[0], "last_seq": row[1] or 0,
-            "last_recorded_at": row[2].isoformat() if row[2] else None}  # fmt: skip
+    """How much the answer reflects: events archived, the last one's sequence and time."""
+    last = (await session.execute(
+        select(archive.c.seq, archive.c.recorded_at).order_by(archive.c.seq.desc()).limit(1)
+    )).first()  # fmt: skip
+    events = await session.scalar(select(counters.c.value).where(counters.c.name == ARCHIVED))
+    return {"events": events or 0, "last_seq": last.seq if last else 0,
+            "last_recorded_at": last.recorded_at.isoformat() if last else None}  # fmt: skip
+
+
+async def count(session: AsyncSession, name: str, by: int) -> None:
+    statement = upsert(session, counters).values(name=name, value=by)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[counters.c.name], set_={"value": counters.c.value + by}
+    ))  # fmt: skip
 
 
 async def verifications(session: AsyncSession, province: str | None) -> tuple[int, int]:
@@ -223,7 +269,7 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     found = await session.execute(
         select(*fields).where(persons.c.received_on.is_not(None), *area(persons))
     )
-    reported = [_person(row._asdict()) for row in found]
+    reported = [person_of(row._asdict()) for row in found]
     ids = absorbed((p.case_id for p in reported), merges)
 
     def of_area(column: Column[str]) -> ColumnElement[bool]:
@@ -243,7 +289,7 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
             of_area(protections.c.case_id)
         )
     )
-    effective = func.coalesce(supports.c.approved, supports.c.granted).is_(True)
+    effective = EFFECTIVE
     helped = await session.execute(
         select(supports.c.case_id, supports.c.kind, supports.c["on"]).where(
             of_area(supports.c.case_id), supports.c["on"].is_not(None), effective
@@ -264,9 +310,65 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
     )
 
 
-def _person(row: dict[str, Any]) -> Person:
+def person_of(row: dict[str, Any]) -> Person:
     """A received person as the form sees them, before any decision."""
     return Person(merged=row.pop("merged_into") is not None, **row)
+
+
+# --- the facts of given cases, activities and payments (services.stats.tallies) ---------------
+
+
+async def decisions_of(session: AsyncSession, cases: Collection[str]) -> list[Decision]:
+    found = await session.execute(select(decisions).where(decisions.c.case_id.in_(cases)))
+    return [Decision(**row._asdict()) for row in found]
+
+
+async def protections_of(session: AsyncSession, cases: Collection[str]) -> list[Protection]:
+    p = protections
+    found = await session.execute(
+        select(p.c.case_id, p.c.starts_on, p.c.persons).where(p.c.case_id.in_(cases))
+    )
+    return [Protection(*row) for row in found]
+
+
+EFFECTIVE = func.coalesce(supports.c.approved, supports.c.granted).is_(True)
+"""A grant counts once approved (when granted, or later), never once rejected."""
+
+
+async def supports_of(session: AsyncSession, cases: Collection[str]) -> list[Support]:
+    s = supports
+    found = await session.execute(
+        select(s.c.case_id, s.c.kind, s.c["on"]).where(
+            s.c.case_id.in_(cases), s.c["on"].is_not(None), EFFECTIVE
+        )
+    )
+    return [Support(*row) for row in found]
+
+
+async def activities_of(session: AsyncSession, ids: Collection[str]) -> list[tuple[str, Activity]]:
+    a = activities
+    found = await session.execute(
+        select(a.c.activity_id, a.c.kind, a.c.held_on, a.c.sessions, a.c.participants,
+               a.c.panels, a.c.posters, a.c.leaflets, a.c.province, a.c.ward
+               ).where(a.c.activity_id.in_(ids))
+    )  # fmt: skip
+    return [(row.activity_id, Activity(**_without(row._asdict(), "activity_id"))) for row in found]
+
+
+async def payments_of(session: AsyncSession, ids: Collection[str]) -> list[tuple[str, Payment]]:
+    p = payments
+    found = await session.execute(
+        select(p.c.disbursement_id, p.c.kind, p.c.paid_on, p.c.amount, p.c.funding_source,
+               p.c.province, p.c.ward).where(p.c.disbursement_id.in_(ids))
+    )  # fmt: skip
+    return [
+        (row.disbursement_id, Payment(**_without(row._asdict(), "disbursement_id")))
+        for row in found
+    ]
+
+
+def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != key}
 
 
 def on_or_none(value: str | None) -> date | None:

@@ -16,6 +16,7 @@ from tests.conftest import DatabaseFactory
 from tests.services.stats.deliveries import (
     approved,
     archive_row,
+    filled,
     forms,
     granted,
     identified,
@@ -76,6 +77,7 @@ async def test_the_upgrade_fills_the_new_facts_from_the_archive(
                 )
             )
         await upgrade(database, MIGRATIONS)
+        assert await filled(database)  # as stats does when it starts on an upgraded database
         (upgraded,) = await forms(database, [period("2026")])
         async with database.reading() as session:
             assert await store.verifications(session, "11") == (1, 1)
@@ -87,6 +89,8 @@ async def test_the_upgrade_fills_the_new_facts_from_the_archive(
         assert await forms(database, [period("2026")]) == [upgraded]
         await downgrade(database, "0004")  # and back: the archive fills the facts in again
         await upgrade(database, MIGRATIONS)
+        assert await filled(database)
+        assert not await filled(database)  # once
         assert await forms(database, [period("2026")]) == [upgraded]
     finally:
         await database.dispose()
