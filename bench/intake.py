@@ -19,12 +19,13 @@ def bodies(reports: Iterator[dict[str, Any]], count: int) -> list[dict[str, Any]
     return list(islice(reports, count))
 
 
-async def burst(url: str, path: str, token: str | None, sent: list[dict[str, Any]],
+async def burst(urls: list[str], path: str, token: str | None, sent: list[dict[str, Any]],
                 concurrency: int) -> Calls:  # fmt: skip
-    """Every body POSTed once, ``concurrency`` at a time."""
+    """Every body POSTed once, ``concurrency`` at a time, to the replicas in turn."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def send(http: httpx.AsyncClient, index: int) -> httpx.Response:
+        url = urls[index % len(urls)]
         return await http.post(f"{url}{path}", json=sent[index], headers=headers)
 
     return await at_concurrency(send, len(sent), concurrency)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -18,11 +19,12 @@ from bench.drive import Calls
 from bench.figures import Figure, percentile
 from bench.platforms import bare_endpoint, platform, rss_mb, token
 from shared.names import Service
-from tests.local_platform import Platform, scratch_databases
+from tests.local_platform import Platform, Process, scratch_databases
 
 Say = Callable[[str], None]
 CONSUMERS = (Service.VERIFICATION, Service.SUPPORT, Service.NOTIFY, Service.STATS)
-PARTS = ("intake", "steady", "pipeline", "history", "memory")
+PARTS = ("intake", "steady", "pipeline", "history", "memory", "replicas")
+REPLICATED = {service: 2 for service in (Service.INTAKE, *CONSUMERS)}
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Run:
                     found += self._history(started, tokens[1])
                 if "memory" in parts:
                     found += self._memory(started)
+            if "replicas" in parts and self.kind == "postgresql":
+                found += self._replicas(folder)
         return found
 
     def _bare(self, folder: Path) -> None:
@@ -108,21 +112,25 @@ class Run:
             _bare_database(self.kind, folder, self.postgres) as url,
             bare_endpoint(url, folder) as (bare, pid),
         ):
-            asyncio.run(intake.burst(bare, "/bodies", None, self.burst[:50], size.concurrency))
-            self.bare = asyncio.run(intake.burst(bare, "/bodies", None, self.burst,
+            asyncio.run(intake.burst([bare], "/bodies", None, self.burst[:50], size.concurrency))
+            self.bare = asyncio.run(intake.burst([bare], "/bodies", None, self.burst,
                                                  size.concurrency))  # fmt: skip
             self.bare_rss = rss_mb(pid)
             reads = asyncio.run(intake.reads(bare, size.reports))
             self.bare_read_p95 = percentile(reads.latencies, 95) * 1000
 
     def _intake(self, started: Platform, reporter: str) -> list[Figure]:
-        size, url = self.size, started.urls(Service.INTAKE)[0]
+        size = self.size
         self.say(f"{self.kind}: intake, {size.reports} reports at {size.concurrency}")
-        warm = intake.bodies(self.reports, 50)
-        asyncio.run(intake.burst(url, "/v1/reports", reporter, warm, size.concurrency))
-        calls = asyncio.run(intake.burst(url, "/v1/reports", reporter, self.burst,
-                                         size.concurrency))  # fmt: skip
+        calls = self._burst(started.urls(Service.INTAKE), reporter, self.burst)
         return intake.throughput_figures(self.kind, calls, self.bare, size.concurrency)
+
+    def _burst(self, urls: list[str], reporter: str, sent: list[dict[str, Any]]) -> Calls:
+        """A warm-up, then ``sent`` at the size's concurrency."""
+        warm = intake.bodies(self.reports, 50)
+        concurrency = self.size.concurrency
+        asyncio.run(intake.burst(urls, "/v1/reports", reporter, warm, concurrency))
+        return asyncio.run(intake.burst(urls, "/v1/reports", reporter, sent, concurrency))
 
     def _steady(self, started: Platform, tokens: tuple[str, str]) -> list[Figure]:
         size = self.size
@@ -145,16 +153,31 @@ class Run:
                                      lag=(before, after), bare_p50=bare_p50)  # fmt: skip
 
     def _pipeline(self, started: Platform, reporter: str) -> list[Figure]:
+        rate, read = self._drain(started, started.processes, reporter)
+        hops = max(1, round(read / self.size.backlog))
+        self.say(f"{self.kind}: the raw chain, {hops} hops")
+        client = redis.Redis.from_url(started.redis_url)
+        try:
+            events = pipeline.sample(client, self.size.backlog)
+        finally:
+            client.close()
+        raw = pipeline.relay_chain(started.redis_url, events, hops)
+        name = f"pipeline events/s draining {self.size.backlog} reports ({self.kind})"
+        return [Figure(name, rate, "/s", raw, f"raw relay chain, {hops} hops")]
+
+    def _drain(self, started: Platform, running: list[Process], reporter: str) -> tuple[float, int]:
+        """Events read a second by the ``running`` consumers working off a backlog of reports
+        (taken by intake while they were stopped), and how many they read."""
         size, kind = self.size, self.kind
         client = redis.Redis.from_url(started.redis_url)
         try:
             pipeline.wait_until_caught_up(client, 600)
-            consumers = [p for p in started.processes if p.service in CONSUMERS]
+            consumers = [p for p in running if p.service in CONSUMERS]
             for process in consumers:
                 started.stop_process(process)
-            self.say(f"{kind}: consumers stopped; {size.backlog} reports make a backlog")
+            self.say(f"{kind}: {len(consumers)} consumers stopped; {size.backlog} reports wait")
             backlog = intake.bodies(self.reports, size.backlog)
-            asyncio.run(intake.burst(started.urls(Service.INTAKE)[0], "/v1/reports", reporter,
+            asyncio.run(intake.burst(started.urls(Service.INTAKE), "/v1/reports", reporter,
                                      backlog, size.concurrency))  # fmt: skip
             time.sleep(2.0)  # intake's outbox relay publishes the last of them
             before = pipeline.groups(client)
@@ -165,16 +188,38 @@ class Run:
             for process in consumers:
                 started.wait_ready(process)
             read = pipeline.consumed(before, pipeline.groups(client))
-            hops = max(1, round(read / size.backlog))
-            self.say(f"{kind}: {read} events read in {done - began:.1f} s; "
-                     f"the raw chain, {hops} hops")  # fmt: skip
-            events = pipeline.sample(client, size.backlog)
-            raw = pipeline.relay_chain(started.redis_url, events, hops)
         finally:
             client.close()
-        rate = read / (done - began)
-        name = f"pipeline events/s draining {size.backlog} reports ({kind})"
-        return [Figure(name, rate, "/s", raw, f"raw relay chain, {hops} hops")]
+        self.say(f"{kind}: {read} events read in {done - began:.1f} s")
+        return read / (done - began), read
+
+    def _replicas(self, folder: Path) -> list[Figure]:
+        """Two replicas of intake and of every consumer against one, on one platform (the
+        second replicas stopped for the first measurement)."""
+        kind = self.kind
+        with platform(kind, folder / "replicas", self.postgres, REPLICATED) as started:
+            reporter = token(started, "reporter")
+            first = [p for p in started.processes if "-" not in p.name]
+            seconds = [p for p in started.processes if "-" in p.name]
+            for process in seconds:
+                started.stop_process(process)
+            self.say(f"{kind}: one replica of each service")
+            one = self._burst(started.urls(Service.INTAKE)[:1], reporter, self.burst)
+            one_drain, _ = self._drain(started, first, reporter)
+            for process in seconds:
+                started.start(process)
+            for process in seconds:
+                started.wait_ready(process)
+            self.say(f"{kind}: two replicas of each service")
+            two = self._burst(started.urls(Service.INTAKE), reporter,
+                              intake.bodies(self.reports, self.size.reports))  # fmt: skip
+            two_drain, _ = self._drain(started, started.processes, reporter)
+        return [
+            Figure(f"intake reports/s, 2 replicas ({kind})", two.rate, "/s", one.rate,
+                   "1 replica", "≥ 1.7x", two.rate >= 1.7 * one.rate),
+            Figure(f"pipeline events/s, 2 replicas of each consumer ({kind})", two_drain, "/s",
+                   one_drain, "1 replica", "≥ 1.7x", two_drain >= 1.7 * one_drain),
+        ]  # fmt: skip
 
     def _history(self, started: Platform, analyst: str) -> list[Figure]:
         latencies, loaded = {}, 0

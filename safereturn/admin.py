@@ -245,8 +245,7 @@ async def rebuild_stats(say: Say, page_size: int = 1000) -> int:
         await stats_store.clear_projections(session)
         after = 0
         while page := await stats_store.archive_page(session, after, page_size):
-            for row in page:
-                await projections.project(session, row.envelope)
+            await projections.project(session, [row.envelope for row in page])
             count, after = count + len(page), page[-1].seq
         await tallies.rebuild(session)
         await _audit(session, "stats rebuild", f"{count} events", Service.STATS)

@@ -60,6 +60,8 @@ class UnitOfWork:
         self.emitted = 0
         self.audits: list[AuditRecord] = []
         self._gathered: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
+        self.committed: list[Callable[[], None]] = []
+        """Called once the transaction has committed (the runtime calls them)."""
 
     def gathered(self, key: str, new: Callable[[], T], finish: Callable[[T], Awaitable[None]]) -> T:
         """What the transaction's steps gather under ``key`` (made by ``new`` at the first

@@ -195,6 +195,8 @@ class Platform:
             audited.recorded = True
         if uow.emitted:
             self.relay.wake()
+        for committed in uow.committed:
+            committed()
 
     async def audit(self, record: AuditRecord) -> None:
         """Record one audit entry in its own transaction."""

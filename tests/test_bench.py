@@ -30,8 +30,14 @@ def test_every_figure_is_measured_with_its_baseline(
                 "intake sustained reports/s", "pipeline backlog after the steady run",
                 "202 → stats reflects it p50", "202 → stats reflects it p95",
                 "202 → stats reflects it p99", "pipeline events/s draining",
+                *(f"stats form p95, {area} {period}, {cases} cases"
+                  for area in ("national", "province", "commune") for period in ("quarter", "year")
+                  for cases in ("300", "1,000")),
+                "stats form p50 at 1,000 cases against 300", "rebuild events/s",
                 *(f"{service} RSS" for service in ("intake", "verification", "support", "notify",
                                                    "stats"))]  # fmt: skip
+    if database == "postgresql":
+        expected += ["intake reports/s, 2 replicas", "pipeline events/s, 2 replicas"]
     for prefix in expected:
         assert any(name.startswith(prefix) for name in names), (prefix, names, said)
     for figure in figures:

@@ -13,9 +13,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: StatsSettings) -> FastAPI:
+    arrivals = api.Arrivals()
     spec = ServiceSpec(
         settings,
-        subscriptions=handlers.subscriptions(),
+        subscriptions=handlers.subscriptions(arrivals.landed),
         routers=[api.router, public.router],
         public_routers=[public.public],
         migrations=MIGRATIONS,
@@ -23,6 +24,7 @@ def create_app(settings: StatsSettings) -> FastAPI:
     )
     app = build_app(spec)
     app.state.settings = settings
+    app.state.arrivals = arrivals
     public.install(app, app.state.platform)
     return app
 

@@ -1,12 +1,13 @@
-"""Stats' event handlers: every event of every stream is archived, then projected, in one
-transaction with the inbox (a redelivery changes nothing); the form's sums move once for the
-whole batch, as it commits (services.stats.tallies)."""
+"""Stats' event handlers: every event of every stream is archived, and the new ones of a batch
+projected together as it commits (services.stats.tallies), in one transaction with the inbox
+(a redelivery changes nothing)."""
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from services.stats import projections, store, tallies
+from services.stats import store, tallies
 from shared import cases
 from shared.consumer import Handler, Subscription
 from shared.diagnostics import probe_receiver
@@ -27,7 +28,10 @@ def envelope(event: Event[Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def archiving(stream: str) -> Handler:
+def archiving(stream: str, landed: Callable[[], None]) -> Handler:
+    """Archive the event; project the new ones of the batch as it ends; say ``landed`` once
+    they are committed (requests waiting to read their writes wake then)."""
+
     async def on_event(uow: UnitOfWork, event: Event[Any]) -> None:
         message = envelope(event)
         values = {"event_key": f"{event.source}#{event.id}", "event_id": event.id,
@@ -35,19 +39,21 @@ def archiving(stream: str) -> Handler:
                   "time": event.time, "envelope": message,
                   "recorded_at": datetime.now(UTC)}  # fmt: skip
         if await store.archived(uow.session, values):
-            await projections.project(uow.session, message)
-            settle = functools.partial(tallies.settle, uow.session)
-            uow.gathered("stats.touched", tallies.Touched, settle).add(message)
+            project = functools.partial(tallies.project, uow.session)
+            new = uow.gathered("stats.archived", list, project)
+            if not new:
+                uow.committed.append(landed)
+            new.append(message)
 
     return on_event
 
 
-def subscriptions() -> list[Subscription]:
+def subscriptions(landed: Callable[[], None]) -> list[Subscription]:
     on_probe = probe_receiver(Service.STATS, answer=False)
     every: dict[str, dict[str, Handler]] = {str(stream): {} for stream in ARCHIVED}
     for model in REGISTRY:
         if model.stream in ARCHIVED:
-            every[str(model.stream)][model.event_type] = archiving(str(model.stream))
+            every[str(model.stream)][model.event_type] = archiving(str(model.stream), landed)
     return [
         Subscription(Stream.PLATFORM, {ProbeRequested.event_type: on_probe}),
         cases.subscription(every[Stream.CASES]),

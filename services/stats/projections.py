@@ -7,7 +7,7 @@ their order; a redelivery is never projected twice (the archive's key), and proj
 again would change nothing. Decisions are kept, each under its own id, and the latest is chosen
 when the form is counted (``domain.decided``), by its own date and revision, not by arrival."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -35,16 +35,17 @@ class Archived:
         return cls(envelope["id"], envelope["type"], time, envelope["data"])
 
 
-Projector = Callable[[AsyncSession, Archived], Awaitable[None]]
+Projector = Callable[[Archived], store.Write | None]
+"""What an event writes: a projection row's owned facts (``store.Write``)."""
 
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-async def received(session: AsyncSession, event: Archived) -> None:
+def received(event: Archived) -> store.Write:
     data = event.data
-    await store.put(session, store.persons, {
+    return store.Write(store.persons, {
         "case_id": data["case_id"], "received_on": _day(data["received_on"]),
         "province": data["province"], "ward": data.get("ward"), "sex": data["sex"],
         "age": data.get("age"), "ethnicity": data.get("ethnicity"),
@@ -55,23 +56,23 @@ async def received(session: AsyncSession, event: Archived) -> None:
     })  # fmt: skip
 
 
-async def merged(session: AsyncSession, event: Archived) -> None:
+def merged(event: Archived) -> store.Write:
     values = {"case_id": event.data["case_id"], "merged_into": event.data["into"]}
-    await store.put(session, store.persons, values)
+    return store.Write(store.persons, values)
 
 
-async def overdue(session: AsyncSession, event: Archived) -> None:
-    await store.put(session, store.persons, {"case_id": event.data["case_id"], "overdue": True})
+def overdue(event: Archived) -> store.Write:
+    return store.Write(store.persons, {"case_id": event.data["case_id"], "overdue": True})
 
 
 def _decision(outcome: str | None) -> Projector:
     """A decision (identified, not identified, or amended to its ``outcome``), kept as made."""
 
-    async def decide(session: AsyncSession, event: Archived) -> None:
+    def decide(event: Archived) -> store.Write:
         data = event.data
         corrections = data.get("corrections") or {}
         revision = data.get("revision")
-        await store.put(session, store.decisions, {
+        return store.Write(store.decisions, {
             "event_id": event.id, "case_id": data["case_id"],
             "decided_on": _day(data["decided_on"]),
             "revision": revision if isinstance(revision, int) else None, "at": event.time,
@@ -83,17 +84,17 @@ def _decision(outcome: str | None) -> Projector:
     return decide
 
 
-async def protected(session: AsyncSession, event: Archived) -> None:
+def protected(event: Archived) -> store.Write:
     data = event.data
     persons = sum(int(p["count"]) for p in data["protected"])
-    await store.put(session, store.protections, {"order_id": data["order_id"],
+    return store.Write(store.protections, {"order_id": data["order_id"],
                     "case_id": data["case_id"], "starts_on": _day(data["starts_on"]),
                     "persons": persons})  # fmt: skip
 
 
-async def activity(session: AsyncSession, event: Archived) -> None:
+def activity(event: Archived) -> store.Write:
     data = event.data
-    await store.put(session, store.activities, {
+    return store.Write(store.activities, {
         "activity_id": data["activity_id"], "kind": data["kind"],
         "held_on": _day(data["held_on"]), "province": data["province"],
         "ward": data.get("ward"),
@@ -102,20 +103,20 @@ async def activity(session: AsyncSession, event: Archived) -> None:
     })  # fmt: skip
 
 
-async def granted(session: AsyncSession, event: Archived) -> None:
+def granted(event: Archived) -> store.Write:
     data = event.data
-    await store.put(session, store.supports, {"support_id": data["grant_id"],
+    return store.Write(store.supports, {"support_id": data["grant_id"],
                     "case_id": data["case_id"], "kind": data["kind"],
                     "on": _day(data["granted_on"]),
                     "granted": data["status"] == "approved"})  # fmt: skip
 
 
 def _approval(approved: bool) -> Projector:
-    async def decide(session: AsyncSession, event: Archived) -> None:
+    def decide(event: Archived) -> store.Write:
         data = event.data
-        await store.decide_support(session, {"support_id": data["grant_id"],
-                                   "case_id": data["case_id"], "kind": data["kind"],
-                                   "approved": approved})  # fmt: skip
+        return store.Write(store.supports, {"support_id": data["grant_id"],
+                           "case_id": data["case_id"], "kind": data["kind"],
+                           "approved": approved}, approval=True)  # fmt: skip
 
     return decide
 
@@ -123,18 +124,19 @@ def _approval(approved: bool) -> Projector:
 REFERRAL_KINDS = {LOAN: "loan", SHELTER: domain.SHELTER_NEEDED}
 
 
-async def referred(session: AsyncSession, event: Archived) -> None:
+def referred(event: Archived) -> store.Write | None:
     """A loan is counted as the referral to the bank; a shelter referral as the need of one."""
     data = event.data
     if kind := REFERRAL_KINDS.get(data["service"]):
-        await store.put(session, store.supports, {"support_id": data["referral_id"],
+        return store.Write(store.supports, {"support_id": data["referral_id"],
                         "case_id": data["case_id"], "kind": kind,
                         "on": _day(data["referred_on"]), "granted": True})  # fmt: skip
+    return None
 
 
-async def disbursed(session: AsyncSession, event: Archived) -> None:
+def disbursed(event: Archived) -> store.Write:
     data = event.data
-    await store.put(session, store.payments, {
+    return store.Write(store.payments, {
         "disbursement_id": data["disbursement_id"], "case_id": data["case_id"],
         "kind": data["kind"], "paid_on": _day(data["paid_on"]), "amount": int(data["amount"]),
         "funding_source": data["funding_source"], "province": data["province"],
@@ -159,8 +161,17 @@ PROJECTORS: dict[str, Projector] = {
 }
 
 
-async def project(session: AsyncSession, envelope: dict[str, Any]) -> None:
-    """Apply one archived event (its CloudEvents envelope) to the projections."""
-    projector = PROJECTORS.get(envelope["type"])
-    if projector is not None:
-        await projector(session, Archived.of(envelope))
+def writes(envelopes: Iterable[dict[str, Any]]) -> list[store.Write]:
+    """What the events (archived envelopes) write to the projections."""
+    found = []
+    for envelope in envelopes:
+        projector = PROJECTORS.get(envelope["type"])
+        if projector is not None and (write := projector(Archived.of(envelope))) is not None:
+            found.append(write)
+    return found
+
+
+async def project(session: AsyncSession, envelopes: Iterable[dict[str, Any]]) -> None:
+    """Apply archived events (their CloudEvents envelopes) to the projections, in as few
+    statements as they allow."""
+    await store.write_all(session, writes(envelopes))

@@ -4,7 +4,8 @@ so applying an event twice changes nothing, and they can be dropped and rebuilt 
 archive. Each column is owned by one kind of event and whichever event of a row comes first
 creates it (the others' columns empty), so the rows do not depend on the order of arrival."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -140,8 +141,8 @@ payments = Table(
 
 PROJECTIONS = (persons, decisions, activities, protections, supports, payments)
 
-# The form's sums by area, day and row (services.stats.tallies): what each counted person,
-# activity and payment adds (``contributions``, by its owner), and their totals (``tallies``).
+# The form's sums by area, day and row (services.stats.tallies): what the counted persons,
+# activities and payments contribute (services.stats.contributions), added up.
 # ``area`` is "" (national), "p<province>", or "w<province><ward>" ("-" for no ward known).
 tallies = Table(
     "tallies",
@@ -154,18 +155,6 @@ tallies = Table(
     Index("ix_tallies_day", "day"),  # every smallest area of a year (the open aggregates)
 )
 
-contributions = Table(
-    "contributions",
-    metadata,
-    Column("owner", String(60), primary_key=True),  # case:<id>, activity:<id>, payment:<id>
-    Column("day", Date, primary_key=True),
-    Column("last", Date, primary_key=True),
-    Column("row", String(40), primary_key=True),
-    Column("province", String(2), nullable=True),
-    Column("ward", String(5), nullable=True),
-    Column("n", BigInteger, nullable=False),
-)
-
 counters = Table(
     "counters",
     metadata,
@@ -174,7 +163,7 @@ counters = Table(
 )
 ARCHIVED = "archived"  # events in the archive (a count(*) would read all of it)
 
-DERIVED = (tallies, contributions, counters)
+DERIVED = (tallies, counters)
 
 
 async def archived(session: AsyncSession, values: Mapping[str, Any]) -> bool:
@@ -184,23 +173,59 @@ async def archived(session: AsyncSession, values: Mapping[str, Any]) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def put(session: AsyncSession, table: Table, values: Mapping[str, Any]) -> None:
-    """Insert or replace a projection row by its key."""
+@dataclass(frozen=True)
+class Write:
+    """Facts an event owns in a projection row: inserted, or set on the row if it exists (the
+    other events' columns untouched). An approval sets ``approved`` so that a rejection is
+    never undone by an approval, whatever their order (support decides a grant once; this
+    keeps a replay's oddity harmless)."""
+
+    table: Table
+    values: Mapping[str, Any]
+    approval: bool = False
+
+    @property
+    def shape(self) -> tuple[str, tuple[str, ...], bool | None]:
+        """Writes of one shape share a statement."""
+        approved = self.values["approved"] if self.approval else None
+        return self.table.name, tuple(sorted(self.values)), approved
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return tuple(self.values[c.name] for c in self.table.primary_key.columns)
+
+
+async def write_all(session: AsyncSession, writes: Iterable[Write]) -> None:
+    """Every write, a statement per shape executed for many rows at once. A row written twice
+    by writes of one shape waits for the next statement (one statement may change a row once)."""
+    pending: dict[tuple[str, tuple[str, ...], bool | None], list[Write]] = {}
+    keys: dict[tuple[str, tuple[str, ...], bool | None], set[tuple[Any, ...]]] = {}
+    for write in writes:
+        shape = write.shape
+        if write.key in keys.setdefault(shape, set()):
+            await _execute(session, pending.pop(shape))
+            keys[shape] = set()
+        pending.setdefault(shape, []).append(write)
+        keys[shape].add(write.key)
+    for batch in pending.values():
+        await _execute(session, batch)
+
+
+async def _execute(session: AsyncSession, writes: list[Write]) -> None:
+    first = writes[0]
+    table = first.table
     key = [c.name for c in table.primary_key.columns]
-    statement = upsert(session, table).values(**values)
-    changes = {k: v for k, v in values.items() if k not in key}
-    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=changes))
-
-
-async def decide_support(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    """Record an approval or a rejection; a rejection is never undone by an approval, whatever
-    their order (support decides a grant once; this keeps a replay's oddity harmless)."""
-    statement = upsert(session, supports).values(**values)
-    approved = func.coalesce(supports.c.approved, true()) if values["approved"] else false()
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[supports.c.support_id],
-        set_={"case_id": values["case_id"], "kind": values["kind"], "approved": approved},
-    ))  # fmt: skip
+    statement = upsert(session, table)
+    if first.approval:
+        approved = func.coalesce(table.c.approved, true()) if first.values["approved"] else false()
+        excluded = statement.excluded
+        changes: dict[str, Any] = {"case_id": excluded.case_id, "kind": excluded.kind,
+                                   "approved": approved}  # fmt: skip
+    else:
+        changes = {name: statement.excluded[name] for name in first.values if name not in key}
+    statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
+                 else statement.on_conflict_do_nothing(index_elements=key))  # fmt: skip
+    await session.execute(statement, [dict(write.values) for write in writes])
 
 
 async def clear_projections(session: AsyncSession) -> None:

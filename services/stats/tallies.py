@@ -1,16 +1,15 @@
 """The form's sums by area, day and row, kept as events arrive, so a form costs the same
 whatever the history behind it (``contributions`` says what is summed and why).
 
-Each projected event *touches* owners: a case (and for a merge, the case it was merged into),
-an activity, a payment. Before the transaction commits, ``settle`` works out again what each
-touched owner contributes — a case through the case it counts as, with its merged duplicates —
-from the projections as they now stand, and moves the sums by the difference. What an owner
-contributes depends only on the projections, never on the order events came in, so neither do
-the sums.
+A transaction's new events touch cases (for a merge, also the case merged into), activities
+and payments. ``project`` works out what every touched one contributes — a case through the
+case it counts as, with its merged duplicates — from the projections before the events are
+written and again after, and moves the sums by the difference. What anything contributes
+depends only on the projections, never on the order events came in, so neither do the sums.
 
-Two stats replicas on PostgreSQL settle one at a time (a transaction-level advisory lock taken
-after the projections are written): the later one reads what the earlier one committed. On
-SQLite a writing transaction holds the database's write lock from its start."""
+Two stats replicas on PostgreSQL project one at a time (a transaction-level advisory lock taken
+before the first read): the later one reads what the earlier one committed. On SQLite a writing
+transaction holds the database's write lock from its start."""
 
 import logging
 from collections import Counter
@@ -24,7 +23,7 @@ from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.stats import contributions as rules
-from services.stats import domain, store
+from services.stats import domain, projections, store
 from services.stats.disclosure import NO_WARD, PARTS, period_name
 from shared.areas import province_of
 from shared.db import upsert
@@ -32,38 +31,37 @@ from shared.runtime import Platform
 
 log = logging.getLogger(__name__)
 
-LOCK = 0x5354_4154  # "STAT": settling is one replica at a time
-CHUNK = 500  # owners read at once (bound parameters per statement stay well under limits)
+LOCK = 0x5354_4154  # "STAT": projecting is one replica at a time
+CHUNK = 2000  # cases read at once (bound parameters per statement stay well under limits)
 FILLED = "tallies"  # a counter: 1 once the sums were worked out from every projection
-
-CaseOwner, ActivityOwner, PaymentOwner = "case:", "activity:", "payment:"
-Sums = Counter[tuple[str, str, date, date]]  # (area, row, day, last) → change
+Sums = Counter[tuple[str, str, date, date]]  # (area, row, day, last) → n
+T = TypeVar("T")
 
 
 @dataclass
 class Touched:
-    """The owners a transaction's events touched, to be settled before it commits."""
+    """What a transaction's new events touch, and the merges they make."""
 
     cases: set[str] = field(default_factory=set)
     activities: set[str] = field(default_factory=set)
     payments: set[str] = field(default_factory=set)
-    events: int = 0  # newly archived
+    merges: dict[str, str] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return bool(self.cases or self.activities or self.payments or self.events)
-
-    def add(self, envelope: Mapping[str, Any]) -> None:
-        """What one newly archived event (its CloudEvents envelope) touches."""
-        self.events += 1
-        kind, data = envelope["type"], envelope["data"]
-        if kind == "activity.reported":
-            self.activities.add(data["activity_id"])
-        elif kind == "support.disbursed":
-            self.payments.add(data["disbursement_id"])
-        elif kind != "verification.overdue" and "case_id" in data:
-            self.cases.add(data["case_id"])
-            if kind == "case.merged":
-                self.cases.add(data["into"])
+    @classmethod
+    def by(cls, envelopes: Iterable[Mapping[str, Any]]) -> "Touched":
+        touched = cls()
+        for envelope in envelopes:
+            kind, data = envelope["type"], envelope["data"]
+            if kind == "activity.reported":
+                touched.activities.add(data["activity_id"])
+            elif kind == "support.disbursed":
+                touched.payments.add(data["disbursement_id"])
+            elif kind != "verification.overdue" and "case_id" in data:
+                touched.cases.add(data["case_id"])
+                if kind == "case.merged":
+                    touched.cases.add(data["into"])
+                    touched.merges[data["case_id"]] = data["into"]
+        return touched
 
 
 def areas(province: str | None, ward: str | None) -> list[str]:
@@ -79,6 +77,9 @@ def area_of(province: str | None, ward: str | None) -> str:
     if ward:
         return f"w{province or province_of(ward) or '??'}{ward}"
     return f"p{province}" if province else ""
+
+
+# --- reading ------------------------------------------------------------------------------------
 
 
 async def form(
@@ -113,46 +114,53 @@ async def leaf_forms(
             .group_by(t.c.area, t.c.row)
         )  # fmt: skip
         for area, row, n in rows:
-            where = (area[1:3], area[3:])
-            parts = found.setdefault(where, {p: dict.fromkeys(domain.KEYS, 0) for p in PARTS})
+            parts = found.setdefault((area[1:3], area[3:]),
+                                     {p: dict.fromkeys(domain.KEYS, 0) for p in PARTS})  # fmt: skip
             if row in parts[part]:
                 parts[part][row] = int(n)
     return found
 
 
-async def settle(session: AsyncSession, touched: Touched) -> None:
-    """Bring the sums up to date with what ``touched`` owners now contribute."""
-    if not touched:
+# --- writing ------------------------------------------------------------------------------------
+
+
+async def project(session: AsyncSession, envelopes: Sequence[dict[str, Any]]) -> None:
+    """Write newly archived events to the projections and move the sums by what they change."""
+    if not envelopes:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(LOCK)))
-    if touched.events:
-        await store.count(session, store.ARCHIVED, touched.events)
-    cases = await _with_kept(session, touched.cases)
-    for chunk in batched(sorted(cases), CHUNK):
-        await _apply(session, await _persons(session, set(chunk)))
-    for chunk in batched(sorted(touched.activities), CHUNK):
-        await _apply(session, await _activities(session, set(chunk)))
-    for chunk in batched(sorted(touched.payments), CHUNK):
-        await _apply(session, await _payments(session, set(chunk)))
+    await _one_at_a_time(session)
+    await store.count(session, store.ARCHIVED, len(envelopes))
+    touched = Touched.by(envelopes)
+    before_merges = await _merges(session, touched.cases)
+    after_merges = before_merges | touched.merges
+    cases = touched.cases | {domain.kept(c, before_merges) for c in touched.cases}
+    cases |= {domain.kept(c, after_merges) for c in touched.cases}
+    before = await _contributed(session, cases, touched)
+    await projections.project(session, envelopes)
+    after = await _contributed(session, cases, touched)
+    after.subtract(before)
+    await _add(session, after)
 
 
 async def rebuild(session: AsyncSession) -> None:
     """Every sum worked out again from the projections (after ``safereturn stats rebuild``,
     or once when the sums are new)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(LOCK)))
+    await _one_at_a_time(session)
     for table in store.DERIVED:
         await session.execute(delete(table))
     archived = await session.scalar(select(func.count()).select_from(store.archive))
     await store.count(session, store.ARCHIVED, archived or 0)
     await store.count(session, FILLED, 1)
     touched = Touched()
-    for table, key, owners in ((store.persons, "case_id", touched.cases),
-                               (store.activities, "activity_id", touched.activities),
-                               (store.payments, "disbursement_id", touched.payments)):  # fmt: skip
-        owners.update(row[0] for row in await session.execute(select(table.c[key])))
-    await settle(session, touched)
+    for table, key, found in ((store.persons, "case_id", touched.cases),
+                              (store.activities, "activity_id", touched.activities),
+                              (store.payments, "disbursement_id", touched.payments)):  # fmt: skip
+        found.update(row[0] for row in await session.execute(select(table.c[key])))
+    sums = await _contributed(session, touched.cases, touched)
+    moves = [{"area": area, "row": row, "day": day, "last": last, "n": n}
+             for (area, row, day, last), n in sums.items() if n]  # fmt: skip
+    for chunk in batched(moves, 10 * CHUNK):
+        await session.execute(insert(store.tallies), list(chunk))
 
 
 async def fill(session: AsyncSession) -> bool:
@@ -165,7 +173,21 @@ async def fill(session: AsyncSession) -> bool:
     return True
 
 
-T = TypeVar("T")
+async def fill_once(platform: Platform) -> None:
+    """Housekeeping: the sums worked out once for a database from before them."""
+    async with platform.database.reading() as session:
+        filled = await session.scalar(
+            select(store.counters.c.value).where(store.counters.c.name == FILLED)
+        )
+    if not filled:
+        async with platform.database.transaction() as session:
+            if await fill(session):
+                log.info("the form's sums were worked out from the projections")
+
+
+async def _one_at_a_time(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(LOCK)))
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[Sequence[T]]:
@@ -175,13 +197,11 @@ def batched(items: Iterable[T], size: int) -> Iterator[Sequence[T]]:
         yield chunk
 
 
-# --- what owners contribute now ---------------------------------------------------------------
-
-Contribution = tuple[str | None, str | None, Counter[rules.Key]]  # province, ward, keys
+# --- what is contributed ------------------------------------------------------------------------
 
 
-async def _with_kept(session: AsyncSession, cases: set[str]) -> set[str]:
-    """The cases, and the case each counts as (the end of its chain of merges)."""
+async def _merges(session: AsyncSession, cases: Iterable[str]) -> dict[str, str]:
+    """The chains of merges the cases start (case → the case it was merged into)."""
     merges: dict[str, str] = {}
     frontier = set(cases)
     while frontier:
@@ -193,13 +213,28 @@ async def _with_kept(session: AsyncSession, cases: set[str]) -> set[str]:
         )
         step = {row.case_id: row.merged_into for row in found}
         merges |= step
-        frontier = set(step.values()) - merges.keys() - cases
-    return cases | {domain.kept(case_id, merges) for case_id in cases}
+        frontier = set(step.values()) - merges.keys()
+    return merges
 
 
-async def _persons(session: AsyncSession, cases: set[str]) -> dict[str, Contribution]:
-    """What each case contributes: nothing unless it is received and not merged; then the
-    person as decided, with everything done for them and for their merged duplicates."""
+async def _contributed(session: AsyncSession, cases: set[str], touched: Touched) -> Sums:
+    """What the cases (each counted with its merged duplicates), activities and payments
+    contribute now, by area, row and days."""
+    sums: Sums = Counter()
+    for chunk in batched(sorted(cases), CHUNK):
+        await _persons(session, set(chunk), sums)
+    for chunk in batched(sorted(touched.activities), CHUNK):
+        for _, activity in await store.activities_of(session, chunk):
+            _add_at(sums, activity.province, activity.ward, rules.of_activity(activity))
+    for chunk in batched(sorted(touched.payments), CHUNK):
+        for _, payment in await store.payments_of(session, chunk):
+            _add_at(sums, payment.province, payment.ward, rules.of_payment(payment))
+    return sums
+
+
+async def _persons(session: AsyncSession, cases: set[str], sums: Sums) -> None:
+    """Those of the cases that are counted (received, not merged): the person as decided, with
+    everything done for them and for their merged duplicates."""
     p = store.persons
     fields = [c for c in p.c if c.name != "overdue"]
     rows = await session.execute(
@@ -217,12 +252,10 @@ async def _persons(session: AsyncSession, cases: set[str]) -> dict[str, Contribu
     helped: dict[str, list[domain.Support]] = {}
     for support in await store.supports_of(session, members):
         helped.setdefault(members[support.case_id], []).append(support)
-    found: dict[str, Contribution] = {f"{CaseOwner}{c}": (None, None, Counter()) for c in cases}
     for case_id, person in counted.items():
         decided = domain.decided(person, decisions.get(case_id, ()))
         keys = rules.of_person(decided, orders.get(case_id, ()), helped.get(case_id, ()))
-        found[f"{CaseOwner}{case_id}"] = (person.province, person.ward, keys)
-    return found
+        _add_at(sums, person.province, person.ward, keys)
 
 
 async def _absorbed(session: AsyncSession, counted: set[str]) -> dict[str, str]:
@@ -241,61 +274,17 @@ async def _absorbed(session: AsyncSession, counted: set[str]) -> dict[str, str]:
     return members
 
 
-async def _activities(session: AsyncSession, ids: set[str]) -> dict[str, Contribution]:
-    found: dict[str, Contribution] = {f"{ActivityOwner}{i}": (None, None, Counter()) for i in ids}
-    for activity_id, activity in await store.activities_of(session, ids):
-        keys = rules.of_activity(activity)
-        found[f"{ActivityOwner}{activity_id}"] = (activity.province, activity.ward, keys)
-    return found
-
-
-async def _payments(session: AsyncSession, ids: set[str]) -> dict[str, Contribution]:
-    found: dict[str, Contribution] = {f"{PaymentOwner}{i}": (None, None, Counter()) for i in ids}
-    for payment_id, payment in await store.payments_of(session, ids):
-        keys = rules.of_payment(payment)
-        found[f"{PaymentOwner}{payment_id}"] = (payment.province, payment.ward, keys)
-    return found
-
-
-# --- moving the sums ----------------------------------------------------------------------------
-
-
-async def _apply(session: AsyncSession, now: dict[str, Contribution]) -> None:
-    """Replace what each owner contributed with what it contributes now, and move the sums."""
-    c = store.contributions
-    before: dict[str, Contribution] = {owner: (None, None, Counter()) for owner in now}
-    stored = await session.execute(select(c).where(c.c.owner.in_(now)))
-    for row in stored:
-        keys = before[row.owner][2]
-        keys[row.row, row.day, row.last] += row.n
-        before[row.owner] = (row.province, row.ward, keys)
-    changed = [owner for owner in now if now[owner] != before[owner]]
-    if not changed:
-        return
-    sums: Sums = Counter()
-    for owner in changed:
-        _move(sums, before[owner], -1)
-        _move(sums, now[owner], +1)
-    await session.execute(delete(c).where(c.c.owner.in_(changed)))
-    values = [{"owner": owner, "row": row, "day": day, "last": last, "n": n,
-               "province": now[owner][0], "ward": now[owner][1]}
-              for owner in changed for (row, day, last), n in now[owner][2].items()]  # fmt: skip
-    if values:
-        await session.execute(insert(c), values)
-    await _add(session, sums)
-
-
-def _move(sums: Sums, contribution: Contribution, sign: int) -> None:
-    province, ward, keys = contribution
-    for area in areas(province, ward) if keys else ():
+def _add_at(sums: Sums, province: str | None, ward: str | None, keys: Counter[rules.Key]) -> None:
+    for area in areas(province, ward):
         for (row, day, last), n in keys.items():
-            sums[area, row, day, last] += sign * n
+            sums[area, row, day, last] += n
 
 
 async def _add(session: AsyncSession, sums: Sums) -> None:
+    """Move the sums; a sum that reaches zero is removed."""
     t = store.tallies
     moves: list[dict[str, Any]] = [{"area": area, "row": row, "day": day, "last": last, "n": n}
-             for (area, row, day, last), n in sums.items() if n]  # fmt: skip
+                                   for (area, row, day, last), n in sums.items() if n]  # fmt: skip
     if not moves:
         return
     statement = upsert(session, t)
@@ -312,15 +301,3 @@ async def _add(session: AsyncSession, sums: Sums) -> None:
         await session.execute(delete(t).where(
             tuple_(t.c.area, t.c.day, t.c["last"], t.c.row).in_(keys), t.c.n == 0
         ))  # fmt: skip
-
-
-async def fill_once(platform: Platform) -> None:
-    """Housekeeping: the sums worked out once for a database from before them."""
-    async with platform.database.reading() as session:
-        filled = await session.scalar(
-            select(store.counters.c.value).where(store.counters.c.name == FILLED)
-        )
-    if not filled:
-        async with platform.database.transaction() as session:
-            if await fill(session):
-                log.info("the form's sums were worked out from the projections")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from tests.local_platform import Platform
 
+RESTART_TIMEOUT_S = 600.0
+
 
 class Killer(threading.Thread):
     def __init__(
@@ -43,4 +45,5 @@ class Killer(threading.Thread):
         self.platform.kill(process)
         time.sleep(self.rng.uniform(0.2, 2.0))  # down for a while: callers must cope
         self.platform.start(process)
-        self.platform.wait_ready(process)
+        # A start slowed by a loaded machine is no fault; one that never comes up still is.
+        self.platform.wait_ready(process, timeout=RESTART_TIMEOUT_S)

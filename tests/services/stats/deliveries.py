@@ -176,15 +176,14 @@ async def new_database(url: str) -> Database:
     return database
 
 
-async def deliver(session: AsyncSession, event: Sent, touched: tallies.Touched) -> bool:
-    """Archived first, projected only if new, as the handler does; whether it was new. What it
-    touched is settled by the caller before it commits."""
+async def deliver(session: AsyncSession, event: Sent, new: list[dict[str, Any]]) -> bool:
+    """Archived first, as the handler does; whether it was new (then its envelope is added to
+    ``new``, projected as the transaction ends)."""
     row = archive_row(event)
-    new = await store.archived(session, row)
-    if new:
-        await projections.project(session, row["envelope"])
-        touched.add(row["envelope"])
-    return new
+    archived = await store.archived(session, row)
+    if archived:
+        new.append(row["envelope"])
+    return archived
 
 
 async def consume(database: Database, events: Iterable[Sent], *, batch: bool = False) -> list[bool]:
@@ -192,16 +191,16 @@ async def consume(database: Database, events: Iterable[Sent], *, batch: bool = F
     as it commits a batch); whether each one was new."""
     if batch:
         async with database.transaction() as session:
-            touched = tallies.Touched()
-            news = [await deliver(session, event, touched) for event in events]
-            await tallies.settle(session, touched)
+            new: list[dict[str, Any]] = []
+            news = [await deliver(session, event, new) for event in events]
+            await tallies.project(session, new)
             return news
     news = []
     for event in events:
         async with database.transaction() as session:
-            touched = tallies.Touched()
-            news.append(await deliver(session, event, touched))
-            await tallies.settle(session, touched)
+            new = []
+            news.append(await deliver(session, event, new))
+            await tallies.project(session, new)
     return news
 
 
@@ -212,8 +211,7 @@ async def replay_archive(source: Database, target: Database, page_size: int = 4)
     async with source.reading() as reading, target.transaction() as session:
         await store.clear_projections(session)
         while page := await store.archive_page(reading, after, page_size):
-            for row in page:
-                await projections.project(session, row.envelope)
+            await projections.project(session, [row.envelope for row in page])
             count, after = count + len(page), page[-1].seq
         await tallies.rebuild(session)
     return count
@@ -224,8 +222,7 @@ async def rebuild_in_place(database: Database, page_size: int = 3) -> int:
     async with database.transaction() as session:
         await store.clear_projections(session)
         while page := await store.archive_page(session, after, page_size):
-            for row in page:
-                await projections.project(session, row.envelope)
+            await projections.project(session, [row.envelope for row in page])
             count, after = count + len(page), page[-1].seq
         await tallies.rebuild(session)
     return count

@@ -1,6 +1,5 @@
-"""The form's sums by area, day and row, what each owner contributes to them
-(services.stats.tallies), and the count of archived events. Stats fills them from the
-projections and the archive when it starts.
+"""The form's sums by area, day and row (services.stats.tallies), and the count of archived
+events. Stats fills them from the projections and the archive when it starts.
 
 Revision ID: 0008
 """
@@ -26,17 +25,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_tallies_day", "tallies", ["day"])
     op.create_table(
-        "contributions",
-        sa.Column("owner", sa.String(60), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("last", sa.Date(), nullable=False),
-        sa.Column("row", sa.String(40), nullable=False),
-        sa.Column("province", sa.String(2), nullable=True),
-        sa.Column("ward", sa.String(5), nullable=True),
-        sa.Column("n", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("owner", "day", "last", "row", name="pk_contributions"),
-    )
-    op.create_table(
         "counters",
         sa.Column("name", sa.String(40), nullable=False),
         sa.Column("value", sa.BigInteger(), nullable=False),
@@ -46,5 +34,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("counters")
-    op.drop_table("contributions")
     op.drop_table("tallies")
