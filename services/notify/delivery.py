@@ -94,18 +94,21 @@ class Deliverer:
         now = datetime.now(UTC)
         async with self.platform.database.reading() as session:
             rows = await store.due(session, now, self.settings.delivery_batch)
-        claims, ended = [], 0
+        claims, ended, due = [], 0, []
         for row in rows:
             if row.status == store.SENDING and row.attempts >= self.settings.delivery_max_attempts:
                 ended += await self._expired(row, now)
-                continue
-            claim = Claim(row, str(uuid7()))
+            else:
+                due.append(row)
+        if due:  # one transaction takes them all (a commit each bounded the rate of mail)
             async with self.platform.unit_of_work() as uow:
-                taken = await store.claim(uow.session, row, claim.claim_id, now, now + self.lease)
-            if taken:
-                if row.status == store.SENDING:  # the attempt before never ended
-                    self.metrics.attempted(row.channel, "expired")
-                claims.append(claim)
+                for row in due:
+                    claim = Claim(row, str(uuid7()))
+                    if await store.claim(uow.session, row, claim.claim_id, now, now + self.lease):
+                        claims.append(claim)
+        for claim in claims:
+            if claim.row.status == store.SENDING:  # the attempt before never ended
+                self.metrics.attempted(claim.row.channel, "expired")
         results = await asyncio.gather(*(self.attempt(c) for c in claims), return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):  # its lease runs out and another round takes it
