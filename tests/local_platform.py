@@ -160,6 +160,9 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
         # One SMTP relay carries every agency's mail: at the default 120 a minute per endpoint
         # it alone would take hours to deliver a full-size run.
         "SAFERETURN_NOTIFY_ENDPOINT_RATE_PER_MINUTE": "100000",
+        # The chaos checks read every event back from the streams, and a full-size run lasts
+        # over the hour after which retention trims acknowledged entries.
+        "SAFERETURN_STREAM_KEEP_ACKNOWLEDGED_S": "86400",
     }
 
 
