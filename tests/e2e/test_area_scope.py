@@ -76,6 +76,7 @@ def _shape(answer: Any, *ids: str) -> Any:
         volatile = {
             "case_id",
             "task_id",
+            "event_id",
             "source_ref",
             "at",
             "due_on",
