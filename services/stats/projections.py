@@ -7,14 +7,16 @@ their order; a redelivery is never projected twice (the archive's key), and proj
 again would change nothing. Decisions are kept, each under its own id, and the latest is chosen
 when the form is counted (``domain.decided``), by its own date and revision, not by arrival."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import Table, false, func, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.stats import domain, store
+from shared.db import upsert
 
 LOAN = "social_policy_bank_loan"
 SHELTER = "shelter"
@@ -35,17 +37,72 @@ class Archived:
         return cls(envelope["id"], envelope["type"], time, envelope["data"])
 
 
-Projector = Callable[[Archived], store.Write | None]
-"""What an event writes: a projection row's owned facts (``store.Write``)."""
+@dataclass(frozen=True)
+class Write:
+    """Facts an event owns in a projection row: inserted, or set on the row if it exists (the
+    other events' columns untouched). An approval sets ``approved`` so that a rejection is
+    never undone by an approval, whatever their order (support decides a grant once; this
+    keeps a replay's oddity harmless)."""
+
+    table: Table
+    values: Mapping[str, Any]
+    approval: bool = False
+
+    @property
+    def shape(self) -> tuple[str, tuple[str, ...], bool | None]:
+        """Writes of one shape share a statement."""
+        approved = self.values["approved"] if self.approval else None
+        return self.table.name, tuple(sorted(self.values)), approved
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return tuple(self.values[c.name] for c in self.table.primary_key.columns)
+
+
+async def write_all(session: AsyncSession, writes: Iterable[Write]) -> None:
+    """Every write, a statement per shape executed for many rows at once. A row written twice
+    by writes of one shape waits for the next statement (one statement may change a row once)."""
+    pending: dict[tuple[str, tuple[str, ...], bool | None], list[Write]] = {}
+    keys: dict[tuple[str, tuple[str, ...], bool | None], set[tuple[Any, ...]]] = {}
+    for write in writes:
+        shape = write.shape
+        if write.key in keys.setdefault(shape, set()):
+            await _execute(session, pending.pop(shape))
+            keys[shape] = set()
+        pending.setdefault(shape, []).append(write)
+        keys[shape].add(write.key)
+    for batch in pending.values():
+        await _execute(session, batch)
+
+
+async def _execute(session: AsyncSession, writes: list[Write]) -> None:
+    first = writes[0]
+    table = first.table
+    key = [c.name for c in table.primary_key.columns]
+    statement = upsert(session, table)
+    if first.approval:
+        approved = func.coalesce(table.c.approved, true()) if first.values["approved"] else false()
+        excluded = statement.excluded
+        changes: dict[str, Any] = {"case_id": excluded.case_id, "kind": excluded.kind,
+                                   "approved": approved}  # fmt: skip
+    else:
+        changes = {name: statement.excluded[name] for name in first.values if name not in key}
+    statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
+                 else statement.on_conflict_do_nothing(index_elements=key))  # fmt: skip
+    await session.execute(statement, [dict(write.values) for write in writes])
+
+
+Projector = Callable[[Archived], Write | None]
+"""What an event writes: a projection row's owned facts (``Write``)."""
 
 
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def received(event: Archived) -> store.Write:
+def received(event: Archived) -> Write:
     data = event.data
-    return store.Write(store.persons, {
+    return Write(store.persons, {
         "case_id": data["case_id"], "received_on": _day(data["received_on"]),
         "province": data["province"], "ward": data.get("ward"), "sex": data["sex"],
         "age": data.get("age"), "ethnicity": data.get("ethnicity"),
@@ -56,23 +113,23 @@ def received(event: Archived) -> store.Write:
     })  # fmt: skip
 
 
-def merged(event: Archived) -> store.Write:
+def merged(event: Archived) -> Write:
     values = {"case_id": event.data["case_id"], "merged_into": event.data["into"]}
-    return store.Write(store.persons, values)
+    return Write(store.persons, values)
 
 
-def overdue(event: Archived) -> store.Write:
-    return store.Write(store.persons, {"case_id": event.data["case_id"], "overdue": True})
+def overdue(event: Archived) -> Write:
+    return Write(store.persons, {"case_id": event.data["case_id"], "overdue": True})
 
 
 def _decision(outcome: str | None) -> Projector:
     """A decision (identified, not identified, or amended to its ``outcome``), kept as made."""
 
-    def decide(event: Archived) -> store.Write:
+    def decide(event: Archived) -> Write:
         data = event.data
         corrections = data.get("corrections") or {}
         revision = data.get("revision")
-        return store.Write(store.decisions, {
+        return Write(store.decisions, {
             "event_id": event.id, "case_id": data["case_id"],
             "decided_on": _day(data["decided_on"]),
             "revision": revision if isinstance(revision, int) else None, "at": event.time,
@@ -84,17 +141,17 @@ def _decision(outcome: str | None) -> Projector:
     return decide
 
 
-def protected(event: Archived) -> store.Write:
+def protected(event: Archived) -> Write:
     data = event.data
     persons = sum(int(p["count"]) for p in data["protected"])
-    return store.Write(store.protections, {"order_id": data["order_id"],
+    return Write(store.protections, {"order_id": data["order_id"],
                     "case_id": data["case_id"], "starts_on": _day(data["starts_on"]),
                     "persons": persons})  # fmt: skip
 
 
-def activity(event: Archived) -> store.Write:
+def activity(event: Archived) -> Write:
     data = event.data
-    return store.Write(store.activities, {
+    return Write(store.activities, {
         "activity_id": data["activity_id"], "kind": data["kind"],
         "held_on": _day(data["held_on"]), "province": data["province"],
         "ward": data.get("ward"),
@@ -103,18 +160,18 @@ def activity(event: Archived) -> store.Write:
     })  # fmt: skip
 
 
-def granted(event: Archived) -> store.Write:
+def granted(event: Archived) -> Write:
     data = event.data
-    return store.Write(store.supports, {"support_id": data["grant_id"],
+    return Write(store.supports, {"support_id": data["grant_id"],
                     "case_id": data["case_id"], "kind": data["kind"],
                     "on": _day(data["granted_on"]),
                     "granted": data["status"] == "approved"})  # fmt: skip
 
 
 def _approval(approved: bool) -> Projector:
-    def decide(event: Archived) -> store.Write:
+    def decide(event: Archived) -> Write:
         data = event.data
-        return store.Write(store.supports, {"support_id": data["grant_id"],
+        return Write(store.supports, {"support_id": data["grant_id"],
                            "case_id": data["case_id"], "kind": data["kind"],
                            "approved": approved}, approval=True)  # fmt: skip
 
@@ -124,19 +181,19 @@ def _approval(approved: bool) -> Projector:
 REFERRAL_KINDS = {LOAN: "loan", SHELTER: domain.SHELTER_NEEDED}
 
 
-def referred(event: Archived) -> store.Write | None:
+def referred(event: Archived) -> Write | None:
     """A loan is counted as the referral to the bank; a shelter referral as the need of one."""
     data = event.data
     if kind := REFERRAL_KINDS.get(data["service"]):
-        return store.Write(store.supports, {"support_id": data["referral_id"],
+        return Write(store.supports, {"support_id": data["referral_id"],
                         "case_id": data["case_id"], "kind": kind,
                         "on": _day(data["referred_on"]), "granted": True})  # fmt: skip
     return None
 
 
-def disbursed(event: Archived) -> store.Write:
+def disbursed(event: Archived) -> Write:
     data = event.data
-    return store.Write(store.payments, {
+    return Write(store.payments, {
         "disbursement_id": data["disbursement_id"], "case_id": data["case_id"],
         "kind": data["kind"], "paid_on": _day(data["paid_on"]), "amount": int(data["amount"]),
         "funding_source": data["funding_source"], "province": data["province"],
@@ -161,7 +218,7 @@ PROJECTORS: dict[str, Projector] = {
 }
 
 
-def writes(envelopes: Iterable[dict[str, Any]]) -> list[store.Write]:
+def writes(envelopes: Iterable[dict[str, Any]]) -> list[Write]:
     """What the events (archived envelopes) write to the projections."""
     found = []
     for envelope in envelopes:
@@ -174,4 +231,4 @@ def writes(envelopes: Iterable[dict[str, Any]]) -> list[store.Write]:
 async def project(session: AsyncSession, envelopes: Iterable[dict[str, Any]]) -> None:
     """Apply archived events (their CloudEvents envelopes) to the projections, in as few
     statements as they allow."""
-    await store.write_all(session, writes(envelopes))
+    await write_all(session, writes(envelopes))

@@ -4,8 +4,7 @@ so applying an event twice changes nothing, and they can be dropped and rebuilt 
 archive. Each column is owned by one kind of event and whichever event of a row comes first
 creates it (the others' columns empty), so the rows do not depend on the order of arrival."""
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
 
@@ -171,61 +170,6 @@ async def archived(session: AsyncSession, values: Mapping[str, Any]) -> bool:
     statement = upsert(session, archive).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class Write:
-    """Facts an event owns in a projection row: inserted, or set on the row if it exists (the
-    other events' columns untouched). An approval sets ``approved`` so that a rejection is
-    never undone by an approval, whatever their order (support decides a grant once; this
-    keeps a replay's oddity harmless)."""
-
-    table: Table
-    values: Mapping[str, Any]
-    approval: bool = False
-
-    @property
-    def shape(self) -> tuple[str, tuple[str, ...], bool | None]:
-        """Writes of one shape share a statement."""
-        approved = self.values["approved"] if self.approval else None
-        return self.table.name, tuple(sorted(self.values)), approved
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        return tuple(self.values[c.name] for c in self.table.primary_key.columns)
-
-
-async def write_all(session: AsyncSession, writes: Iterable[Write]) -> None:
-    """Every write, a statement per shape executed for many rows at once. A row written twice
-    by writes of one shape waits for the next statement (one statement may change a row once)."""
-    pending: dict[tuple[str, tuple[str, ...], bool | None], list[Write]] = {}
-    keys: dict[tuple[str, tuple[str, ...], bool | None], set[tuple[Any, ...]]] = {}
-    for write in writes:
-        shape = write.shape
-        if write.key in keys.setdefault(shape, set()):
-            await _execute(session, pending.pop(shape))
-            keys[shape] = set()
-        pending.setdefault(shape, []).append(write)
-        keys[shape].add(write.key)
-    for batch in pending.values():
-        await _execute(session, batch)
-
-
-async def _execute(session: AsyncSession, writes: list[Write]) -> None:
-    first = writes[0]
-    table = first.table
-    key = [c.name for c in table.primary_key.columns]
-    statement = upsert(session, table)
-    if first.approval:
-        approved = func.coalesce(table.c.approved, true()) if first.values["approved"] else false()
-        excluded = statement.excluded
-        changes: dict[str, Any] = {"case_id": excluded.case_id, "kind": excluded.kind,
-                                   "approved": approved}  # fmt: skip
-    else:
-        changes = {name: statement.excluded[name] for name in first.values if name not in key}
-    statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
-                 else statement.on_conflict_do_nothing(index_elements=key))  # fmt: skip
-    await session.execute(statement, [dict(write.values) for write in writes])
 
 
 async def clear_projections(session: AsyncSession) -> None:
