@@ -6,7 +6,7 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -18,19 +18,11 @@ from tests.local_platform import Platform, environment, make_client, running
 
 @contextlib.contextmanager
 def platform(
-    kind: str,
-    folder: Path,
-    postgres: str | None,
-    replicas: Mapping[Service, int] | None = None,
-    services: Sequence[Service] = tuple(Service),
+    kind: str, folder: Path, postgres: str | None, replicas: Mapping[Service, int] | None = None
 ) -> Iterator[Platform]:
     """The platform started in ``folder`` (its own ports), and its settings in this process
     (making clients, reading databases) until it stops."""
-    env = {"SAFERETURN_LOG_LEVEL": "WARNING"}
-    with (
-        running(kind, folder, postgres, replicas or {}, env, services) as started,
-        environment(started.env),
-    ):
+    with running(kind, folder, postgres, replicas or {}) as started, environment(started.env):
         yield started
 
 

@@ -210,14 +210,9 @@ def running(
     directory: Path,
     postgres: str | None = None,
     replicas: Mapping[Service, int] = CHAOS_REPLICAS,
-    env: Mapping[str, str] | None = None,
-    services: Sequence[Service] = tuple(Service),
 ) -> Iterator[Platform]:
-    """Everything started, and everything stopped afterwards, also on failure.
-
-    ``replicas`` says how many processes run each service (one if not named), ``env`` adds
-    or overrides settings, ``services`` chooses which start (all are migrated and given a
-    port: ``Platform.start`` starts the others later)."""
+    """Everything started, and everything stopped afterwards, also on failure; ``replicas``
+    says how many processes run each service (one if not named)."""
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(parents=True, exist_ok=True)
     redis, access = _redis_with_acls(directory)
@@ -230,7 +225,6 @@ def running(
             _service_env(redis.url, directory, smtp)
             | access
             | stack.enter_context(_databases(kind, postgres))
-            | dict(env or {})
         )
         platform = Platform(directory, settings, redis, smtp, webhooks)
         stack.callback(platform.stop)
@@ -245,10 +239,9 @@ def running(
         with environment(settings):  # as production: migrations first, then every process
             asyncio.run(admin.migrate(lambda _: None, list(Service)))
         settings["SAFERETURN_MIGRATE_ON_START"] = "false"
-        chosen = [p for p in platform.processes if p.service in services]
-        for process in chosen:
+        for process in platform.processes:
             platform.start(process)
-        for process in chosen:
+        for process in platform.processes:
             platform.wait_ready(process)
         yield platform
 
