@@ -17,9 +17,6 @@ from itertools import pairwise
 
 from services.stats.domain import (
     KEYS,
-    LOAN_ROW,
-    SHELTER_NEEDED,
-    SUPPORT_ROWS,
     Activity,
     Payment,
     Person,
@@ -28,6 +25,7 @@ from services.stats.domain import (
     activity_rows,
     payment_rows,
     person_rows,
+    support_rows,
 )
 
 Key = tuple[str, date, date]
@@ -65,18 +63,12 @@ def of_person(
 
 
 def _helped(supports: Iterable[Support], *, consenting: bool) -> dict[str, set[date]]:
-    """The days a person was helped, by row: as ``domain._support_rows`` counts them."""
-    by_kind: dict[str, set[date]] = {}
+    """The days a person was helped, by row (``domain.support_rows``)."""
+    days: dict[str, set[date]] = {}
     for support in supports:
-        by_kind.setdefault(support.kind, set()).add(support.on)
-    needed_shelter = by_kind.pop(SHELTER_NEEDED, set())
-    days = {"II.4.1": set().union(*by_kind.values())} if by_kind else {}
-    if consenting:
-        for row, kinds in SUPPORT_ROWS.items():
-            days[row] = set().union(*(by_kind.get(kind, set()) for kind in kinds))
-        days["II.4.3"] = by_kind.get("shelter_meals", set()) | needed_shelter
-        days[LOAN_ROW] = by_kind.get("loan", set())
-    return {row: found for row, found in days.items() if found}
+        for row in support_rows(support.kind, consenting=consenting):
+            days.setdefault(row, set()).add(support.on)
+    return days
 
 
 def _nonzero(found: Counter[Key]) -> Counter[Key]:

@@ -330,21 +330,29 @@ def payment_rows(counts: dict[str, int], payment: Payment) -> None:
     counts[f"II.4.5.vnd.{source}"] += payment.amount
 
 
+def support_rows(kind: str, *, consenting: bool) -> tuple[str, ...]:
+    """The II.4 rows a person helped with ``kind`` counts in: II.4.1 for any support given (a
+    shelter referral is a need, not yet support); the breakdowns with consent only. II.4.3
+    counts who needed a shelter: referred to one, or given shelter meals while there."""
+    rows = [] if kind == SHELTER_NEEDED else ["II.4.1"]
+    if consenting:
+        rows += [row for row, kinds in SUPPORT_ROWS.items() if kind in kinds and row != "II.4.3"]
+        rows += ["II.4.3"] if kind in ("shelter_meals", SHELTER_NEEDED) else []
+        rows += [LOAN_ROW] if kind == "loan" else []
+    return tuple(rows)
+
+
 def _support_rows(
     counts: dict[str, int], period: Period, counted: dict[str, Person], supports: Iterable[Support]
 ) -> None:
+    """Persons helped in the period, each once per row however often."""
     helped: dict[str, set[str]] = {}
     for support in supports:
-        if support.on in period and support.case_id in counted:
-            helped.setdefault(support.kind, set()).add(support.case_id)
-    needed_shelter = helped.pop(SHELTER_NEEDED, set())  # a need, not yet support given
-    counts["II.4.1"] = len(set().union(*helped.values())) if helped else 0
-    consenting = {case_id for case_id, p in counted.items() if p.consent_statistics}
-    for key, kinds in SUPPORT_ROWS.items():
-        counts[key] = len(set().union(*(helped.get(kind, set()) for kind in kinds)) & consenting)
-    # II.4.3 counts who needed a shelter: referred to one, or given shelter meals while there
-    counts["II.4.3"] = len((helped.get("shelter_meals", set()) | needed_shelter) & consenting)
-    counts[LOAN_ROW] = len(helped.get("loan", set()) & consenting)
+        if support.on in period and (person := counted.get(support.case_id)) is not None:
+            for row in support_rows(support.kind, consenting=person.consent_statistics):
+                helped.setdefault(row, set()).add(support.case_id)
+    for row in ("II.4.1", *SUPPORT_ROWS, LOAN_ROW):
+        counts[row] = len(helped.get(row, ()))
 
 
 # Additive groups: a total and the cells that add up to it (for complementary suppression).
