@@ -44,6 +44,19 @@ def postgres_server() -> Iterator[str | LookupError]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_kind(
+    request: pytest.FixtureRequest, postgres_server: str | LookupError
+) -> tuple[str, str | None]:
+    """A database kind for a whole platform (the chaos suite, the benchmarks), and for
+    PostgreSQL the server to make its databases on (skipped, saying why, if there is none)."""
+    if request.param == "sqlite":
+        return "sqlite", None
+    if isinstance(postgres_server, LookupError):
+        pytest.skip(str(postgres_server))
+    return "postgresql", postgres_server
+
+
 DatabaseFactory = Callable[[], Awaitable[str]]
 
 

@@ -10,18 +10,10 @@ from bench.run import PARTS, Run, Size
 
 
 @pytest.mark.timeout(1200)  # a safety net: a run that waits this long has hung
-@pytest.mark.parametrize(
-    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
 def test_every_figure_is_measured_with_its_baseline(
-    database: str, request: pytest.FixtureRequest
+    database_kind: tuple[str, str | None],
 ) -> None:
-    server: str | None = None
-    if database == "postgresql":
-        found: str | LookupError = request.getfixturevalue("postgres_server")
-        if isinstance(found, LookupError):
-            pytest.skip(str(found))
-        server = found
+    database, server = database_kind
     said: list[str] = []
     figures = Run(database, Size.named("smoke"), said.append, server).figures(PARTS)
 

@@ -12,18 +12,8 @@ SMALL = Size(cases=200, kills=5, redis_kills=1, workers=8, quiesce_s=120.0)
 
 
 @pytest.mark.timeout(1200)  # a safety net: a run that waits this long has hung
-@pytest.mark.parametrize(
-    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def test_nothing_is_lost_or_doubled_under_chaos(
-    database: str, request: pytest.FixtureRequest
-) -> None:
-    server: str | None = None
-    if database == "postgresql":
-        found: str | LookupError = request.getfixturevalue("postgres_server")
-        if isinstance(found, LookupError):
-            pytest.skip(str(found))
-        server = found
+def test_nothing_is_lost_or_doubled_under_chaos(database_kind: tuple[str, str | None]) -> None:
+    database, server = database_kind
     result = run(database, SMALL, postgres=server)
     assert (result.figures["lost"], result.figures["doubled"]) == (0, 0), "\n".join(result.lines())
     assert result.ok, "\n".join(result.lines())
