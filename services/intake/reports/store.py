@@ -61,7 +61,7 @@ persons = Table(
     Column("case_id", String(40), ForeignKey("cases.case_id"), nullable=False, index=True),
     Column("role", String(20), nullable=False),
     Column("sex", String(10), nullable=False),
-    Column("birth_date", Date, nullable=True),
+    Column("birth_date", Date, nullable=True, index=True),
     Column("age", Integer, nullable=True),
     Column("ethnicity", String(2), nullable=True),
     Column("nationality", String(2), nullable=True),
@@ -228,7 +228,9 @@ async def case_areas(session: AsyncSession, case_ids: set[str]) -> dict[str, tup
 async def look_alikes(
     session: AsyncSession, case_id: str, birth_date: Any, province: str
 ) -> list[Any]:
-    """Open cases in the same province whose subject has the same birth date."""
+    """Every open case in the same province whose subject has the same birth date: all of them,
+    however many records of unknown birthdays share one 01/01 (an index on the birth date keeps
+    the read to those)."""
     rows = await session.execute(
         select(cases.c.case_id, cases.c.sealed)
         .join(persons, persons.c.case_id == cases.c.case_id)
@@ -240,7 +242,6 @@ async def look_alikes(
             cases.c.status != "merged",
         )
         .order_by(cases.c.created_at)
-        .limit(50)
     )
     return list(rows)
 
