@@ -4,7 +4,6 @@ there are: records of unknown birthdays all carry 01/01, so one date can be shar
 Before, the scan compared only the 50 oldest such cases, and a report of the 51st person was
 never flagged."""
 
-import json
 import random
 import string
 from pathlib import Path
@@ -12,8 +11,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from services.intake.reports.store import cases
-from shared.db import outbox
-from shared.events.envelope import from_fields
 from shared.streams import Entry
 from tests.e2e.test_reports import report
 from tests.services.intake.test_submissions_once import Intake, entry, running_intake
@@ -33,15 +30,10 @@ def _submitted(source_ref: str, name: str, token: str) -> Entry:
 
 async def _suspected(intake: Intake) -> dict[str, set[str]]:
     """Candidates flagged, by case."""
-    async with intake.platform.database.reading() as session:
-        rows = await session.execute(
-            select(outbox.c.fields).where(outbox.c.event_type == "case.duplicate_suspected")
-        )
-        found: dict[str, set[str]] = {}
-        for (fields,) in rows:
-            data = json.loads(str(from_fields(fields).get_data()))
-            found.setdefault(data["case_id"], set()).add(data["candidate_case_id"])
-        return found
+    found: dict[str, set[str]] = {}
+    for data in await intake.emitted("case.duplicate_suspected"):
+        found.setdefault(data["case_id"], set()).add(data["candidate_case_id"])
+    return found
 
 
 async def test_a_look_alike_of_the_newest_of_many_sharing_a_birth_date_is_flagged(

@@ -85,19 +85,20 @@ class Intake:
                 found[table.name] = await session.scalar(select(func.count()).select_from(table))
         return found
 
-    async def rejections(self) -> dict[str, list[str]]:
-        """Reason codes of every rejection, by submission id."""
+    async def emitted(self, event_type: str) -> list[dict[str, Any]]:
+        """The data of every event of this type queued so far."""
         async with self.platform.database.reading() as session:
             rows = await session.execute(
-                select(outbox.c.fields).where(outbox.c.event_type == "submission.rejected")
+                select(outbox.c.fields).where(outbox.c.event_type == event_type)
             )
-            found: dict[str, list[str]] = {}
-            for (fields,) in rows:
-                data = json.loads(str(from_fields(fields).get_data()))
-                found.setdefault(data["submission_id"], []).extend(
-                    r["code"] for r in data["reasons"]
-                )
-            return found
+            return [json.loads(str(from_fields(fields).get_data())) for (fields,) in rows]
+
+    async def rejections(self) -> dict[str, list[str]]:
+        """Reason codes of every rejection, by submission id."""
+        found: dict[str, list[str]] = {}
+        for data in await self.emitted("submission.rejected"):
+            found.setdefault(data["submission_id"], []).extend(r["code"] for r in data["reasons"])
+        return found
 
 
 @asynccontextmanager
