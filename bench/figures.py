@@ -42,13 +42,16 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def row(f: Figure) -> str:
+    """The figure as a row of the table."""
+    baseline = f"{number(f.baseline)} {f.unit} ({f.baseline_name})" if f.baseline else "—"
+    ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "—"
+    verdict = {True: " ✓", False: " ✗", None: ""}[f.met]
+    target = f"{f.target}{verdict}" if f.target else "—"
+    return f"| {f.name} | {number(f.value)} {f.unit} | {baseline} | {ratio} | {target} |"
+
+
 def table(figures: Sequence[Figure]) -> str:
     """The figures as a Markdown table (docs/performance.md takes it as printed)."""
     lines = ["| figure | value | baseline | ratio | target |", "|---|---:|---|---:|---|"]
-    for f in figures:
-        baseline = f"{number(f.baseline)} {f.unit} ({f.baseline_name})" if f.baseline else "—"
-        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "—"
-        verdict = {True: " ✓", False: " ✗", None: ""}[f.met]
-        target = f"{f.target}{verdict}" if f.target else "—"
-        lines.append(f"| {f.name} | {number(f.value)} {f.unit} | {baseline} | {ratio} | {target} |")
-    return "\n".join(lines)
+    return "\n".join([*lines, *map(row, figures)])

@@ -16,7 +16,7 @@ import redis
 from bench import history, intake, pipeline
 from bench.data import Reports
 from bench.drive import Calls
-from bench.figures import Figure, percentile
+from bench.figures import Figure, percentile, row
 from bench.platforms import bare_endpoint, platform, rss_mb, token
 from shared.names import Service
 from tests.local_platform import Platform, Process, scratch_databases
@@ -92,18 +92,25 @@ class Run:
                 self.say(f"{self.kind}: the platform is up ({len(started.processes)} processes)")
                 tokens = token(started, "reporter"), token(started, "analyst")
                 if "intake" in parts:
-                    found += self._intake(started, tokens[0])
+                    found += self._shown(self._intake(started, tokens[0]))
                 if "steady" in parts:
-                    found += self._steady(started, tokens)
+                    found += self._shown(self._steady(started, tokens))
                 if "pipeline" in parts:
-                    found += self._pipeline(started, tokens[0])
+                    found += self._shown(self._pipeline(started, tokens[0]))
                 if "history" in parts:
-                    found += self._history(started, tokens[1])
+                    found += self._shown(self._history(started, tokens[1]))
                 if "memory" in parts:
-                    found += self._memory(started)
+                    found += self._shown(self._memory(started))
             if "replicas" in parts and self.kind == "postgresql":
-                found += self._replicas(folder)
+                found += self._shown(self._replicas(folder))
         return found
+
+    def _shown(self, figures: list[Figure]) -> list[Figure]:
+        """The figures, each printed as soon as it is measured (a long run shows them as it
+        goes, and keeps them if a later part fails)."""
+        for figure in figures:
+            self.say(row(figure))
+        return figures
 
     def _bare(self, folder: Path) -> None:
         size = self.size

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared.access import Matrix
 from shared.audit import AuditRecord, append, append_pending, current_audit
@@ -38,6 +38,18 @@ from shared.vault import Vault
 from shared.wire import CloudEventsFormat
 
 log = logging.getLogger(__name__)
+
+
+def redis_client(settings: ServiceSettings) -> Redis:
+    """The process's Redis client. When every connection of its pool is in use, a request
+    waits for one (up to ``redis_pool_wait_s``) rather than failing at once, as redis-py's
+    default pool does: a burst of requests is served late, not answered 500."""
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_wait_s,
+    )
+    return Redis.from_pool(pool)  # closed with the client
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ class Platform:
         self.database = Database(settings.database)
         self.signer, self.verifier_of_events = event_keys(settings, spec.registry)
         self.database.attach_vault(lambda: self.vault)  # read when a store first needs it
-        self.redis: Redis = Redis.from_url(settings.redis_url)
+        self.redis = redis_client(settings)
         self.relay = OutboxRelay(
             self.database,
             self.redis,

@@ -37,6 +37,14 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "platform"
 
     redis_url: str = "redis://127.0.0.1:6390/0"
+    redis_max_connections: PositiveInt = Field(
+        default=100, description="Connections this process opens to Redis at most (its pool)."
+    )
+    redis_pool_wait_s: PositiveFloat = Field(
+        default=10.0,
+        description="How long a request waits for one of the pool's connections when all are "
+        "in use, before it fails (under load it waits its turn instead of failing at once).",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; defaults to a SQLite file in data_dir."
     )
