@@ -7,6 +7,7 @@ docs/performance.md). Also from ``BENCH_SIZE``, ``BENCH_DB`` (``sqlite,postgresq
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 
@@ -25,6 +26,9 @@ def main() -> int:
     parser.add_argument("--size", choices=("smoke", "full"), default=env("BENCH_SIZE", "full"))
     parser.add_argument("--db", default=env("BENCH_DB", "sqlite,postgresql"))
     parser.add_argument("--parts", default=env("BENCH_PARTS", ",".join(PARTS)))
+    parser.add_argument("--rate", type=float, help="the steady run's reports a second (the "
+                        "size's unless told)")  # fmt: skip
+    parser.add_argument("--seconds", type=float, help="the steady run's length")
     args = parser.parse_args()
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)
@@ -32,6 +36,8 @@ def main() -> int:
         parser.error(f"no such part: {', '.join(sorted(unknown))} (parts: {', '.join(PARTS)})")
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
     size = Size.named(args.size)
+    size = dataclasses.replace(size, rate=args.rate or size.rate,
+                               seconds=args.seconds or size.seconds)  # fmt: skip
     figures = []
     with contextlib.ExitStack() as stack:
         postgres = (stack.enter_context(servers.postgres_url())

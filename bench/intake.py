@@ -91,6 +91,21 @@ async def steady(
     return calls, reflected
 
 
+def alone_figures(kind: str, intake: Calls, bare: Calls, concurrency: int) -> list[Figure]:
+    """Intake with the consumers stopped: what it takes when it has the cores to itself, as
+    the bare endpoint has (on two cores the consumers of its events compete with it)."""
+    if intake.failed():
+        raise RuntimeError(f"calls failed ({kind}): {', '.join(intake.failed())}")
+    return [
+        Figure(f"intake reports/s at concurrency {concurrency}, consumers stopped ({kind})",
+               intake.rate, "/s", bare.rate, "bare endpoint", "≥ 0.5x",
+               intake.rate >= 0.5 * bare.rate),
+        Figure(f"intake POST p50, consumers stopped ({kind})",
+               percentile(intake.latencies, 50) * MS, "ms",
+               percentile(bare.latencies, 50) * MS, "bare endpoint"),
+    ]  # fmt: skip
+
+
 def steady_figures(kind: str, calls: Calls, reflected: list[float], *, rate: float,
                    lag: tuple[int, int], bare_p50: float) -> list[Figure]:  # fmt: skip
     """``lag`` is the pipeline's backlog (entries not yet consumed) at the start and the end.

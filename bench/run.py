@@ -160,7 +160,7 @@ class Run:
                                      lag=(before, after), bare_p50=bare_p50)  # fmt: skip
 
     def _pipeline(self, started: Platform, reporter: str) -> list[Figure]:
-        rate, read = self._drain(started, started.processes, reporter)
+        rate, read, alone = self._drain(started, started.processes, reporter)
         hops = max(1, round(read / self.size.backlog))
         self.say(f"{self.kind}: the raw chain, {hops} hops")
         client = redis.Redis.from_url(started.redis_url)
@@ -170,11 +170,16 @@ class Run:
             client.close()
         raw = pipeline.relay_chain(started.redis_url, events, hops)
         name = f"pipeline events/s draining {self.size.backlog} reports ({self.kind})"
-        return [Figure(name, rate, "/s", raw, f"raw relay chain, {hops} hops")]
+        return [
+            *intake.alone_figures(self.kind, alone, self.bare, self.size.concurrency),
+            Figure(name, rate, "/s", raw, f"raw relay chain, {hops} hops"),
+        ]
 
-    def _drain(self, started: Platform, running: list[Process], reporter: str) -> tuple[float, int]:
+    def _drain(
+        self, started: Platform, running: list[Process], reporter: str
+    ) -> tuple[float, int, Calls]:
         """Events read a second by the ``running`` consumers working off a backlog of reports
-        (taken by intake while they were stopped), and how many they read."""
+        (taken by intake while they were stopped), how many they read, and intake's calls."""
         size, kind = self.size, self.kind
         client = redis.Redis.from_url(started.redis_url)
         try:
@@ -184,8 +189,8 @@ class Run:
                 started.stop_process(process)
             self.say(f"{kind}: {len(consumers)} consumers stopped; {size.backlog} reports wait")
             backlog = intake.bodies(self.reports, size.backlog)
-            asyncio.run(intake.burst(started.urls(Service.INTAKE), "/v1/reports", reporter,
-                                     backlog, size.concurrency))  # fmt: skip
+            alone = asyncio.run(intake.burst(started.urls(Service.INTAKE), "/v1/reports",
+                                             reporter, backlog, size.concurrency))  # fmt: skip
             time.sleep(2.0)  # intake's outbox relay publishes the last of them
             before = pipeline.groups(client)
             for process in consumers:
@@ -198,7 +203,7 @@ class Run:
         finally:
             client.close()
         self.say(f"{kind}: {read} events read in {done - began:.1f} s")
-        return read / (done - began), read
+        return read / (done - began), read, alone
 
     def _replicas(self, folder: Path) -> list[Figure]:
         """Two replicas of intake and of every consumer against one, on one platform (the
@@ -212,7 +217,7 @@ class Run:
                 started.stop_process(process)
             self.say(f"{kind}: one replica of each service")
             one = self._burst(started.urls(Service.INTAKE)[:1], reporter, self.burst)
-            one_drain, _ = self._drain(started, first, reporter)
+            one_drain, _, _ = self._drain(started, first, reporter)
             for process in seconds:
                 started.start(process)
             for process in seconds:
@@ -220,7 +225,7 @@ class Run:
             self.say(f"{kind}: two replicas of each service")
             two = self._burst(started.urls(Service.INTAKE), reporter,
                               intake.bodies(self.reports, self.size.reports))  # fmt: skip
-            two_drain, _ = self._drain(started, started.processes, reporter)
+            two_drain, _, _ = self._drain(started, started.processes, reporter)
         return [
             Figure(f"intake reports/s, 2 replicas ({kind})", two.rate, "/s", one.rate,
                    "1 replica", "≥ 1.7x", two.rate >= 1.7 * one.rate),
