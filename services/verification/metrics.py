@@ -19,6 +19,9 @@ def age_band(received_on: date, today: date) -> str:
     return next((band for limit, band in AGE_BANDS if age <= limit), OLDER)
 
 
+DAYS = (1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 180.0)
+
+
 class TaskMetrics:
     _of: ClassVar[WeakKeyDictionary[Platform, "TaskMetrics"]] = WeakKeyDictionary()
 
@@ -39,9 +42,10 @@ class TaskMetrics:
             description="Verification tasks past their legal due date",
         )
         self._decision_days = meter.create_histogram(
-            "safereturn_verification_days_to_decision",
+            "safereturn_verification_decision_time",  # exported with its unit: …_time_days
             unit="d",
             description="Days from reception to the first identification decision",
+            explicit_bucket_boundaries_advisory=DAYS,
         )
 
     @classmethod

@@ -1,6 +1,7 @@
 """Services as separate processes on real Redis: events cross them with their trace."""
 
 import asyncio
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -84,7 +85,16 @@ def test_every_service_exposes_health_readiness_and_metrics(services: Services) 
         admin,
     )
 
+    for url in services.urls.values():  # a unit in the name once (not …_days_to_decision_days)
+        for family in re.findall(r"^# TYPE (\S+)", httpx.get(f"{url}/metrics").text, re.M):
+            words = family.split("_")
+            assert all(words.count(unit) <= 1 for unit in ("seconds", "days", "bytes")), family
     metrics = httpx.get(f"{services.urls[Service.VERIFICATION]}/metrics").text
+    assert (
+        'safereturn_consume_batch_duration_seconds_bucket{group="safereturn.verification"'
+        in metrics
+    )
+    assert 'le="0.0025"' in metrics  # buckets that fit batches
     assert 'safereturn_events_consumed_total{group="safereturn.verification"' in metrics
     assert "safereturn_events_published_total" in metrics
     assert "safereturn_outbox_backlog" in metrics
