@@ -73,7 +73,7 @@ persons = Table(
     Column("destination", String(2), nullable=True),
     Column("reception_form", String(30), nullable=True),
     Column("consent_statistics", Boolean, nullable=True),
-    Column("merged_into", String(40), nullable=True),  # case.merged
+    Column("merged_into", String(40), nullable=True, index=True),  # case.merged
     Column("overdue", Boolean, nullable=False, server_default=false()),  # verification.overdue
 )
 
@@ -109,7 +109,7 @@ protections = Table(
     "protections",
     metadata,
     Column("order_id", String(40), primary_key=True),
-    Column("case_id", String(40), nullable=False),
+    Column("case_id", String(40), nullable=False, index=True),
     Column("starts_on", Date, nullable=False),
     Column("persons", Integer, nullable=False),
 )
@@ -118,7 +118,7 @@ supports = Table(
     "supports",
     metadata,
     Column("support_id", String(40), primary_key=True),
-    Column("case_id", String(40), nullable=False),
+    Column("case_id", String(40), nullable=False, index=True),
     Column("kind", String(40), nullable=False),
     Column("on", Date, nullable=True),  # the grant's (or referral's): counted once known
     Column("granted", Boolean, nullable=True),  # approved when granted
