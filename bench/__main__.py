@@ -3,7 +3,8 @@ beside its baseline measured in the same run, as a ratio. Prints a Markdown tabl
 
 Sizes: ``--size smoke`` (seconds; ``make test`` runs it) or ``full`` (the figures in
 docs/performance.md). Also from ``BENCH_SIZE``, ``BENCH_DB`` (``sqlite,postgresql``) and
-``BENCH_PARTS`` (every part unless told)."""
+``BENCH_PARTS`` (every part unless told); the steady run's rate and length from ``--rate`` and
+``--seconds`` (``BENCH_RATE``, ``BENCH_SECONDS``)."""
 
 import argparse
 import contextlib
@@ -26,9 +27,18 @@ def main() -> int:
     parser.add_argument("--size", choices=("smoke", "full"), default=env("BENCH_SIZE", "full"))
     parser.add_argument("--db", default=env("BENCH_DB", "sqlite,postgresql"))
     parser.add_argument("--parts", default=env("BENCH_PARTS", ",".join(PARTS)))
-    parser.add_argument("--rate", type=float, help="the steady run's reports a second (the "
-                        "size's unless told)")  # fmt: skip
-    parser.add_argument("--seconds", type=float, help="the steady run's length")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=env("BENCH_RATE"),
+        help="the steady run's reports a second (the size's unless told)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=env("BENCH_SECONDS"),
+        help="the steady run's length in seconds (the size's unless told)",
+    )
     args = parser.parse_args()
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)
