@@ -89,6 +89,9 @@ RETENTION_SERVICE = Service.INTAKE
 (``shared.redis_acl``); it owns the personal-data stream whose deletions need an AOF rewrite."""
 RETENTION_LEASE = f"{PREFIX}:retention:lease"
 """Held (SET NX PX) by the replica that applies retention, for one retention interval."""
+FIGURES_LEASE_PREFIX = f"{PREFIX}:figures:"
+"""A key per stream and per (stream, group), held (SET NX PX) by the one replica that exports
+that stream's or group's figures (``shared.stream_figures``)."""
 AOF_REWRITE_THROTTLE = f"{PREFIX}:retention:aof-rewrite"
 """Exists for ``aof_rewrite_interval_s`` after an AOF rewrite was started."""
 AOF_REWRITE_MARK = f"{PREFIX}:retention:aof-mark"

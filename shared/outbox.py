@@ -220,3 +220,11 @@ class OutboxRelay:
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
         return int(count or 0)
+
+    async def oldest_waiting_s(self) -> float:
+        """How long the oldest committed row not yet published has waited (0: none waits)."""
+        async with self.database.reading() as session:
+            oldest = await session.scalar(
+                select(func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+            )
+        return max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else 0.0

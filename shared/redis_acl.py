@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shared.names import (
     ACKNOWLEDGED_STREAMS,
+    FIGURES_LEASE_PREFIX,
     PERSONAL_DATA_STREAMS,
     PREFIX,
     PUBLIC_STREAM_PREFIX,
@@ -40,10 +41,11 @@ CONNECTION = ("+ping", "+select", "+hello", "+auth", "+client|setname", "+client
 
 CONSUMER = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xgroup|create",
             "+xgroup|createconsumer", "+xgroup|delconsumer", "+xinfo|groups",
-            "+xinfo|consumers", "+xpending", "+xrange", "+eval", "+evalsha", "+multi", "+exec",
-            "+discard")  # fmt: skip
+            "+xinfo|consumers", "+xpending", "+xrange", "+xlen", "+eval", "+evalsha", "+multi",
+            "+exec", "+discard")  # fmt: skip
 """A consumer group's loop, its reclaimer, its maintenance (``shared.consumer``,
-``shared.consumer_groups``) and the MULTI/EXEC that moves an entry to its dead letters."""
+``shared.consumer_groups``, ``shared.stream_figures``) and the MULTI/EXEC that moves an entry
+to its dead letters."""
 
 CONSUMES: Mapping[Service, tuple[Stream, ...]] = {
     Service.INTAKE: (Stream.PLATFORM, Stream.SUBMISSIONS, Stream.CASES),
@@ -103,14 +105,17 @@ def _base(redis72: bool) -> list[str]:
 
 def service_user(service: Service, *, redis72: bool = True) -> User:
     """A service: its consumer groups, XADD to its own events' streams and its consumed
-    streams' dead letters, the revocation list, rate limits, the outbox's durability check
-    and, for the retention service, trimming."""
+    streams' dead letters (and their length), the leases of the streams' figures, the
+    revocation list, rate limits, the outbox's durability check and, for the retention service,
+    trimming."""
     consumed = [str(stream) for stream in CONSUMES[service]]
     rules = [*_base(redis72), *CONSUMER, *_keys(consumed, "%RW")]
     if Stream.SUBMISSIONS in CONSUMES[service]:  # transient: deleted once committed
         rules.append(_selector(["+xdel"], _keys([Stream.SUBMISSIONS], "%RW")))
-    publish = [*PRODUCES[service], *map(dead_letter_stream, consumed)]
-    rules.append(_selector(["+xadd"], _keys(publish, "%W")))
+    dead_letters = [dead_letter_stream(stream) for stream in consumed]
+    rules.append(_selector(["+xadd"], _keys([*PRODUCES[service], *dead_letters], "%W")))
+    rules.append(_selector(["+xlen"], _keys(dead_letters, "%R")))  # their depth, for metrics
+    rules.append(_selector(["+set", "+get", "+pexpire"], _keys([f"{FIGURES_LEASE_PREFIX}*"])))
     if redis72:
         rules.append("+waitaof")
     if service is Service.INTAKE:  # keeps the revocation list in step with its database

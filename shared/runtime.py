@@ -266,7 +266,8 @@ class Platform:
                 log.exception("maintaining %s failed; again next round", consumer.stream)
 
     async def _observe_outbox(self) -> None:
-        self.telemetry.metrics.observe_outbox(await self.relay.backlog())
+        relay = self.relay
+        self.telemetry.metrics.observe_outbox(await relay.backlog(), await relay.oldest_waiting_s())
 
     async def problems(self) -> dict[str, str]:
         """What is not ready, with a reason safe to show: a dependency, a dead task, a

@@ -28,14 +28,34 @@ def current_trace_id() -> str | None:
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
+GROUP_GAUGES = (
+    ("pending", "{entry}", "Entries delivered to the group and not yet acknowledged"),
+    ("lag", "{entry}", "Entries not yet delivered to the group (Redis 7 and later)"),
+    ("consumers", "{consumer}", "Consumers the group has (0: nothing reads the stream for it)"),
+    ("oldest_pending_age", "s", "Age of the group's oldest unacknowledged entry (0: none)"),
+)
+"""Figures of a consumer group: ``safereturn_consumer_<name>``, labelled stream and group."""
+
+STREAM_GAUGES = (
+    ("length", "{entry}", "Entries the stream holds"),
+    ("dead_letters", "{entry}", "Entries in the stream's dead letters, waiting for an operator"),
+)
+"""Figures of a stream: ``safereturn_stream_<name>``, labelled stream."""
+
+
+Group = tuple[str, str]  # (stream, group)
+
+
 @dataclass
 class Metrics:
-    """The platform's instruments; gauges read the last values the maintenance loop saw."""
+    """The platform's instruments. Gauges read the last values the maintenance loop saw; a
+    stream's and a group's figures are observed by one replica at a time
+    (``shared.stream_figures``), and forgotten by the others."""
 
     meter_provider: MeterProvider
-    _pending: dict[tuple[str, str], int] = field(default_factory=dict)
-    _lag: dict[tuple[str, str], int] = field(default_factory=dict)
-    _outbox_backlog: int = 0
+    _groups: dict[str, dict[Group, float]] = field(default_factory=dict)
+    _streams: dict[str, dict[str, float]] = field(default_factory=dict)
+    _outbox: dict[str, float] = field(default_factory=lambda: {"backlog": 0, "age": 0.0})
 
     def __post_init__(self) -> None:
         meter = self.meter_provider.get_meter(INSTRUMENTATION)
@@ -56,34 +76,41 @@ class Metrics:
             description="Time to apply a batch",
             explicit_bucket_boundaries_advisory=SECONDS,
         )
-        meter.create_observable_gauge(
-            "safereturn_consumer_pending",
-            callbacks=[self._observe(self._pending)],
-            unit="{entry}",
-            description="Entries delivered to the group and not yet acknowledged",
-        )
-        meter.create_observable_gauge(
-            "safereturn_consumer_lag",
-            callbacks=[self._observe(self._lag)],
-            unit="{entry}",
-            description="Entries not yet delivered to the group (Redis 7 and later)",
-        )
+        for name, unit, description in GROUP_GAUGES:
+            values = self._groups.setdefault(name, {})
+            meter.create_observable_gauge(f"safereturn_consumer_{name}", [self._observe(values)],
+                                          unit, description)  # fmt: skip
+        for name, unit, description in STREAM_GAUGES:
+            by_stream = self._streams.setdefault(name, {})
+            meter.create_observable_gauge(f"safereturn_stream_{name}", [self._by_stream(by_stream)],
+                                          unit, description)  # fmt: skip
         meter.create_observable_gauge(
             "safereturn_outbox_backlog",
-            callbacks=[lambda _: [Observation(self._outbox_backlog)]],
+            callbacks=[lambda _: [Observation(self._outbox["backlog"])]],
             unit="{event}",
             description="Committed events not yet published",
         )
+        meter.create_observable_gauge(
+            "safereturn_outbox_oldest_age",
+            callbacks=[lambda _: [Observation(self._outbox["age"])]],
+            unit="s",
+            description="How long the oldest event not yet published has waited (0: none)",
+        )
 
     @staticmethod
-    def _observe(
-        values: dict[tuple[str, str], int],
-    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def _observe(values: dict[Group, float]) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(_: CallbackOptions) -> Iterable[Observation]:
             return [
                 Observation(value, {"stream": stream, "group": group})
                 for (stream, group), value in values.items()
             ]
+
+        return callback
+
+    @staticmethod
+    def _by_stream(values: dict[str, float]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(_: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(value, {"stream": stream}) for stream, value in values.items()]
 
         return callback
 
@@ -99,13 +126,28 @@ class Metrics:
     def batch_seconds(self, stream: str, group: str, seconds: float) -> None:
         self._batch.record(seconds, {"stream": stream, "group": group})
 
-    def observe_group(self, stream: str, group: str, *, pending: int, lag: int | None) -> None:
-        self._pending[(stream, group)] = pending
-        if lag is not None:
-            self._lag[(stream, group)] = lag
+    def observe_group(self, stream: str, group: str, *, pending: int, lag: int | None,
+                      consumers: int, oldest_pending_s: float) -> None:  # fmt: skip
+        figures = {"pending": pending, "lag": lag, "consumers": consumers,
+                   "oldest_pending_age": oldest_pending_s}  # fmt: skip
+        for name, value in figures.items():
+            if value is not None:  # lag: Redis 7 and later
+                self._groups[name][stream, group] = value
 
-    def observe_outbox(self, backlog: int) -> None:
-        self._outbox_backlog = backlog
+    def forget_group(self, stream: str, group: str) -> None:
+        for values in self._groups.values():
+            values.pop((stream, group), None)
+
+    def observe_stream(self, stream: str, *, length: int, dead_letters: int) -> None:
+        self._streams["length"][stream] = length
+        self._streams["dead_letters"][stream] = dead_letters
+
+    def forget_stream(self, stream: str) -> None:
+        for values in self._streams.values():
+            values.pop(stream, None)
+
+    def observe_outbox(self, backlog: int, oldest_age_s: float) -> None:
+        self._outbox.update(backlog=backlog, age=oldest_age_s)
 
 
 @dataclass(frozen=True)

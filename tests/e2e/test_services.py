@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.names import Service
 from tests.conftest import DatabaseFactory
@@ -98,6 +99,21 @@ def test_every_service_exposes_health_readiness_and_metrics(services: Services) 
     assert 'safereturn_events_consumed_total{group="safereturn.verification"' in metrics
     assert "safereturn_events_published_total" in metrics
     assert "safereturn_outbox_backlog" in metrics
+    assert "safereturn_outbox_oldest_age_seconds" in metrics
+    # A stream's and a group's figures: from one process each, whichever holds their lease.
+    samples = [sample for url in services.urls.values()
+               for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+               for sample in family.samples]  # fmt: skip
+
+    def exported(name: str, **labels: str) -> int:
+        return sum(1 for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+    cases = "safereturn:{cases}"
+    for group in ("safereturn.verification", "safereturn.stats"):
+        for gauge in ("pending", "lag", "consumers", "oldest_pending_age_seconds"):
+            assert exported(f"safereturn_consumer_{gauge}", group=group, stream=cases) == 1
+    for gauge in ("length", "dead_letters"):
+        assert exported(f"safereturn_stream_{gauge}", stream=cases) == 1
     assert probe_id not in metrics
 
 

@@ -43,6 +43,7 @@ async def test_a_committed_change_publishes_every_event(redis: Redis, database: 
     assert await relay(database, redis).publish_batch() == 3
     assert await published_numbers(redis) == [1, 2, 3]
     assert await relay(database, redis).backlog() == 0
+    assert await relay(database, redis).oldest_waiting_s() == 0
     assert await relay(database, redis).publish_batch() == 0
 
 
@@ -65,6 +66,7 @@ async def test_a_relay_killed_between_publish_and_mark_publishes_again(
         await dying.publish_batch()
     assert await published_numbers(redis) == [1, 2]
     assert await relay(database, redis).backlog() == 2  # nothing was marked sent
+    assert 0 < await relay(database, redis).oldest_waiting_s() < 60
 
     assert await relay(database, redis).publish_batch() == 2
     entries = await read_range(redis, Stream.CASES)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from shared import stream_figures
 from shared.consumer_groups import DELETE_IF_IDLE_AND_EMPTY
 from shared.deadletter import Failure, dead_letter
 from shared.durability import Durability
@@ -22,6 +23,7 @@ from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings, settings_for
 from tests.shared.test_redis_acl import REDIS72, Server, pytestmark, server
+from tests.shared.test_telemetry import gauges_of, new_metrics
 
 __all__ = ["pytestmark", "server"]  # the ACL server fixture, and its skip below Redis 7
 
@@ -76,6 +78,10 @@ async def test_each_service_runs_its_consumer_plumbing(
     assert await client.xpending(Stream.PLATFORM, group) == {
         "pending": 0, "min": None, "max": None, "consumers": []
     }  # fmt: skip
+    metrics, reader = new_metrics()  # the stream's and the group's figures, under its lease
+    await stream_figures.observe(client, metrics, Stream.PLATFORM, group, holder="c1", round_s=1)
+    assert gauges_of(reader, "safereturn_consumer_pending") == {(Stream.PLATFORM, group): 0}
+    assert (Stream.PLATFORM,) in gauges_of(reader, "safereturn_stream_dead_letters")
     removed = await client.eval(DELETE_IF_IDLE_AND_EMPTY, 1, Stream.PLATFORM, group, "c1", -1)
     assert removed == 1
     limiter = RateLimiter(client, str(service), limit=1, window_s=60)

@@ -1,0 +1,63 @@
+"""Figures of a whole stream or consumer group — its length, dead letters, pending entries,
+lag, the age of its oldest pending entry, its consumers — exported by one replica of the
+platform at a time, not by every process that reads the stream: a dashboard sums or averages
+them as they are, and nothing is counted twice.
+
+Whichever process holds a stream's (or a group's) lease observes it on each maintenance
+round; the others export nothing for it. The lease (``SET NX PX``) lasts three rounds: when
+its holder stops, another process takes over within that time.
+"""
+
+import time
+
+from redis.asyncio import Redis
+
+from shared.names import FIGURES_LEASE_PREFIX, dead_letter_stream
+from shared.telemetry import Metrics
+
+ROUNDS_HELD = 3
+
+
+async def held(redis: Redis, key: str, holder: str, ttl_ms: int) -> bool:
+    """Whether ``holder`` holds the lease ``key`` (taken now, or kept for another ``ttl_ms``)."""
+    if await redis.set(key, holder, nx=True, px=ttl_ms):
+        return True
+    if await redis.get(key) == holder.encode():
+        return bool(await redis.pexpire(key, ttl_ms))
+    return False
+
+
+def age_s(entry_id: str | bytes, now_s: float) -> float:
+    """Seconds since the entry was added (its id's first part is milliseconds since 1970)."""
+    if isinstance(entry_id, bytes):
+        entry_id = entry_id.decode()
+    return max(0.0, now_s - int(entry_id.split("-")[0]) / 1000)
+
+
+async def observe(
+    redis: Redis, metrics: Metrics, stream: str, group: str, *, holder: str, round_s: float
+) -> None:
+    """Export the stream's and the group's figures if ``holder`` holds their leases."""
+    ttl_ms = max(1, int(ROUNDS_HELD * round_s * 1000))
+    if await held(redis, f"{FIGURES_LEASE_PREFIX}{stream}|{group}", holder, ttl_ms):
+        await _observe_group(redis, metrics, stream, group)
+    else:
+        metrics.forget_group(stream, group)
+    if await held(redis, f"{FIGURES_LEASE_PREFIX}{stream}", holder, ttl_ms):
+        length = await redis.xlen(stream)
+        dead = await redis.xlen(dead_letter_stream(stream))
+        metrics.observe_stream(stream, length=length, dead_letters=dead)
+    else:
+        metrics.forget_stream(stream)
+
+
+async def _observe_group(redis: Redis, metrics: Metrics, stream: str, group: str) -> None:
+    for info in await redis.xinfo_groups(stream):
+        if info["name"].decode() != group:
+            continue
+        summary = await redis.xpending(stream, group)
+        oldest = age_s(summary["min"], time.time()) if summary["pending"] else 0.0
+        metrics.observe_group(
+            stream, group, pending=info["pending"], lag=info.get("lag"),
+            consumers=info["consumers"], oldest_pending_s=oldest,
+        )  # fmt: skip
