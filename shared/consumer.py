@@ -24,7 +24,7 @@ from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 from sqlalchemy import insert, select, tuple_
 
-from shared import consumer_groups, stream_figures
+from shared import consumer_groups, figures
 from shared.db import inbox
 from shared.deadletter import Failure, dead_letter
 from shared.events.envelope import from_fields
@@ -343,13 +343,13 @@ class StreamConsumer:
 
     async def maintain(self) -> None:
         """Bring back a group Redis lost (at id 0) and its stopped subscribers; record pending
-        and lag (``shared.stream_figures``); forget consumers that left with nothing pending."""
+        and lag (``shared.figures``); forget consumers that left with nothing pending."""
         if await self.provision():
             log.warning("group %s on %s was missing (Redis lost its data?): created at 0",
                         self.group, self.stream)  # fmt: skip
         if not self.alive:
             await self.revive()
-        await stream_figures.observe(self.redis, self.metrics, self.stream, self.group,
+        await figures.observe(self.redis, self.metrics, self.stream, self.group,
                                      holder=self.consumer,
                                      round_s=self.settings.maintenance_interval_s)  # fmt: skip
         forgotten = await consumer_groups.forget_deleted_entries(

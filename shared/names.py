@@ -90,8 +90,8 @@ RETENTION_SERVICE = Service.INTAKE
 RETENTION_LEASE = f"{PREFIX}:retention:lease"
 """Held (SET NX PX) by the replica that applies retention, for one retention interval."""
 FIGURES_LEASE_PREFIX = f"{PREFIX}:figures:"
-"""A key per stream and per (stream, group), held (SET NX PX) by the one replica that exports
-that stream's or group's figures (``shared.stream_figures``)."""
+"""A key per shared figure (a stream's, a group's, notify's queue), held (SET NX PX) by the one
+process that exports it (``shared.figures``)."""
 AOF_REWRITE_THROTTLE = f"{PREFIX}:retention:aof-rewrite"
 """Exists for ``aof_rewrite_interval_s`` after an AOF rewrite was started."""
 AOF_REWRITE_MARK = f"{PREFIX}:retention:aof-mark"

@@ -44,7 +44,7 @@ CONSUMER = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xgroup|create",
             "+xinfo|consumers", "+xpending", "+xrange", "+xlen", "+eval", "+evalsha", "+multi",
             "+exec", "+discard")  # fmt: skip
 """A consumer group's loop, its reclaimer, its maintenance (``shared.consumer``,
-``shared.consumer_groups``, ``shared.stream_figures``) and the MULTI/EXEC that moves an entry
+``shared.consumer_groups``, ``shared.figures``) and the MULTI/EXEC that moves an entry
 to its dead letters."""
 
 CONSUMES: Mapping[Service, tuple[Stream, ...]] = {

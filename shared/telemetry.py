@@ -50,7 +50,7 @@ Group = tuple[str, str]  # (stream, group)
 class Metrics:
     """The platform's instruments. Gauges read the last values the maintenance loop saw; a
     stream's and a group's figures are observed by one replica at a time
-    (``shared.stream_figures``), and forgotten by the others."""
+    (``shared.figures``), and forgotten by the others."""
 
     meter_provider: MeterProvider
     _groups: dict[str, dict[Group, float]] = field(default_factory=dict)

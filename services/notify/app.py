@@ -1,20 +1,31 @@
-"""Notify's process: routing rules, subscriptions, the delivery worker and routes on the shared
-runtime."""
+"""Notify's process: routing rules, subscriptions, the delivery worker, the queue's figures and
+routes on the shared runtime."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, domain, handlers
+from services.notify import api, domain, handlers, metrics, store
 from services.notify.catalogue import with_public_streams
 from services.notify.delivery import Deliverer
 from services.notify.egress import Resolver, system_resolver
 from services.notify.messages import Messages
 from services.notify.settings import NotifySettings
+from shared import figures
 from shared.runtime import Platform, ServiceSpec
 from shared.webapp import build_app, serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def observe_queue(platform: Platform) -> None:
+    """The delivery queue's figures, from whichever replica holds their lease."""
+    counts = None
+    if await figures.ours(platform.redis, "notify-queue", platform.instance,
+                          platform.settings.maintenance_interval_s):  # fmt: skip
+        async with platform.database.reading() as session:
+            counts = await store.queue(session)
+    metrics.observe_queue(platform, counts)
 
 
 def create_app(settings: NotifySettings, resolver: Resolver = system_resolver) -> FastAPI:
@@ -32,6 +43,7 @@ def create_app(settings: NotifySettings, resolver: Resolver = system_resolver) -
         routers=[api.router],
         migrations=MIGRATIONS,
         workers=[deliver],
+        housekeeping=observe_queue,
         catalogue=with_public_streams,
     )
     app = build_app(spec)

@@ -273,6 +273,8 @@ class Deliverer:
                 sent = NotificationSent(**_outcome(row, claim.attempt), latency_ms=latency)
                 await uow.emit(sent, subject=row.case_id, time=now)
         self._counted(claim, done, "sent", "sent")
+        if done:
+            self.metrics.sent(row.channel, latency / 1000)
 
     async def _failed(self, claim: Claim, error: DeliveryError) -> None:
         row, now, attempts = claim.row, datetime.now(UTC), claim.attempt

@@ -1,14 +1,20 @@
 """Notify's delivery metrics: every attempt counted once, by channel and how it ended, every
-delivery counted once when it ends, and deliveries put off without an attempt. Labels are
-channels and codes, never recipients or addresses."""
+delivery counted once when it ends, deliveries put off without an attempt, how long a sent
+one took from being queued, and the queue by status and channel (from one replica at a time:
+the replicas share the queue). Labels are channels and codes, never recipients or addresses."""
 
 from collections import Counter
 from typing import ClassVar
 from weakref import WeakKeyDictionary
 
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.metrics import Counter as Instrument
 
 from shared.runtime import Platform
+
+LATENCY_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
+             86400.0)  # fmt: skip
+"""Buckets from a tenth of a second (mail on loopback) to a day (retries over an outage)."""
 
 
 class _Instruments:
@@ -32,6 +38,24 @@ class _Instruments:
             unit="{delivery}",
             description="Deliveries put off without an attempt (endpoint rate, paused)",
         )
+        self.latency = meter.create_histogram(
+            "safereturn_notify_delivery_latency",
+            unit="s",
+            description="From a delivery being queued to its message accepted, by channel",
+            explicit_bucket_boundaries_advisory=LATENCY_S,
+        )
+        self.queue: dict[tuple[str, str], int] = {}
+        meter.create_observable_gauge(
+            "safereturn_notify_queue",
+            callbacks=[self._observe_queue],
+            unit="{delivery}",
+            description="Deliveries not sent, by status (pending, retrying, sending, failed) "
+            "and channel",
+        )
+
+    def _observe_queue(self, _: CallbackOptions) -> list[Observation]:
+        return [Observation(n, {"status": status, "channel": channel})
+                for (status, channel), n in sorted(self.queue.items())]  # fmt: skip
 
     @classmethod
     def of(cls, platform: Platform) -> "_Instruments":
@@ -57,6 +81,14 @@ class DeliveryMetrics:
         self.ended[(channel, status)] += 1
         self._instruments.ended.add(1, {"channel": channel, "status": status})
 
+    def sent(self, channel: str, seconds: float) -> None:
+        self._instruments.latency.record(seconds, {"channel": channel})
+
     def put_off(self, channel: str, reason: str) -> None:
         self.deferred[(channel, reason)] += 1
         self._instruments.deferred.add(1, {"channel": channel, "reason": reason})
+
+
+def observe_queue(platform: Platform, counts: dict[tuple[str, str], int] | None) -> None:
+    """The queue by (status, channel) as last counted; ``None``: another replica exports it."""
+    _Instruments.of(platform).queue = dict(counts or {})

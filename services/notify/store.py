@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -314,6 +315,16 @@ async def finish(
         statement = statement.where(deliveries.c.lease_until < expired_at)
     result = await session.execute(statement.values(lease_until=None, **values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def queue(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Deliveries not sent, by (status, channel) (sent ones are counted as they end)."""
+    d = deliveries
+    rows = await session.execute(
+        select(d.c.status, d.c.channel, func.count()).where(d.c.status != "sent")
+        .group_by(d.c.status, d.c.channel)
+    )  # fmt: skip
+    return {(status, channel): int(n) for status, channel, n in rows}
 
 
 async def delivery(session: AsyncSession, delivery_id: str) -> Any:

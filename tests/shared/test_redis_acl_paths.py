@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from shared import stream_figures
+from shared import figures
 from shared.consumer_groups import DELETE_IF_IDLE_AND_EMPTY
 from shared.deadletter import Failure, dead_letter
 from shared.durability import Durability
@@ -79,7 +79,7 @@ async def test_each_service_runs_its_consumer_plumbing(
         "pending": 0, "min": None, "max": None, "consumers": []
     }  # fmt: skip
     metrics, reader = new_metrics()  # the stream's and the group's figures, under its lease
-    await stream_figures.observe(client, metrics, Stream.PLATFORM, group, holder="c1", round_s=1)
+    await figures.observe(client, metrics, Stream.PLATFORM, group, holder="c1", round_s=1)
     assert gauges_of(reader, "safereturn_consumer_pending") == {(Stream.PLATFORM, group): 0}
     assert (Stream.PLATFORM,) in gauges_of(reader, "safereturn_stream_dead_letters")
     removed = await client.eval(DELETE_IF_IDLE_AND_EMPTY, 1, Stream.PLATFORM, group, "c1", -1)

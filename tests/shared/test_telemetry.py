@@ -9,7 +9,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from redis.asyncio import Redis
 
-from shared import stream_figures
+from shared import figures
 from shared.names import dead_letter_stream
 from shared.telemetry import Metrics
 
@@ -72,7 +72,7 @@ async def test_a_streams_figures_come_from_one_replica_at_a_time(redis: Redis) -
     (first, first_reader), (second, second_reader) = new_metrics(), new_metrics()
     for _ in range(2):
         for metrics, holder in ((first, "a"), (second, "b")):
-            await stream_figures.observe(redis, metrics, stream, group, holder=holder,
+            await figures.observe(redis, metrics, stream, group, holder=holder,
                                          round_s=0.1)  # fmt: skip
     assert gauges_of(first_reader, "safereturn_consumer_pending") == {(stream, group): 2}
     assert gauges_of(first_reader, "safereturn_consumer_lag") == {(stream, group): 1}
@@ -84,8 +84,8 @@ async def test_a_streams_figures_come_from_one_replica_at_a_time(redis: Redis) -
     for name in ("safereturn_consumer_pending", "safereturn_stream_length"):
         assert gauges_of(second_reader, name) == {}
     await asyncio.sleep(0.35)  # three rounds: the first replica's leases lapse
-    await stream_figures.observe(redis, second, stream, group, holder="b", round_s=0.1)
+    await figures.observe(redis, second, stream, group, holder="b", round_s=0.1)
     assert gauges_of(second_reader, "safereturn_consumer_pending") == {(stream, group): 2}
     assert gauges_of(second_reader, "safereturn_stream_length") == {(stream,): 3}
-    await stream_figures.observe(redis, first, stream, group, holder="a", round_s=0.1)
+    await figures.observe(redis, first, stream, group, holder="a", round_s=0.1)
     assert gauges_of(first_reader, "safereturn_consumer_pending") == {}  # back: it forgets

@@ -6,7 +6,6 @@ once another replica took over. Each attempt is counted once in ``/metrics``."""
 
 import asyncio
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from safereturn.sinks import HttpSink
@@ -83,15 +83,16 @@ class Notify:
                 self.process.kill()
                 self.process.wait()
 
-    def counted(self, name: str, **labels: str) -> float:
-        """A counter's value in the process's ``/metrics`` (0 if it has none yet)."""
+    def sampled(self, name: str, **labels: str) -> float:
+        """The sum of the samples ``name`` with these labels in the process's ``/metrics``."""
         text = httpx.get(f"{self.url}/metrics").text
-        total = 0.0
-        for line in text.splitlines():
-            found = re.match(rf"{name}_total\{{(.*)\}} (\S+)$", line)
-            if found and all(f'{k}="{v}"' in found[1] for k, v in labels.items()):
-                total += float(found[2])
-        return total
+        return sum(sample.value for family in text_string_to_metric_families(text)
+                   for sample in family.samples
+                   if sample.name == name and labels.items() <= sample.labels.items())  # fmt: skip
+
+    def counted(self, name: str, **labels: str) -> float:
+        """A counter's value (0 if it has none yet)."""
+        return self.sampled(f"{name}_total", **labels)
 
 
 @pytest.fixture
@@ -170,11 +171,16 @@ async def test_killed_between_claim_and_send_the_next_process_sends_once_or_fail
             )  # fmt: skip
             assert (gateway.received, events) == ([], ["notification.failed"])
             assert notify.counted("safereturn_notify_deliveries_ended", status="failed") == 1
+            # the queue holds it as failed (counted on a maintenance round)
+            await wait_for(lambda: notify.sampled("safereturn_notify_queue", status="failed",
+                                                  channel="sms") == 1)  # fmt: skip
         else:
             assert (final.status, final.attempts) == ("sent", 2)
             assert [r.json()["to"] for r in gateway.at("/sms")] == [PERSON_PHONE]
             assert events == ["notification.sent"]
             assert notify.counted("safereturn_notify_attempts", outcome="sent") == 1
+            latency = "safereturn_notify_delivery_latency_seconds_count"
+            assert notify.sampled(latency, channel="sms") == 1
         assert notify.counted("safereturn_notify_attempts", outcome="expired") == 1
         assert notify.counted("safereturn_notify_attempts") == (1 if max_attempts == 1 else 2)
     finally:

@@ -1,11 +1,11 @@
-"""Figures of a whole stream or consumer group — its length, dead letters, pending entries,
-lag, the age of its oldest pending entry, its consumers — exported by one replica of the
-platform at a time, not by every process that reads the stream: a dashboard sums or averages
+"""Figures of what several processes share — a stream (its length, its dead letters), a
+consumer group (pending entries, lag, the age of its oldest pending entry, its consumers), a
+service's queue — exported by one process at a time, not by every replica: a dashboard sums
 them as they are, and nothing is counted twice.
 
-Whichever process holds a stream's (or a group's) lease observes it on each maintenance
-round; the others export nothing for it. The lease (``SET NX PX``) lasts three rounds: when
-its holder stops, another process takes over within that time.
+Whichever process holds the figure's lease observes it on each maintenance round; the others
+export nothing for it. The lease (``SET NX PX``) lasts three rounds: when its holder stops,
+another process takes over within that time.
 """
 
 import time
@@ -18,8 +18,9 @@ from shared.telemetry import Metrics
 ROUNDS_HELD = 3
 
 
-async def held(redis: Redis, key: str, holder: str, ttl_ms: int) -> bool:
-    """Whether ``holder`` holds the lease ``key`` (taken now, or kept for another ``ttl_ms``)."""
+async def ours(redis: Redis, figure: str, holder: str, round_s: float) -> bool:
+    """Whether ``holder`` exports ``figure`` this round (its lease taken now, or kept)."""
+    key, ttl_ms = f"{FIGURES_LEASE_PREFIX}{figure}", max(1, int(ROUNDS_HELD * round_s * 1000))
     if await redis.set(key, holder, nx=True, px=ttl_ms):
         return True
     if await redis.get(key) == holder.encode():
@@ -38,12 +39,11 @@ async def observe(
     redis: Redis, metrics: Metrics, stream: str, group: str, *, holder: str, round_s: float
 ) -> None:
     """Export the stream's and the group's figures if ``holder`` holds their leases."""
-    ttl_ms = max(1, int(ROUNDS_HELD * round_s * 1000))
-    if await held(redis, f"{FIGURES_LEASE_PREFIX}{stream}|{group}", holder, ttl_ms):
+    if await ours(redis, f"{stream}|{group}", holder, round_s):
         await _observe_group(redis, metrics, stream, group)
     else:
         metrics.forget_group(stream, group)
-    if await held(redis, f"{FIGURES_LEASE_PREFIX}{stream}", holder, ttl_ms):
+    if await ours(redis, stream, holder, round_s):
         length = await redis.xlen(stream)
         dead = await redis.xlen(dead_letter_stream(stream))
         metrics.observe_stream(stream, length=length, dead_letters=dead)
