@@ -147,7 +147,10 @@ class Platform:
         self.matrix = Matrix.load(list(Service))
         keys = spec.signing_keys(self) if spec.signing_keys else http_jwks(keys_url)
         self.verifier = TokenVerifier(
-            keys, self.redis, revocations_ttl_s=settings.revocation_refresh_s
+            keys,
+            self.redis,
+            revocations_ttl_s=settings.revocation_refresh_s,
+            on_refresh_failed=self.telemetry.metrics.jwks_refresh_failed,
         )
         self.limiter = RateLimiter(
             self.redis, self.name, limit=settings.rate_limit_per_minute, window_s=60
@@ -205,6 +208,8 @@ class Platform:
             audited = await append_pending(session, key)
         if audited is not None:
             audited.recorded = True
+        if appended := len(uow.audits) + (audited is not None):
+            self.telemetry.metrics.audited(appended)
         if uow.emitted:
             self.relay.wake()
         for committed in uow.committed:
@@ -214,6 +219,7 @@ class Platform:
         """Record one audit entry in its own transaction."""
         async with self.database.transaction() as session:
             await append(session, record, self.vault.chain_key)
+        self.telemetry.metrics.audited()
 
     async def start(self) -> None:
         if self.settings.migrate_on_start and self.spec.migrations:

@@ -70,6 +70,21 @@ class Metrics:
             unit="{entry}",
             description="Entries removed from a stream by retention",
         )
+        self._audits = meter.create_counter(
+            "safereturn_audit_appends", unit="{record}", description="Audit records appended"
+        )
+        self._tokens = meter.create_counter(
+            "safereturn_token_requests",
+            unit="{request}",
+            description="Token endpoint answers, by outcome (success, failed_login, "
+            "rate_limited, invalid_request, unsupported_grant_type)",
+        )
+        self._jwks_failures = meter.create_counter(
+            "safereturn_jwks_refresh_failures",
+            unit="{failure}",
+            description="Fetches of intake's token signing keys that failed (the keys held are "
+            "kept meanwhile)",
+        )
         self._batch = meter.create_histogram(
             "safereturn_consume_batch_duration",
             unit="s",
@@ -122,6 +137,15 @@ class Metrics:
 
     def trimmed(self, stream: str, count: int) -> None:
         self._trimmed.add(count, {"stream": stream})
+
+    def audited(self, records: int = 1) -> None:
+        self._audits.add(records)
+
+    def token_answered(self, outcome: str) -> None:
+        self._tokens.add(1, {"outcome": outcome})
+
+    def jwks_refresh_failed(self) -> None:
+        self._jwks_failures.add(1)
 
     def batch_seconds(self, stream: str, group: str, seconds: float) -> None:
         self._batch.record(seconds, {"stream": stream, "group": group})

@@ -77,6 +77,7 @@ class TokenVerifier:
         issuer: str = ISSUER,
         keys_ttl_s: float = 300.0,
         revocations_ttl_s: float = 2.0,
+        on_refresh_failed: Callable[[], None] = lambda: None,
     ) -> None:
         self._fetch = jwks
         self._redis = redis
@@ -90,6 +91,7 @@ class TokenVerifier:
         self._revoked: set[str] = set()
         self._revoked_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._on_refresh_failed = on_refresh_failed
 
     async def verify(self, token: str, *, at: float | None = None) -> Principal:
         """The token's principal; expiry judged at ``at`` (a Unix time, never later than now)
@@ -153,6 +155,7 @@ class TokenVerifier:
             keys = jwt.PyJWKSet.from_dict(document).keys
         except (httpx.HTTPError, jwt.PyJWTError, ValueError) as error:
             log.warning("could not refresh signing keys: %s", type(error).__name__)
+            self._on_refresh_failed()
             return  # keep the keys we have until KEYS_MAX_AGE_S
         self._keys = {str(key.key_id): key for key in keys}
         self._keys_at = time.monotonic()

@@ -86,35 +86,52 @@ def test_every_service_exposes_health_readiness_and_metrics(services: Services) 
         admin,
     )
 
-    for url in services.urls.values():  # a unit in the name once (not …_days_to_decision_days)
-        for family in re.findall(r"^# TYPE (\S+)", httpx.get(f"{url}/metrics").text, re.M):
-            words = family.split("_")
-            assert all(words.count(unit) <= 1 for unit in ("seconds", "days", "bytes")), family
     metrics = httpx.get(f"{services.urls[Service.VERIFICATION]}/metrics").text
-    assert (
-        'safereturn_consume_batch_duration_seconds_bucket{group="safereturn.verification"'
-        in metrics
-    )
-    assert 'le="0.0025"' in metrics  # buckets that fit batches
     assert 'safereturn_events_consumed_total{group="safereturn.verification"' in metrics
     assert "safereturn_events_published_total" in metrics
     assert "safereturn_outbox_backlog" in metrics
-    assert "safereturn_outbox_oldest_age_seconds" in metrics
-    # A stream's and a group's figures: from one process each, whichever holds their lease.
-    samples = [sample for url in services.urls.values()
-               for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+    assert probe_id not in metrics
+
+
+def test_metrics_are_what_a_dashboard_reads(services: Services) -> None:
+    """Units named once, buckets that fit, the token endpoint's outcomes and the audit chain's
+    appends counted, and every stream's and group's figures exported by exactly one process
+    (Prometheus would add up the same figure from every replica)."""
+    services.start(*Service)
+    intake = services.urls[Service.INTAKE]
+    admin = services.auth("admin")
+    refused = httpx.post(
+        f"{intake}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "wrong"},
+    )
+    assert refused.status_code == 401
+    probe_id = httpx.post(f"{intake}/v1/diagnostics/probes", headers=admin).json()["probe_id"]
+    poll(f"{intake}/v1/diagnostics/probes/{probe_id}", lambda body: body["complete"], admin)
+    texts = {name: httpx.get(f"{url}/metrics").text for name, url in services.urls.items()}
+    samples = [sample for text in texts.values()
+               for family in text_string_to_metric_families(text)
                for sample in family.samples]  # fmt: skip
 
-    def exported(name: str, **labels: str) -> int:
-        return sum(1 for s in samples if s.name == name and labels.items() <= s.labels.items())
+    def found(name: str, **labels: str) -> list[float]:
+        return [s.value for s in samples if s.name == name and labels.items() <= s.labels.items()]
 
+    for text in texts.values():  # a unit in the name once (not …_days_to_decision_days)
+        for family in re.findall(r"^# TYPE (\S+)", text, re.M):
+            words = family.split("_")
+            assert all(words.count(unit) <= 1 for unit in ("seconds", "days", "bytes")), family
+    batches = "safereturn_consume_batch_duration_seconds_bucket"
+    assert found(batches, group="safereturn.verification", le="0.0025")  # buckets that fit
+    assert found("safereturn_token_requests_total", outcome="success") == [1.0]  # the admin's
+    assert found("safereturn_token_requests_total", outcome="failed_login") == [1.0]
+    assert sum(found("safereturn_audit_appends_total")) >= 3  # both logins and the probe
+    assert found("safereturn_outbox_oldest_age_seconds")
     cases = "safereturn:{cases}"
     for group in ("safereturn.verification", "safereturn.stats"):
         for gauge in ("pending", "lag", "consumers", "oldest_pending_age_seconds"):
-            assert exported(f"safereturn_consumer_{gauge}", group=group, stream=cases) == 1
+            assert len(found(f"safereturn_consumer_{gauge}", group=group, stream=cases)) == 1
     for gauge in ("length", "dead_letters"):
-        assert exported(f"safereturn_stream_{gauge}", stream=cases) == 1
-    assert probe_id not in metrics
+        assert len(found(f"safereturn_stream_{gauge}", stream=cases)) == 1
+    assert probe_id not in "".join(texts.values())
 
 
 def test_an_unknown_probe_is_a_problem_response(services: Services) -> None:

@@ -1,4 +1,4 @@
-"""Token verification: one key fetch however many requests wait for it."""
+"""Token verification: one key fetch however many requests wait for it; a failed one told."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from redis.asyncio import Redis
 
-from shared.tokens import ALGORITHM, AUDIENCE, ISSUER, TokenError, TokenVerifier
+from shared.redis_server import free_port
+from shared.tokens import ALGORITHM, AUDIENCE, ISSUER, TokenError, TokenVerifier, http_jwks
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 
@@ -71,3 +72,14 @@ async def test_a_token_is_judged_at_the_time_given_never_later_than_now(redis: R
     future = (datetime.now(UTC) + timedelta(hours=1)).timestamp()
     valid_now = timed_token(datetime.now(UTC), timedelta(minutes=30))
     assert (await verifier.verify(valid_now, at=future)).client_id == "sr-1"  # judged as now
+
+
+async def test_a_failed_key_fetch_is_counted_and_the_request_refused(redis: Redis) -> None:
+    """Intake's keys out of reach (a real refused connection): the request is refused, and
+    the failure is told (``safereturn_jwks_refresh_failures``) for an operator's alert."""
+    failures: list[None] = []
+    unreachable = http_jwks(f"http://127.0.0.1:{free_port()}/.well-known/jwks.json")
+    verifier = TokenVerifier(unreachable, redis, on_refresh_failed=lambda: failures.append(None))
+    with pytest.raises(TokenError, match="keys_unavailable"):
+        await verifier.verify(token())
+    assert len(failures) == 1

@@ -153,22 +153,36 @@ async def issue_token(
 ) -> Any:
     """OAuth 2.0 client credentials grant (RFC 6749 §4.4): a short-lived signed JWT."""
     if grant_type is None:
-        return oauth_error(400, "invalid_request", "grant_type is required")
+        missing = oauth_error(400, "invalid_request", "grant_type is required")
+        return _answered(platform, missing, "invalid_request")
     if grant_type != "client_credentials":
-        return oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported")
+        unsupported = oauth_error(400, "unsupported_grant_type",
+                                  "Only client_credentials is supported")  # fmt: skip
+        return _answered(platform, unsupported, "unsupported_grant_type")
     try:
         client = await _authenticate(request, platform, client_id, client_secret)
     except Refused as refused:
-        return refused.response
+        return _answered(platform, refused.response)
     token, ttl = await _sign(platform, client)
     await _audit(
         platform, "success", 200,
         client_id=client.client_id, role=str(client.role), agency=client.agency,
     )  # fmt: skip
     body = TokenResponse(access_token=token, expires_in=int(ttl.total_seconds()))
-    return JSONResponse(
+    return _answered(platform, JSONResponse(
         body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
-    )
+    ))  # fmt: skip
+
+
+OUTCOMES = {200: "success", 401: "failed_login", 429: "rate_limited"}
+
+
+def _answered(
+    platform: Platform, response: JSONResponse, outcome: str | None = None
+) -> JSONResponse:
+    """The answer, counted by its outcome (by its status unless told)."""
+    platform.telemetry.metrics.token_answered(outcome or OUTCOMES[response.status_code])
+    return response
 
 
 async def _sign(platform: Platform, client: Client) -> tuple[str, timedelta]:
