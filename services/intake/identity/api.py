@@ -174,7 +174,7 @@ async def issue_token(
     ))  # fmt: skip
 
 
-OUTCOMES = {200: "success", 401: "failed_login", 429: "rate_limited"}
+OUTCOMES = {200: "success", 400: "invalid_request", 401: "failed_login", 429: "rate_limited"}
 
 
 def _answered(
