@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -274,11 +275,17 @@ class EmbeddedPlatform:
                             f"{self.policy.max_restarts} in a row)")  # fmt: skip
 
     def _note(self, service: ServiceProcess, line: str) -> None:
-        """On the console, and in the service's own log where its exit shows."""
+        """On the console, and in the service's own log where its exit shows (a JSON line,
+        as the service's own are, unless it logs text)."""
         self.say(f"  launcher: {line}")
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        if settings_for(service.name).log_format == "text":
+            written = f"{time.strftime('%Y-%m-%d %H:%M:%S')} launcher: {line}"
+        else:
+            written = json.dumps({"time": datetime.now(UTC).isoformat(), "level": "WARNING",
+                                  "service": service.name, "logger": "launcher",
+                                  "message": line}, ensure_ascii=False)  # fmt: skip
         with contextlib.suppress(OSError), service.log.open("a") as log:
-            log.write(f"{stamp} launcher: {line}\n")
+            log.write(f"{written}\n")
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop restarting; SIGTERM every service (they finish their batch and close), wait for

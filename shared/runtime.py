@@ -123,6 +123,7 @@ class Platform:
                 )
             ],
             log_level=logging.DEBUG,  # one line per batch is noise at INFO
+            logger=logging.getLogger("faststream.broker"),  # through the service's handler
         )
         self.consumers = [
             StreamConsumer(

@@ -6,7 +6,7 @@ A value is looked up as ``SAFERETURN_<SERVICE>_<FIELD>`` first, then as the plat
 
 import ipaddress
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -67,6 +67,11 @@ class ServiceSettings(BaseSettings):
         default=True, description="Make a keyring on first start (embedded mode); off in production"
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="JSON lines (time, level, service, logger, message, trace and span ids, "
+        "event id and type) for collectors; text for a person at a terminal.",
+    )
 
     max_body_bytes: PositiveInt = 262_144
     embedded: bool = Field(

@@ -2,7 +2,6 @@
 log behind a token, and how it is served.
 """
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared import VERSION
+from shared import VERSION, logs
 from shared.audit import query
 from shared.events.catalogue import asyncapi
 from shared.guard import AuditMiddleware, authorize
@@ -138,16 +137,9 @@ def build_app(spec: ServiceSpec) -> FastAPI:
     return app
 
 
-def configure_logging(settings: ServiceSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format=f"%(asctime)s {settings.service_name} %(levelname)s %(name)s: %(message)s",
-    )
-
-
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service in this process until SIGINT or SIGTERM."""
-    configure_logging(settings)
+    logs.configure(settings)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -155,5 +147,6 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        log_config=None,  # uvicorn's records go through the service's handler (shared.logs)
     )
     uvicorn.Server(config).run()

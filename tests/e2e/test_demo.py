@@ -1,13 +1,17 @@
 """``safereturn demo``: the README's first command, end to end, with its own redis-server."""
 
+import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from safereturn import demo_cases
 from shared.names import Service
 from shared.redis_server import free_port
 
@@ -39,6 +43,41 @@ def run_demo(data_dir: Path, env: dict[str, str], timeout: float = 110) -> str:
 def test_the_demo_brings_up_the_platform_and_plays_the_scenario(tmp_path: Path) -> None:
     out = run_demo(tmp_path, demo_env())
     assert_the_story(out, tmp_path)
+    assert_the_logs_are_json_without_personal_data(tmp_path / "logs")
+
+
+PERSONAL_FIELDS = ("full_name", "id_number", "phone")
+
+
+def personal_data(value: Any) -> Iterator[str]:
+    """The names, ID numbers and phones in the demo's reports, as patterns (an ID number's
+    ``{serial}`` is a run of digits)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in PERSONAL_FIELDS and isinstance(inner, str):
+                yield re.escape(inner).replace(re.escape("{serial}"), r"\d+")
+            else:
+                yield from personal_data(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from personal_data(inner)
+
+
+def assert_the_logs_are_json_without_personal_data(logs: Path) -> None:
+    """Every line of every service's log is JSON with the collector's fields; the lines about
+    work carry its trace; nothing the demo reported about a person is in any of them."""
+    patterns = sorted(set(personal_data([demo_cases.REPORTS, demo_cases.HANDOVER])))
+    assert len(patterns) >= 5, patterns  # two names of one report, its ID number and phone, …
+    traced = 0
+    for name in Service:
+        text = (logs / f"{name}.log").read_text()
+        for line in text.splitlines():
+            record = json.loads(line)
+            assert {"time", "level", "service", "logger", "message"} <= record.keys(), line
+            traced += bool(record.get("trace_id"))
+        for pattern in patterns:
+            assert not re.search(pattern, text), f"{name}'s log holds {pattern}"
+    assert traced, "no log line carries a trace id"
 
 
 def assert_the_story(out: str, tmp_path: Path) -> None:
