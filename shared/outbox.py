@@ -9,17 +9,19 @@ acknowledged but lost in a crash would otherwise be gone with its row marked sen
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from redis.asyncio import Redis
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
+from shared import tracing
 from shared.audit import AuditRecord
 from shared.db import Database, outbox
 from shared.durability import Durability, NotDurable
@@ -136,8 +138,10 @@ class OutboxRelay:
         on_published: Callable[[str, int], None] | None = None,
         durability: Durability | None = None,
         max_backoff: float = 30.0,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.database = database
+        self.tracer = tracer or trace.get_tracer(__name__)
         self.redis = redis
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -188,6 +192,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self.durability.before_publishing()
+            started_ns = time.time_ns()
             async with self.redis.pipeline(transaction=False) as pipe:
                 for row in rows:
                     pipe.xadd(row.stream, row.fields)
@@ -199,6 +204,10 @@ class OutboxRelay:
                 row for row, result in zip(rows, results, strict=True)
                 if not isinstance(result, Exception)
             ]  # fmt: skip
+            ended_ns = time.time_ns()
+            for row in published:
+                tracing.published(self.tracer, row.stream, row.fields, started_ns=started_ns,
+                                  ended_ns=ended_ns)  # fmt: skip
             if len(published) < len(rows):
                 log.warning("%d of %d events not published; retrying", len(rows) - len(published),
                             len(rows))  # fmt: skip

@@ -17,6 +17,7 @@ from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from shared import tracing
 from shared.access import Matrix
 from shared.audit import AuditRecord, append, append_pending, current_audit
 from shared.consumer import StreamConsumer, Subscription
@@ -97,6 +98,8 @@ class Platform:
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
         self.database = Database(settings.database)
+        if tracing.exporting(settings):
+            tracing.instrument_database(self.database.engine, self.telemetry.tracer_provider)
         self.signer, self.verifier_of_events = event_keys(settings, spec.registry)
         self.database.attach_vault(lambda: self.vault)  # read when a store first needs it
         self.redis = redis_client(settings)
@@ -106,6 +109,7 @@ class Platform:
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_ms / 1000,
             on_published=self.telemetry.metrics.published,
+            tracer=self.tracer,
             durability=Durability(
                 self.redis,
                 fsync_declared=settings.redis_fsync_declared,

@@ -6,14 +6,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from shared import tracing
 from shared.settings import ServiceSettings
 
 INSTRUMENTATION = "safereturn"
@@ -190,9 +189,6 @@ def setup_telemetry(settings: ServiceSettings, instance: str) -> Telemetry:
     resource = Resource.create(
         {"service.name": f"safereturn-{settings.service_name}", "service.instance.id": instance}
     )
-    tracer_provider = TracerProvider(resource=resource)
-    if settings.otel_endpoint:
-        exporter = OTLPSpanExporter(endpoint=f"{settings.otel_endpoint.rstrip('/')}/v1/traces")
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer_provider = tracing.tracer_provider(settings, resource)
     meter_provider = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
     return Telemetry(tracer_provider, meter_provider, Metrics(meter_provider))

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+from opentelemetry import trace
 from standardwebhooks import Webhook
 
 from services.notify.egress import NotPublic
@@ -43,8 +44,10 @@ class Channels:
         settings: NotifySettings,
         http: httpx.AsyncClient,
         webhooks: httpx.AsyncClient | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.settings = settings
+        self.tracer = tracer or trace.get_tracer(__name__)
         self.http = http  # peers the operator configured: the SMS gateway
         self.webhooks = webhooks  # peers anyone may name: ``egress.webhook_client`` only
 
@@ -60,14 +63,19 @@ class Channels:
         mail["Date"] = formatdate(usegmt=True)
         mail["Message-ID"] = f"<{message_id}@safereturn.invalid>"
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        span = self.tracer.start_as_current_span(
+            "smtp send", kind=trace.SpanKind.CLIENT,
+            attributes={"server.address": settings.smtp_host, "server.port": settings.smtp_port},
+        )  # fmt: skip
         try:
-            await aiosmtplib.send(
-                mail, hostname=settings.smtp_host, port=settings.smtp_port,
-                use_tls=settings.smtp_security == "tls",
-                start_tls=settings.smtp_security == "starttls",
-                username=settings.smtp_username, password=password,
-                timeout=settings.delivery_timeout_s,
-            )  # fmt: skip
+            with span:
+                await aiosmtplib.send(
+                    mail, hostname=settings.smtp_host, port=settings.smtp_port,
+                    use_tls=settings.smtp_security == "tls",
+                    start_tls=settings.smtp_security == "starttls",
+                    username=settings.smtp_username, password=password,
+                    timeout=settings.delivery_timeout_s,
+                )  # fmt: skip
         except aiosmtplib.SMTPRecipientsRefused as error:
             raise DeliveryError("smtp_recipient_refused", retryable=False) from error
         except aiosmtplib.SMTPTimeoutError as error:

@@ -30,6 +30,7 @@ from services.notify.egress import Resolver, system_resolver, webhook_client
 from services.notify.messages import Messages
 from services.notify.metrics import DeliveryMetrics
 from services.notify.settings import NotifySettings
+from shared import tracing
 from shared.events.notify import NotificationFailed, NotificationSent
 from shared.ratelimit import RateLimiter
 from shared.runtime import Platform
@@ -70,7 +71,7 @@ class Deliverer:
         )
         self.http = httpx.AsyncClient()
         self.webhooks = webhook_client(resolver, settings.webhook_allow_networks)
-        self.channels = Channels(settings, self.http, self.webhooks)
+        self.channels = Channels(settings, self.http, self.webhooks, platform.tracer)
         self.contacts = IntakeContacts(settings, self.http)
         self.metrics = DeliveryMetrics(platform)
         self.lease = timedelta(seconds=settings.delivery_lease_s)
@@ -116,7 +117,18 @@ class Deliverer:
         return len(claims) + ended
 
     async def attempt(self, claim: Claim) -> None:
-        """Try once, keeping the claim alive meanwhile; record how it went, if still ours."""
+        """Try once, keeping the claim alive meanwhile; record how it went, if still ours. The
+        attempt is a span of the trace the event carries (``traceparent``)."""
+        row = claim.row
+        with self.platform.tracer.start_as_current_span(
+            f"{row.event_type} deliver", context=tracing.context_of(row.event),
+            attributes={"safereturn.delivery.channel": row.channel,
+                        "safereturn.delivery.attempt": claim.attempt,
+                        "cloudevents.event_type": row.event_type},
+        ):  # fmt: skip
+            await self._attempt(claim)
+
+    async def _attempt(self, claim: Claim) -> None:
         row = claim.row
         endpoint = self._endpoint(row)
         try:

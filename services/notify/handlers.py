@@ -19,17 +19,21 @@ from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.platform import ProbeRequested
 from shared.events.registry import Event
 from shared.names import Service, Stream, public_stream
-from shared.outbox import UnitOfWork
+from shared.outbox import TRACE_EXTENSIONS, UnitOfWork
 
 ADULT_AGE = 18
 
 
 def envelope(event: Event[Any]) -> dict[str, Any]:
-    """The CloudEvent as integrators receive it (structured JSON; the data holds no PII)."""
+    """The CloudEvent as structured JSON (the data holds no PII), with its trace context: the
+    delivery continues the trace."""
+    trace_context = {name: str(value) for name in TRACE_EXTENSIONS
+                     if (value := event.envelope.get_extension(name))}  # fmt: skip
     return {
         "specversion": "1.0", "id": event.id, "source": event.source, "type": event.type,
         "subject": event.subject, "time": event.time.isoformat(),
         "datacontenttype": "application/json", "data": event.payload.model_dump(mode="json"),
+        **trace_context,
     }  # fmt: skip
 
 

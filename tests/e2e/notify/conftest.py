@@ -1,7 +1,9 @@
 """A platform per notify module, sending to real peers on loopback: an SMTP server, webhook
 receivers and an SMS gateway."""
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,25 +26,38 @@ def notify(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory, peers: Peers
 ) -> Iterator[Services]:
     """Every service, with notify sending to the local peers and retrying fast."""
+    with sending_platform(redis_url, tmp_path_factory.mktemp("notify"), peers) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def sending_platform(
+    redis_url: str, data_dir: Path, peers: Peers, env: Mapping[str, str] | None = None
+) -> Iterator[Services]:
+    """Every service on its own Redis database, the agencies in the directory, notify sending
+    to the local peers; ``env`` added to every service's."""
     own_redis = redis_url.rsplit("/", 1)[0] + "/2"
     flush = redis_py.Redis.from_url(own_redis)
     flush.flushdb()
     flush.close()
-    data_dir = tmp_path_factory.mktemp("notify")
-    env = service_env(own_redis, data_dir) | {
-        "SAFERETURN_NOTIFY_SMTP_PORT": str(peers.smtp.port),
-        "SAFERETURN_NOTIFY_SMS_GATEWAY_URL": peers.sms.url("/sms"),
-        "SAFERETURN_NOTIFY_DELIVERY_TIMEOUT_S": "1",
-        "SAFERETURN_NOTIFY_RETRY_BASE_S": "0.2",
-        "SAFERETURN_NOTIFY_RETRY_CAP_S": "0.5",
-        "SAFERETURN_NOTIFY_DELIVERY_MAX_ATTEMPTS": "5",
-        "SAFERETURN_NOTIFY_BREAKER_FAILURES": "4",
-        "SAFERETURN_NOTIFY_BREAKER_COOLDOWN_S": "60",
-        "SAFERETURN_NOTIFY_PING_ANSWER_S": "1",
-        "SAFERETURN_NOTIFY_PING_RATE_PER_MINUTE": "3",
-    }
+    every = (
+        service_env(own_redis, data_dir)
+        | {
+            "SAFERETURN_NOTIFY_SMTP_PORT": str(peers.smtp.port),
+            "SAFERETURN_NOTIFY_SMS_GATEWAY_URL": peers.sms.url("/sms"),
+            "SAFERETURN_NOTIFY_DELIVERY_TIMEOUT_S": "1",
+            "SAFERETURN_NOTIFY_RETRY_BASE_S": "0.2",
+            "SAFERETURN_NOTIFY_RETRY_CAP_S": "0.5",
+            "SAFERETURN_NOTIFY_DELIVERY_MAX_ATTEMPTS": "5",
+            "SAFERETURN_NOTIFY_BREAKER_FAILURES": "4",
+            "SAFERETURN_NOTIFY_BREAKER_COOLDOWN_S": "60",
+            "SAFERETURN_NOTIFY_PING_ANSWER_S": "1",
+            "SAFERETURN_NOTIFY_PING_RATE_PER_MINUTE": "3",
+        }
+        | dict(env or {})
+    )
     with pytest.MonkeyPatch.context() as monkeypatch:
-        started = Services(env, data_dir, monkeypatch)
+        started = Services(every, data_dir, monkeypatch)
         try:
             started.start(*Service)
             admin = started.auth()
