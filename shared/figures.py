@@ -61,3 +61,12 @@ async def _observe_group(redis: Redis, metrics: Metrics, stream: str, group: str
             stream, group, pending=info["pending"], lag=info.get("lag"),
             consumers=info["consumers"], oldest_pending_s=oldest,
         )  # fmt: skip
+
+
+async def observe_redis(redis: Redis, metrics: Metrics, *, holder: str, round_s: float) -> None:
+    """Redis's memory (``INFO memory``), from the one process holding its lease."""
+    if await ours(redis, "redis-memory", holder, round_s):
+        info = await redis.info("memory")
+        metrics.observe_redis(used=int(info["used_memory"]), limit=int(info.get("maxmemory", 0)))
+    else:
+        metrics.observe_redis(used=None, limit=None)

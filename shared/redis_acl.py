@@ -132,7 +132,7 @@ def service_user(service: Service, *, redis72: bool = True) -> User:
 
 def retention_rules() -> list[str]:
     """``shared.retention``: trims below every group's acknowledgement (and by age), leases,
-    and the AOF rewrite after personal data was deleted."""
+    and the AOF rewrite after personal data was deleted; and Redis's memory (INFO)."""
     every = [str(s) for s in (*ACKNOWLEDGED_STREAMS, *REJECTED_STREAMS)]
     every += [dead_letter_stream(stream) for stream in ACKNOWLEDGED_STREAMS]
     every.append(f"{PUBLIC_STREAM_PREFIX}*")  # the integrators' streams, trimmed by age
@@ -141,6 +141,7 @@ def retention_rules() -> list[str]:
         _selector(["+xinfo|stream"], _keys(map(str, PERSONAL_DATA_STREAMS), "%R")),
         _selector(["+set", "+del", "+hgetall", "+hset"], _keys([f"{PREFIX}:retention:*"])),
         "+bgrewriteaof",
+        "+info",  # Redis's memory, for the operators' alert (shared.figures)
     ]
 
 

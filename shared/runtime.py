@@ -17,7 +17,7 @@ from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from shared import tracing
+from shared import figures, tracing
 from shared.access import Matrix
 from shared.audit import AuditRecord, append, append_pending, current_audit
 from shared.consumer import StreamConsumer, Subscription
@@ -264,8 +264,9 @@ class Platform:
         }
         if self.spec.housekeeping is not None:
             jobs["housekeeping"] = functools.partial(self.spec.housekeeping, self)
-        if self.settings.applies_retention:
+        if self.settings.applies_retention:  # its Redis user alone may run INFO
             jobs["retention"] = self.retention.run
+            jobs["redis"] = self._observe_redis
         return jobs
 
     async def _maintain_consumers(self) -> None:
@@ -275,6 +276,10 @@ class Platform:
             except Exception:
                 stop_if_cancelled()
                 log.exception("maintaining %s failed; again next round", consumer.stream)
+
+    async def _observe_redis(self) -> None:
+        await figures.observe_redis(self.redis, self.telemetry.metrics, holder=self.instance,
+                                    round_s=self.settings.maintenance_interval_s)  # fmt: skip
 
     async def _observe_outbox(self) -> None:
         relay = self.relay

@@ -55,6 +55,7 @@ class Metrics:
     _groups: dict[str, dict[Group, float]] = field(default_factory=dict)
     _streams: dict[str, dict[str, float]] = field(default_factory=dict)
     _outbox: dict[str, float] = field(default_factory=lambda: {"backlog": 0, "age": 0.0})
+    _redis: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         meter = self.meter_provider.get_meter(INSTRUMENTATION)
@@ -104,6 +105,11 @@ class Metrics:
             unit="{event}",
             description="Committed events not yet published",
         )
+        for name, description in (("used", "Memory Redis uses"),
+                                  ("limit", "Redis's maxmemory (0: no limit)")):  # fmt: skip
+            meter.create_observable_gauge(
+                f"safereturn_redis_memory_{name}", [self._observe_redis(name)], "By", description
+            )
         meter.create_observable_gauge(
             "safereturn_outbox_oldest_age",
             callbacks=[lambda _: [Observation(self._outbox["age"])]],
@@ -125,6 +131,12 @@ class Metrics:
     def _by_stream(values: dict[str, float]) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(_: CallbackOptions) -> Iterable[Observation]:
             return [Observation(value, {"stream": stream}) for stream, value in values.items()]
+
+        return callback
+
+    def _observe_redis(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(_: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(self._redis[name])] if name in self._redis else []
 
         return callback
 
@@ -168,6 +180,10 @@ class Metrics:
     def forget_stream(self, stream: str) -> None:
         for values in self._streams.values():
             values.pop(stream, None)
+
+    def observe_redis(self, *, used: int | None, limit: int | None) -> None:
+        """Redis's memory in bytes; ``None``: another process exports it."""
+        self._redis = {} if used is None or limit is None else {"used": used, "limit": limit}
 
     def observe_outbox(self, backlog: int, oldest_age_s: float) -> None:
         self._outbox.update(backlog=backlog, age=oldest_age_s)

@@ -58,6 +58,10 @@ async def test_intake_applies_retention_and_rewrites_the_aof_after_deleting_pers
     assert trimmed[Stream.CASES] == 1, trimmed
     assert trimmed[dead_letter_stream(Stream.CASES)] == 1
     assert await operator.hexists(AOF_REWRITE_MARK, Stream.SUBMISSIONS)  # BGREWRITEAOF ran
+    metrics, reader = new_metrics()  # and it may read Redis's memory, for the operators
+    await figures.observe_redis(as_user[Service.INTAKE], metrics, holder="intake@here", round_s=1)
+    (used,) = gauges_of(reader, "safereturn_redis_memory_used").values()
+    assert used > 0
 
 
 def test_only_intake_applies_retention_by_default() -> None:
