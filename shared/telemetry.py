@@ -85,6 +85,7 @@ class Metrics:
             description="Fetches of intake's token signing keys that failed (the keys held are "
             "kept meanwhile)",
         )
+        self._jwks_failures.add(0)  # exported from the start: an alert's rate needs a series
         self._batch = meter.create_histogram(
             "safereturn_consume_batch_duration",
             unit="s",
