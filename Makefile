@@ -41,6 +41,7 @@ BENCH_PARTS ?=
 bench: $(STAMP) redis postgres
 	BENCH_SIZE=$(BENCH_SIZE) BENCH_DB=$(BENCH_DB) $(if $(BENCH_PARTS),BENCH_PARTS=$(BENCH_PARTS)) \
 	  $(if $(BENCH_RATE),BENCH_RATE=$(BENCH_RATE)) $(if $(BENCH_SECONDS),BENCH_SECONDS=$(BENCH_SECONDS)) \
+	  $(if $(BENCH_HISTORY),BENCH_HISTORY=$(BENCH_HISTORY)) \
 	  $(BIN)/python -m bench
 
 # The dashboard's browser test needs Debian's chromium; as root, install it once.

@@ -4,7 +4,8 @@ beside its baseline measured in the same run, as a ratio. Prints a Markdown tabl
 Sizes: ``--size smoke`` (seconds; ``make test`` runs it) or ``full`` (the figures in
 docs/performance.md). Also from ``BENCH_SIZE``, ``BENCH_DB`` (``sqlite,postgresql``) and
 ``BENCH_PARTS`` (every part unless told); the steady run's rate and length from ``--rate`` and
-``--seconds`` (``BENCH_RATE``, ``BENCH_SECONDS``)."""
+``--seconds`` (``BENCH_RATE``, ``BENCH_SECONDS``); the history's sizes from ``--history``
+(``BENCH_HISTORY``)."""
 
 import argparse
 import contextlib
@@ -46,8 +47,9 @@ def main() -> int:
         parser.error(f"no such part: {', '.join(sorted(unknown))} (parts: {', '.join(PARTS)})")
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
     size = Size.named(args.size)
+    history = tuple(int(n) for n in args.history.split(",")) if args.history else size.history
     size = dataclasses.replace(size, rate=args.rate or size.rate,
-                               seconds=args.seconds or size.seconds)  # fmt: skip
+                               seconds=args.seconds or size.seconds, history=history)  # fmt: skip
     figures = []
     with contextlib.ExitStack() as stack:
         postgres = (stack.enter_context(servers.postgres_url())
