@@ -40,6 +40,12 @@ def main() -> int:
         default=env("BENCH_SECONDS"),
         help="the steady run's length in seconds (the size's unless told)",
     )
+    parser.add_argument(
+        "--history",
+        default=env("BENCH_HISTORY"),
+        help="cases in stats' database when the form is timed, e.g. 10000,100000 (the size's "
+        "unless told)",
+    )
     args = parser.parse_args()
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - set(PARTS)
