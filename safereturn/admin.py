@@ -238,15 +238,22 @@ async def replay_deliveries(say: Say, delivery_ids: Sequence[str] | None) -> Non
     say(f"{count} failed deliveries queued again")
 
 
-async def rebuild_stats(say: Say, page_size: int = 1000) -> int:
-    """Replay the whole archive into fresh projections, in one transaction."""
+async def rebuild_stats(say: Say, page_size: int = 1000, every_s: float = 5.0) -> int:
+    """Replay the whole archive into fresh projections, in one transaction, saying how far it
+    got every ``every_s`` seconds."""
     count, started = 0, time.perf_counter()
+    told = started
     async with database_of(Service.STATS) as database, database.transaction() as session:
+        total = await stats_store.count_of(session, stats_store.ARCHIVED)  # cleared next
         await stats_store.clear_projections(session)
         after = 0
         while page := await stats_store.archive_page(session, after, page_size):
             await projections.project(session, [row.envelope for row in page])
             count, after = count + len(page), page[-1].seq
+            if (now := time.perf_counter()) - told >= every_s:
+                told = now
+                say(f"… {count:,} of {total:,} events ({count / (now - started):,.0f}/s)")
+        say("… every event projected; working out the form's sums")
         await tallies.rebuild(session)
         await _audit(session, "stats rebuild", f"{count} events", Service.STATS)
     elapsed = time.perf_counter() - started

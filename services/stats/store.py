@@ -189,9 +189,15 @@ async def as_of(session: AsyncSession) -> dict[str, Any]:
     last = (await session.execute(
         select(archive.c.seq, archive.c.recorded_at).order_by(archive.c.seq.desc()).limit(1)
     )).first()  # fmt: skip
-    events = await session.scalar(select(counters.c.value).where(counters.c.name == ARCHIVED))
-    return {"events": events or 0, "last_seq": last.seq if last else 0,
+    events = await count_of(session, ARCHIVED)
+    return {"events": events, "last_seq": last.seq if last else 0,
             "last_recorded_at": last.recorded_at.isoformat() if last else None}  # fmt: skip
+
+
+async def count_of(session: AsyncSession, name: str) -> int:
+    """A kept count's value (0 if never counted)."""
+    value = await session.scalar(select(counters.c.value).where(counters.c.name == name))
+    return int(value or 0)
 
 
 async def count(session: AsyncSession, name: str, by: int) -> None:

@@ -162,6 +162,7 @@ def test_a_rebuild_from_the_archive_after_redis_trimmed_gives_identical_reports(
     command = [sys.executable, "-m", "safereturn", "stats", "rebuild"]
     rebuilt = subprocess.run(command, env=platform.env, capture_output=True, text=True, check=False)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "every event projected; working out the form's sums" in rebuilt.stdout  # progress
     assert "events/s" in rebuilt.stdout
     after = form(platform, tuan_giao["analyst"], period="2020", province="11").json()
     assert after["rows"] == before["rows"]
