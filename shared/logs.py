@@ -3,7 +3,7 @@ trace and span ids of the work they are about, with the event's id and type when
 handling an event — or, by ``log_format=text``, lines for a person at a terminal.
 
 Messages never carry personal data (names, ID numbers, phones, addresses): they name cases,
-events and deliveries by id, and errors by kind. ``tests/e2e/test_demo_logs.py`` reads every log
+events and deliveries by id, and errors by kind. ``tests/e2e/test_demo.py`` reads every log
 of a demo run for the names, ID numbers and phones the demo reported.
 """
 
