@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,7 +74,9 @@ class Deliverer:
         self.webhooks = webhook_client(resolver, settings.webhook_allow_networks)
         self.channels = Channels(settings, self.http, self.webhooks, platform.tracer)
         self.contacts = IntakeContacts(settings, self.http)
+        self.channel_of: dict[str, str] = {}  # endpoint → its channel, for the breaker gauge
         self.metrics = DeliveryMetrics(platform)
+        self.metrics.watch_breakers(self._open_breakers)
         self.lease = timedelta(seconds=settings.delivery_lease_s)
 
     async def run(self) -> None:
@@ -128,9 +131,13 @@ class Deliverer:
         ):  # fmt: skip
             await self._attempt(claim)
 
+    def _open_breakers(self) -> Counter[str]:
+        return Counter(self.channel_of[endpoint] for endpoint in self.breakers.open_endpoints())
+
     async def _attempt(self, claim: Claim) -> None:
         row = claim.row
         endpoint = self._endpoint(row)
+        self.channel_of[endpoint] = row.channel
         try:
             allowed = (await self.limiter.hit(endpoint)).allowed
         except Exception as error:  # Redis away: wait for it rather than use attempts up

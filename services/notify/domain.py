@@ -256,6 +256,10 @@ class Breakers:
     def is_open(self, endpoint: str) -> bool:
         return endpoint in self._opened
 
+    def open_endpoints(self) -> set[str]:
+        """The endpoints left alone now or on trial (half open)."""
+        return set(self._opened)
+
     def succeeded(self, endpoint: str) -> None:
         self._failed.pop(endpoint, None)
         self._opened.pop(endpoint, None)

@@ -1,9 +1,11 @@
 """Notify's delivery metrics: every attempt counted once, by channel and how it ended, every
 delivery counted once when it ends, deliveries put off without an attempt, how long a sent
-one took from being queued, and the queue by status and channel (from one replica at a time:
-the replicas share the queue). Labels are channels and codes, never recipients or addresses."""
+one took from being queued, the queue by status and channel (from one replica at a time: the
+replicas share the queue), and the endpoints whose circuit breaker is open. Labels are
+channels and codes, never recipients or addresses."""
 
 from collections import Counter
+from collections.abc import Callable
 from typing import ClassVar
 from weakref import WeakKeyDictionary
 
@@ -15,6 +17,7 @@ from shared.runtime import Platform
 LATENCY_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
              86400.0)  # fmt: skip
 """Buckets from a tenth of a second (mail on loopback) to a day (retries over an outage)."""
+CHANNELS = ("email", "sms", "webhook")
 
 
 class _Instruments:
@@ -53,6 +56,21 @@ class _Instruments:
             "and channel",
         )
 
+        self.breakers: list[Callable[[], Counter[str]]] = []
+        meter.create_observable_gauge(
+            "safereturn_notify_breakers_open",
+            callbacks=[self._observe_breakers],
+            unit="{endpoint}",
+            description="Endpoints whose circuit breaker is open (left alone) or half open "
+            "(one trial let through), by channel",
+        )
+
+    def _observe_breakers(self, _: CallbackOptions) -> list[Observation]:
+        found = Counter({channel: 0 for channel in CHANNELS})
+        for open_now in self.breakers:
+            found.update(open_now())
+        return [Observation(n, {"channel": channel}) for channel, n in sorted(found.items())]
+
     def _observe_queue(self, _: CallbackOptions) -> list[Observation]:
         return [Observation(n, {"status": status, "channel": channel})
                 for (status, channel), n in sorted(self.queue.items())]  # fmt: skip
@@ -72,6 +90,10 @@ class DeliveryMetrics:
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.ended: Counter[tuple[str, str]] = Counter()
         self.deferred: Counter[tuple[str, str]] = Counter()
+
+    def watch_breakers(self, open_now: Callable[[], Counter[str]]) -> None:
+        """Export the worker's open breakers by channel (``open_now`` is asked at each scrape)."""
+        self._instruments.breakers.append(open_now)
 
     def attempted(self, channel: str, outcome: str) -> None:
         self.attempts[(channel, outcome)] += 1

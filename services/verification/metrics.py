@@ -1,5 +1,6 @@
-"""Verification's business metrics: open tasks by age band, overdue tasks, and how many days
-reception to decision takes. Labels are bands and statuses, never cases or people."""
+"""Verification's business metrics: open tasks by age band and province, overdue tasks by
+province, and how many days reception to decision takes. Labels are bands and province codes
+(34 of them), never cases or people."""
 
 from collections import Counter
 from datetime import date
@@ -27,19 +28,19 @@ class TaskMetrics:
 
     def __init__(self, platform: Platform) -> None:
         meter = platform.telemetry.meter_provider.get_meter("safereturn.verification")
-        self.open_by_band: Counter[str] = Counter()
-        self.overdue = 0
+        self.open: Counter[tuple[str, str]] = Counter()
+        self.overdue: Counter[str] = Counter()
         meter.create_observable_gauge(
             "safereturn_verification_open_tasks",
             callbacks=[self._observe_open],
             unit="{task}",
-            description="Open verification tasks by time since reception",
+            description="Open verification tasks by time since reception and province",
         )
         meter.create_observable_gauge(
             "safereturn_verification_overdue_tasks",
-            callbacks=[lambda _: [Observation(self.overdue)]],
+            callbacks=[self._observe_overdue],
             unit="{task}",
-            description="Verification tasks past their legal due date",
+            description="Verification tasks past their legal due date, by province",
         )
         self._decision_days = meter.create_histogram(
             "safereturn_verification_decision_time",  # exported with its unit: …_time_days
@@ -55,11 +56,19 @@ class TaskMetrics:
         return cls._of[platform]
 
     def _observe_open(self, _: CallbackOptions) -> list[Observation]:
-        return [Observation(n, {"age": band}) for band, n in sorted(self.open_by_band.items())]
+        return [Observation(n, {"age": band, "province": province})
+                for (band, province), n in sorted(self.open.items())]  # fmt: skip
 
-    def observe(self, received: list[tuple[date, str]], today: date) -> None:
-        self.open_by_band = Counter(age_band(day, today) for day, _ in received)
-        self.overdue = sum(1 for _, status in received if status == "overdue")
+    def _observe_overdue(self, _: CallbackOptions) -> list[Observation]:
+        if not self.overdue:
+            return [Observation(0)]  # exported from the start, not only once one is late
+        return [Observation(n, {"province": p}) for p, n in sorted(self.overdue.items())]
+
+    def observe(self, unfinished: list[tuple[date, str, str]], today: date) -> None:
+        """From every unfinished task's reception date, status and province."""
+        self.open = Counter((age_band(day, today), province) for day, _, province in unfinished)
+        self.overdue = Counter(province for _, status, province in unfinished
+                               if status == "overdue")  # fmt: skip
 
     def decided(self, received_on: date, decided_on: date) -> None:
         self._decision_days.record((decided_on - received_on).days)

@@ -171,14 +171,14 @@ async def list_tasks(
     return list(rows)
 
 
-async def unfinished(session: AsyncSession) -> list[tuple[date, str]]:
-    """Reception date and status of every verification task not closed."""
+async def unfinished(session: AsyncSession) -> list[tuple[date, str, str]]:
+    """Reception date, status and province of every verification task not closed."""
     rows = await session.execute(
-        select(tasks.c.received_on, tasks.c.status).where(
+        select(tasks.c.received_on, tasks.c.status, tasks.c.province).where(
             tasks.c.status.in_(["open", "overdue"]), tasks.c.kind == VERIFICATION
         )
     )
-    return [(row.received_on, row.status) for row in rows]
+    return [(row.received_on, row.status, row.province) for row in rows]
 
 
 async def open_past(session: AsyncSession, day: date, limit: int) -> list[Any]:

@@ -114,6 +114,17 @@ def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Console, d
         process.stdout.close()
 
 
+def users_connected(client: redis.Redis, until: set[str], within_s: float = 15) -> set[str]:
+    """The Redis users with a connection open, once ``until`` are among them or time is up.
+    A service is ready once it answers HTTP; its consumers may still be opening theirs."""
+    deadline = time.monotonic() + within_s
+    while True:
+        connected = {client_info["user"] for client_info in client.client_list()}
+        if until <= connected or time.monotonic() > deadline:
+            return connected
+        time.sleep(0.2)
+
+
 def test_a_killed_service_comes_back_and_ctrl_c_stops_the_services_before_redis(
     launcher: tuple[subprocess.Popen[str], Console, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -130,7 +141,7 @@ def test_a_killed_service_comes_back_and_ctrl_c_stops_the_services_before_redis(
         with_credentials(env["SAFERETURN_REDIS_URL"], OPERATOR, passwords[OPERATOR])
     )
     redis_pid = int(client.info("server")["process_id"])
-    connected = {client_info["user"] for client_info in client.client_list()}
+    connected = users_connected(client, until=set(Service))
     client.close()
     assert set(Service) <= connected, connected  # each service connects as its own user
     with pytest.raises(redis.exceptions.AuthenticationError):  # default is off

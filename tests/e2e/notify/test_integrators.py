@@ -4,6 +4,7 @@ pings that tell nothing of what lies behind a URL, a dead endpoint ends in
 ``notification.failed``, and no message carries a person's identity."""
 
 import json
+import re
 import time
 
 import httpx
@@ -175,6 +176,9 @@ def test_a_dead_endpoint_opens_the_breaker_and_ends_in_notification_failed(
     event = published(notify, Stream.NOTIFICATIONS, "notification.failed", "notification_id",
                       failed[0]["delivery_id"])  # fmt: skip
     assert (event["reason"], event["channel"]) == ("circuit_open", "webhook")
+    metrics = httpx.get(f"{notify.urls[Service.NOTIFY]}/metrics").text
+    assert re.search(r'^safereturn_notify_breakers_open\{channel="webhook"[^}]*\} [1-9]', metrics,
+                     re.M), metrics  # fmt: skip
     replayed = httpx.post(
         f"{notify.urls[Service.NOTIFY]}/v1/notifications/replay",
         json={"delivery_ids": [failed[0]["delivery_id"]]},
