@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up test chaos bench lint typecheck browser check clean
+.PHONY: demo up observe dashboards test chaos bench lint typecheck browser check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ demo: $(STAMP) redis
 
 up: $(STAMP) redis
 	$(BIN)/safereturn up
+
+# The platform with Prometheus beside it (alert rules loaded) for operators on one machine.
+observe: $(STAMP) redis prometheus
+	$(BIN)/safereturn up --observability
+
+# Write the Grafana dashboards from their definition (safereturn/observability/dashboards.py).
+dashboards: $(STAMP)
+	$(BIN)/python -m safereturn.observability.dashboards
 
 test: $(STAMP) lint typecheck browser redis postgres prometheus
 	$(BIN)/pytest

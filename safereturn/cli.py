@@ -1,7 +1,7 @@
 """``safereturn``: run the platform and operate it.
 
-safereturn up [--data-dir DIR]          run every service in the foreground
-safereturn demo [--data-dir DIR] [--exit]
+safereturn up [--data-dir DIR] [--observability]     run every service in the foreground
+safereturn demo [--data-dir DIR] [--exit] [--observability]
 safereturn probe                        send a probe through a running platform
 safereturn dlq list [--stream S] | show ID | replay ID... | replay --all
 safereturn migrate [SERVICE...]         apply database migrations
@@ -22,16 +22,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
-from safereturn import admin, redis_admin
+from safereturn import admin, dead_letters, redis_admin
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
+from safereturn.observability.local import watching
+from safereturn.observability.prometheus import PrometheusError
 from safereturn.scenario import ApiClient, ScenarioError
 from services.intake.identity.domain import IdentityError
 from services.notify.api import AgencyIn
 from services.notify.domain import AgencyKind
 from services.notify.settings import NotifySettings
-from shared import deadletter
 from shared.access import Role
 from shared.names import Service
 from shared.redis_acl import OPERATOR, with_credentials
@@ -91,6 +91,8 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
             # This process's tools act as the operator; what it reads as a service, as that one.
             os.environ.update(platform.access_env | {"SAFERETURN_REDIS_URL": platform.operator_url})
             _describe(platform)
+            if getattr(args, "observability", False):
+                stack.enter_context(watching(platform, args.prometheus_port, say))
             credentials = NotifySettings().credentials_file
             if admin.provision_service_client(Service.NOTIFY, credentials):
                 say(f"  notify's own client at intake, credentials in {credentials}")
@@ -103,7 +105,7 @@ def cmd_up(args: argparse.Namespace, *, scenario: bool = False) -> int:
             say("Platform running. Press Ctrl-C to stop.")
             wait_for_signal()
             say("Stopping: the services first, then Redis…")
-    except (LaunchError, ScenarioError) as error:
+    except (LaunchError, ScenarioError, PrometheusError) as error:
         say(f"error: {error}")
         return 1
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, or the launcher gave up on a service
@@ -132,60 +134,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         say(f"error: {error}")
         return 1
-    return 0
-
-
-async def _dlq(args: argparse.Namespace) -> int:
-    _, redis_url = _platform_settings(args)
-    redis = Redis.from_url(redis_url)
-    command = {"list": _dlq_list, "show": _dlq_show, "replay": _replay}[args.dlq_command]
-    try:
-        return await command(redis, args)
-    finally:
-        await redis.aclose()
-
-
-async def _dlq_list(redis: Redis, args: argparse.Namespace) -> int:
-    letters = await deadletter.list_dead_letters(redis, args.stream)
-    for letter in letters:
-        failure = letter.failure
-        say(
-            f"{letter.id}  {failure.get('stream', '?')}  {letter.fields.get('type', '?')}"
-            f"  group={failure.get('group')}  deliveries={failure.get('deliveries')}"
-            f"  {failure.get('reason', '')[:120]}"
-        )
-    say(f"{len(letters)} dead letter(s)")
-    return 0
-
-
-async def _dlq_show(redis: Redis, args: argparse.Namespace) -> int:
-    letter = await deadletter.find_dead_letter(redis, args.id)
-    if letter is None:
-        say(f"no dead letter {args.id}")
-        return 1
-    shown = {
-        "id": letter.id,
-        "dead_letter_stream": letter.dead_letter_stream,
-        "failure": letter.failure,
-        "entry": letter.original,
-    }
-    say(json.dumps(shown, indent=2, ensure_ascii=False))
-    return 0
-
-
-async def _replay(redis: Redis, args: argparse.Namespace) -> int:
-    if args.all:
-        letters = await deadletter.list_dead_letters(redis, args.stream)
-    else:
-        found = {i: await deadletter.find_dead_letter(redis, i) for i in args.ids}
-        letters = [letter for letter in found.values() if letter is not None]
-        if len(letters) < len(found):
-            say(f"no dead letter {', '.join(i for i, letter in found.items() if letter is None)}")
-            return 1
-    for letter in letters:
-        new_id = await deadletter.replay(redis, letter)
-        say(f"replayed {letter.id} → {letter.failure['stream']} {new_id}")
-    say(f"{len(letters)} replayed")
     return 0
 
 
@@ -231,23 +179,24 @@ def parser() -> argparse.ArgumentParser:
         _platform_options(sub)
         return sub
 
-    platform_command("up", "run every service in the foreground until Ctrl-C")
+    up = platform_command("up", "run every service in the foreground until Ctrl-C")
     demo = platform_command("demo", "run the platform and play the scenario")
+    for sub in (up, demo):
+        sub.add_argument(
+            "--observability",
+            action="store_true",
+            help="also run Prometheus scraping every service, alert rules loaded",
+        )
+        sub.add_argument(
+            "--prometheus-port", type=int, help="default: SAFERETURN_PROMETHEUS_PORT or 9090",
+            default=int(os.environ.get("SAFERETURN_PROMETHEUS_PORT", "9090")),
+        )  # fmt: skip
     demo.add_argument("--exit", action="store_true", help="stop after the scenario")
     probe = commands.add_parser("probe", help="send a probe through a running platform")
     probe.add_argument("--client-id", default=os.environ.get("SAFERETURN_CLIENT_ID"))
     probe.add_argument("--client-secret", default=os.environ.get("SAFERETURN_CLIENT_SECRET"))
 
-    dlq = platform_command("dlq", "inspect and replay dead letters")
-    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    listing = dlq_commands.add_parser("list", help="list dead letters")
-    listing.add_argument("--stream", help="one dead-letter stream (default: all)")
-    show = dlq_commands.add_parser("show", help="show one dead letter")
-    show.add_argument("id")
-    replay = dlq_commands.add_parser("replay", help="put dead letters back on their stream")
-    replay.add_argument("ids", nargs="*", metavar="ID")
-    replay.add_argument("--all", action="store_true", help="every dead letter")
-    replay.add_argument("--stream", help="with --all: one dead-letter stream only")
+    dead_letters.add_commands(platform_command("dlq", "inspect and replay dead letters"))
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
@@ -294,13 +243,6 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
     return root
-
-
-def cmd_dlq(args: argparse.Namespace) -> int:
-    if args.dlq_command == "replay" and not (args.ids or args.all):
-        say("replay needs dead-letter ids or --all")
-        return 2
-    return asyncio.run(_dlq(args))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -379,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "up": cmd_up,
         "demo": lambda a: cmd_up(a, scenario=True),
         "probe": cmd_probe,
-        "dlq": cmd_dlq,
+        "dlq": lambda a: dead_letters.command(a, _platform_settings(a)[1], say),
         "migrate": cmd_migrate,
         "clients": cmd_clients,
         "keys": cmd_keys,

@@ -21,6 +21,7 @@ from faststream import AckPolicy
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from redis.asyncio import Redis
 from sqlalchemy import insert, select, tuple_
 
@@ -166,6 +167,22 @@ class StreamConsumer:
             self._in_flight.difference_update(entry.id for entry in entries)
 
     async def process(self, entries: Sequence[Entry]) -> None:
+        """One batch read: a span of its own (its Redis and SQL calls under it), linked to the
+        trace of each event in it; each event's handler runs in that event's trace."""
+        with self.tracer.start_as_current_span(
+            f"{self.stream} receive",
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "redis",
+                "messaging.operation.type": "receive",
+                "messaging.destination.name": self.stream,
+                "messaging.consumer.group.name": self.group,
+                "messaging.batch.message_count": len(entries),
+            },
+        ) as batch:
+            await self._process(entries, batch)
+
+    async def _process(self, entries: Sequence[Entry], batch: trace.Span) -> None:
         started = time.perf_counter()
         done: list[str] = []
         events: list[tuple[Entry, Event[Any]]] = []
@@ -183,6 +200,7 @@ class StreamConsumer:
                 self.metrics.consumed(self.stream, self.group, "ignored")
             else:
                 events.append((entry, event))
+                batch.add_link(trace.get_current_span(_producer(event)).get_span_context())
         done += await self._apply_batch(events)
         if done:
             await self.redis.xack(self.stream, self.group, *done)
@@ -286,14 +304,9 @@ class StreamConsumer:
 
     def _span(self, event: Event[Any]) -> AbstractContextManager[trace.Span]:
         """A consumer span continuing the producer's trace from the event's ``traceparent``."""
-        carrier = {
-            name: str(value)
-            for name in ("traceparent", "tracestate")
-            if (value := event.envelope.get_extension(name))
-        }
         return self.tracer.start_as_current_span(
             f"{event.type} process",
-            context=propagate.extract(carrier),
+            context=_producer(event),
             kind=trace.SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "redis",
@@ -363,3 +376,13 @@ class StreamConsumer:
         )  # fmt: skip
         for name in removed:
             log.info("removed stale consumer %s from %s/%s", name, self.stream, self.group)
+
+
+def _producer(event: Event[Any]) -> Context:
+    """The context of the span that published ``event`` (its ``traceparent``)."""
+    carrier = {
+        name: str(value)
+        for name in ("traceparent", "tracestate")
+        if (value := event.envelope.get_extension(name))
+    }
+    return propagate.extract(carrier)

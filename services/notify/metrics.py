@@ -18,6 +18,11 @@ LATENCY_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600
              86400.0)  # fmt: skip
 """Buckets from a tenth of a second (mail on loopback) to a day (retries over an outage)."""
 CHANNELS = ("email", "sms", "webhook")
+QUEUED = ("pending", "retrying", "sending", "failed")
+"""The statuses of deliveries not sent."""
+ATTEMPT_OUTCOMES = ("sent", "failed", "expired")
+PUT_OFF = ("rate_limited", "rate_limit_unavailable", "paused")
+"""Why a delivery was put off without an attempt."""
 
 
 class _Instruments:
@@ -47,6 +52,13 @@ class _Instruments:
             description="From a delivery being queued to its message accepted, by channel",
             explicit_bucket_boundaries_advisory=LATENCY_S,
         )
+        for channel in CHANNELS:  # every series exported from the start, at zero
+            for outcome in ATTEMPT_OUTCOMES:
+                self.attempts.add(0, {"channel": channel, "outcome": outcome})
+            for status in ("sent", "failed"):
+                self.ended.add(0, {"channel": channel, "status": status})
+            for reason in PUT_OFF:
+                self.deferred.add(0, {"channel": channel, "reason": reason})
         self.queue: dict[tuple[str, str], int] = {}
         meter.create_observable_gauge(
             "safereturn_notify_queue",
@@ -112,5 +124,10 @@ class DeliveryMetrics:
 
 
 def observe_queue(platform: Platform, counts: dict[tuple[str, str], int] | None) -> None:
-    """The queue by (status, channel) as last counted; ``None``: another replica exports it."""
-    _Instruments.of(platform).queue = dict(counts or {})
+    """The queue by (status, channel) as last counted, zero where none is; ``None``: another
+    replica exports it."""
+    if counts is None:
+        _Instruments.of(platform).queue = {}
+        return
+    none = {(status, channel): 0 for status in QUEUED for channel in CHANNELS}
+    _Instruments.of(platform).queue = none | counts

@@ -22,6 +22,8 @@ class Span:
     span_id: str
     parent_id: str
     attributes: dict[str, Any]
+    links: tuple[tuple[str, str], ...] = ()
+    """(trace id, span id) of each span it is linked to."""
 
 
 class OtlpSink:
@@ -60,13 +62,20 @@ class OtlpSink:
                     self.spans += [
                         Span(names.get("service.name", ""), span.name, span.kind,
                              span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
-                             {a.key: _value(a.value) for a in span.attributes})
+                             {a.key: _value(a.value) for a in span.attributes},
+                             tuple((link.trace_id.hex(), link.span_id.hex())
+                                   for link in span.links))
                         for span in scope.spans
                     ]  # fmt: skip
 
     def of_trace(self, trace_id: str) -> list[Span]:
         with self.lock:
             return [span for span in self.spans if span.trace_id == trace_id]
+
+    def linked_to(self, trace_id: str) -> list[Span]:
+        """The spans of other traces linked to one of ``trace_id`` (batches that carried it)."""
+        with self.lock:
+            return [span for span in self.spans if any(t == trace_id for t, _ in span.links)]
 
     def __enter__(self) -> "OtlpSink":
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -1,6 +1,7 @@
 """One report, one trace: intake's request, the event's publication, each consumer's handling
 with its database calls, and notify's deliveries with their mail — one tree, as a collector
-receives it from every service over OTLP (the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
+receives it from every service over OTLP (the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``); the
+batch each consumer read it in is a span linked to that tree."""
 
 import secrets
 from collections.abc import Iterator
@@ -67,6 +68,16 @@ def test_a_report_is_one_trace_through_every_hop(
         assert handling, consumer
         assert any(s.service == f"safereturn-{consumer}" and "db.system" in str(s.attributes)
                    for s in spans), consumer  # fmt: skip
+    # Each consumer read it in a batch: a span of its own, linked to the span the event was
+    # emitted in (the one its handling continues from).
+    emitted = {s.parent_id for s in spans if s.name == "case.received process"}
+
+    def read() -> set[str] | None:  # a batch's span ends (and is exported) after its events'
+        batches = [s for s in collector.linked_to(trace_id) if s.name.endswith("receive")]
+        readers = {s.service for s in batches if {i for _, i in s.links} & emitted}
+        return readers if readers >= {f"safereturn-{c}" for c in CONSUMERS} else None
+
+    eventually(read, timeout=10)
     deliveries = {s.span_id for s in spans if s.name == "case.received deliver"}
     mail = [s for s in spans if s.name == "smtp send"]
     assert mail
