@@ -19,7 +19,7 @@ from datetime import date
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.stats import contributions as rules
@@ -295,9 +295,8 @@ async def _add(session: AsyncSession, sums: Sums) -> None:
         ),
         moves,
     )
-    emptied = [m for m in moves if m["n"] < 0]  # a sum that went down may have reached zero
-    for chunk in batched(emptied, CHUNK):
-        keys = [(m["area"], m["day"], m["last"], m["row"]) for m in chunk]
-        await session.execute(delete(t).where(
-            tuple_(t.c.area, t.c.day, t.c["last"], t.c.row).in_(keys), t.c.n == 0
-        ))  # fmt: skip
+    emptied = [{f"k_{k}": v for k, v in m.items() if k != "n"} for m in moves if m["n"] < 0]
+    if emptied:  # a sum that went down may have reached zero: each found by its key (a list
+        # of keys as row values, ``IN (VALUES …)``, has SQLite read every sum)
+        key = [t.c[name] == bindparam(f"k_{name}") for name in ("area", "day", "last", "row")]
+        await session.execute(delete(t).where(*key, t.c.n == 0), emptied)
