@@ -58,10 +58,8 @@ async def full_scans(database: Database, ran: list[tuple[str, Any]]) -> set[str]
         for statement, parameters in ran:
             if not statement.lstrip().upper().startswith(("SELECT", "DELETE", "UPDATE")):
                 continue
-            if isinstance(parameters, list):  # run for many rows: the plan of one
-                parameters = parameters[0]
-            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
-                                                    parameters)  # fmt: skip
+            one = parameters[0] if isinstance(parameters, list) else parameters  # many rows
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", one)
             for row in plan:
                 if match := re.match(r"SCAN (\w+)", row[-1]):
                     scanned |= {match.group(1)} & HISTORY_TABLES
