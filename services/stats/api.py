@@ -1,9 +1,6 @@
 """Stats' HTTP API for analysts: the form for any period and area, exact (JSON, CSV, Excel).
 The open aggregates and the dashboard are in ``public.py``."""
 
-import asyncio
-import contextlib
-import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from services.stats import domain, exports, store, tallies
+from services.stats.arrivals import Arrivals
 from services.stats.domain import Period
 from shared.areas import area_name
 from shared.cases import register_api
@@ -82,36 +80,6 @@ async def build(
     }  # fmt: skip
 
 
-class Arrivals:
-    """Wakes the requests waiting for their event as soon as this process commits events; an
-    event another replica commits is seen within ``OTHERS_S``."""
-
-    OTHERS_S = 0.1
-
-    def __init__(self) -> None:
-        self._landed = asyncio.Event()
-
-    def landed(self) -> None:
-        landed, self._landed = self._landed, asyncio.Event()
-        landed.set()
-
-    async def wait(self, most_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._landed.wait(), timeout=min(most_s, self.OTHERS_S))
-
-
-async def reflected(platform: Platform, arrivals: Arrivals, event_id: str, wait_s: float) -> bool:
-    """Read your writes: wait until the event is archived (and so projected)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        async with platform.database.reading() as session:
-            if await store.has_event(session, event_id):
-                return True
-        if (left := deadline - time.monotonic()) <= 0:
-            return False
-        await arrivals.wait(left)
-
-
 @router.get(
     "/v1/reports/victim-support",
     response_model=Report,
@@ -142,8 +110,8 @@ async def victim_support(
     if isinstance(chosen, Response):
         return chosen
     wait = request.app.state.settings.read_your_writes_wait_s
-    arrivals = request.app.state.arrivals
-    if after_event and not await reflected(platform, arrivals, after_event, wait):
+    arrivals: Arrivals = request.app.state.arrivals
+    if after_event and not await arrivals.reflected(platform.database, after_event, wait):
         response = problem(503, "The event is not reflected yet", kind="not-yet",
                            detail="try again shortly")  # fmt: skip
         response.headers["Retry-After"] = "1"

@@ -3,7 +3,7 @@ projected together as it commits (services.stats.tallies), in one transaction wi
 (a redelivery changes nothing)."""
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,9 @@ from shared.events.registry import Event
 from shared.names import Service, Stream
 from shared.outbox import UnitOfWork
 
+Landed = Callable[[Iterable[str]], None]
+"""Told the ids of the events a batch archived, once it has committed."""
+
 ARCHIVED = (Stream.CASES, Stream.ACTIVITIES, Stream.NOTIFICATIONS)
 
 
@@ -28,9 +31,9 @@ def envelope(event: Event[Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def archiving(stream: str, landed: Callable[[], None]) -> Handler:
-    """Archive the event; project the new ones of the batch as it ends; say ``landed`` once
-    they are committed (requests waiting to read their writes wake then)."""
+def archiving(stream: str, landed: Landed) -> Handler:
+    """Archive the event; project the new ones of the batch as it ends; tell ``landed`` their
+    ids once they are committed (requests waiting to read their writes wake then)."""
 
     async def on_event(uow: UnitOfWork, event: Event[Any]) -> None:
         message = envelope(event)
@@ -42,13 +45,13 @@ def archiving(stream: str, landed: Callable[[], None]) -> Handler:
             project = functools.partial(tallies.project, uow.session)
             new = uow.gathered("stats.archived", list, project)
             if not new:
-                uow.committed.append(landed)
+                uow.committed.append(lambda: landed(message["id"] for message in new))
             new.append(message)
 
     return on_event
 
 
-def subscriptions(landed: Callable[[], None]) -> list[Subscription]:
+def subscriptions(landed: Landed) -> list[Subscription]:
     on_probe = probe_receiver(Service.STATS, answer=False)
     every: dict[str, dict[str, Handler]] = {str(stream): {} for stream in ARCHIVED}
     for model in REGISTRY:

@@ -4,7 +4,7 @@ so applying an event twice changes nothing, and they can be dropped and rebuilt 
 archive. Each column is owned by one kind of event and whichever event of a row comes first
 creates it (the others' columns empty), so the rows do not depend on the order of arrival."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -221,9 +221,10 @@ async def verifications(session: AsyncSession, province: str | None) -> tuple[in
     return int(row[0]), int(row[1])
 
 
-async def has_event(session: AsyncSession, event_id: str) -> bool:
-    rows = await session.execute(select(archive.c.seq).where(archive.c.event_id == event_id))
-    return rows.first() is not None
+async def archived_of(session: AsyncSession, event_ids: Iterable[str]) -> list[str]:
+    """Which of these events are archived."""
+    chosen = select(archive.c.event_id).where(archive.c.event_id.in_(list(event_ids)))
+    return list((await session.scalars(chosen.distinct())).all())
 
 
 async def facts(session: AsyncSession, province: str | None, ward: str | None) -> Facts:
