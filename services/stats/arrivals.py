@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy.exc import DatabaseError
 
 from services.stats import store
+from services.stats.tallies import batched
 from shared.db import Database
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,9 @@ class Arrivals:
         while True:
             await self._someone_waits.wait()
             await asyncio.sleep(self.OTHERS_S)
-            waited = list(self._waiting)
-            if not waited:
+            if not self._waiting:
                 self._someone_waits.clear()
-            for start in range(0, len(waited), self.LOOKUP_CHUNK):
-                chunk = waited[start : start + self.LOOKUP_CHUNK]
+            for chunk in batched(list(self._waiting), self.LOOKUP_CHUNK):
                 try:
                     found = await self._archived(database, chunk)
                 except DatabaseError:
