@@ -7,7 +7,7 @@ import getpass
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import import_module
@@ -45,6 +45,17 @@ def vault_of(service: str, *, create: bool = True) -> Vault:
     """The service's keyring (sealing keys, audit chain key): never from its database."""
     settings = settings_for(service)
     return Vault.load(settings.vault_path, create=create and settings.vault_create)
+
+
+def create_keyrings(say: Say, services: Iterable[Service]) -> None:
+    """Each service's keyring made where its settings put it; one that exists is kept."""
+    for service in services:
+        path = settings_for(service).vault_path
+        if path.exists():
+            say(f"{service}: kept the keyring at {path}")
+        else:
+            Vault.write(path, Vault.new_keyring())
+            say(f"{service}: made a keyring at {path} (owner-only; store it as a secret)")
 
 
 def chain_key(service: str, *, create: bool = True) -> bytes:

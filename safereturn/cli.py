@@ -5,6 +5,7 @@ safereturn demo [--data-dir DIR] [--exit] [--observability]
 safereturn probe                        send a probe through a running platform
 safereturn dlq list [--stream S] | show ID | replay ID... | replay --all
 safereturn migrate [SERVICE...]         apply database migrations
+safereturn vault create [SERVICE...]    make the services' keyrings (production: then mount them)
 safereturn redis acl [--write FILE]     the Redis ACL file: a user per party
 safereturn redis acl integrator NAME [--province PP]
 """
@@ -214,10 +215,16 @@ def parser() -> argparse.ArgumentParser:
     rotate = client_commands.add_parser("rotate-secret", help="give a client a new secret")
     rotate.add_argument("id")
 
-    vault = commands.add_parser("vault", help="intake's personal-data vault")
-    vault.add_subparsers(dest="vault_command", required=True).add_parser(
+    vault = commands.add_parser("vault", help="the services' keyrings; intake's vault")
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    vault_commands.add_parser(
         "rotate", help="make a new key active and seal every stored value again with it"
     )
+    create_vault = vault_commands.add_parser(
+        "create", help="make each service's keyring where its settings say (an existing one is "
+        "kept); to be stored as a secret, since losing it makes every sealed value unreadable",
+    )  # fmt: skip
+    create_vault.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
 
     keys = commands.add_parser("keys", help="token signing keys, the submissions' encryption key")
     rotate = keys.add_subparsers(dest="keys_command", required=True).add_parser(
@@ -306,8 +313,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_vault(_: argparse.Namespace) -> int:
-    asyncio.run(admin.rotate_vault_key(say))
+def cmd_vault(args: argparse.Namespace) -> int:
+    if args.vault_command == "create":
+        admin.create_keyrings(say, args.services or list(Service))
+    else:
+        asyncio.run(admin.rotate_vault_key(say))
     return 0
 
 

@@ -254,6 +254,7 @@ class Platform:
         await self.supervisor.stop(within=STOP_TIMEOUT_S)
         await _bounded(self.redis.aclose(), "the Redis client")
         await _bounded(self.database.dispose(), "the database pool")
+        log.info("%s stopped", self.name)
         self.telemetry.shutdown()
 
     def _periodic_jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:

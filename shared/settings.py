@@ -1,10 +1,13 @@
 """Settings: one pydantic-settings base, subclassed per service with its own env prefix.
 
 A value is looked up as ``SAFERETURN_<SERVICE>_<FIELD>`` first, then as the platform-wide
-``SAFERETURN_<FIELD>``, then the default. Build settings once per process and pass them down.
+``SAFERETURN_<FIELD>``, then — when ``SAFERETURN_SECRETS_DIR`` names a folder (secrets mounted by
+Compose or Kubernetes) — in a file of that folder named like either variable, then the default.
+Build settings once per process and pass them down.
 """
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
@@ -21,12 +24,14 @@ from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
 )
 
 from shared.names import HTTP_PORTS, RETENTION_SERVICE, Service
 
 PLATFORM_ENV_PREFIX = "SAFERETURN_"
+SECRETS_DIR_VARIABLE = "SAFERETURN_SECRETS_DIR"
 
 
 class ServiceSettings(BaseSettings):
@@ -180,7 +185,13 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         service_prefix = f"{PLATFORM_ENV_PREFIX}{cls.service_name.upper()}_"
         service_env = EnvSettingsSource(settings_cls, env_prefix=service_prefix)
-        return init_settings, service_env, env_settings, dotenv_settings, file_secret_settings
+        secrets: tuple[PydanticBaseSettingsSource, ...] = ()
+        if folder := os.environ.get(SECRETS_DIR_VARIABLE):
+            secrets = tuple(
+                SecretsSettingsSource(settings_cls, secrets_dir=folder, env_prefix=prefix)
+                for prefix in (service_prefix, PLATFORM_ENV_PREFIX)
+            )
+        return init_settings, service_env, env_settings, dotenv_settings, *secrets
 
     @property
     def vault_path(self) -> Path:

@@ -33,6 +33,29 @@ def test_a_service_variable_beats_the_platform_variable(monkeypatch: pytest.Monk
     assert IntakeSettings().port == 8001
 
 
+def test_mounted_secrets_are_read_after_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "SAFERETURN_REDIS_URL").write_text("redis://platform:secret@redis:6379/0\n")
+    (tmp_path / "SAFERETURN_STATS_DATABASE_URL").write_text("postgresql+asyncpg://stats:pw@db/s")
+    (tmp_path / "SAFERETURN_INTAKE_DATABASE_URL").write_text("postgresql+asyncpg://in:pw@db/i")
+    monkeypatch.setenv("SAFERETURN_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("SAFERETURN_INTAKE_DATABASE_URL", "postgresql+asyncpg://env:pw@db/i")
+    stats, intake = StatsSettings(), IntakeSettings()
+    assert stats.redis_url == intake.redis_url == "redis://platform:secret@redis:6379/0"
+    assert stats.database_url == "postgresql+asyncpg://stats:pw@db/s"
+    assert intake.database_url == "postgresql+asyncpg://env:pw@db/i"  # the environment first
+
+
+def test_without_a_secrets_folder_no_file_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "SAFERETURN_REDIS_URL").write_text("redis://from-a-file:6379/0")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SAFERETURN_SECRETS_DIR", raising=False)
+    assert StatsSettings().redis_url == "redis://127.0.0.1:6390/0"
+
+
 def test_the_launcher_sees_what_the_service_will_see(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAFERETURN_NOTIFY_HTTP_PORT", "9104")
     assert settings_for("notify").port == 9104
