@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up observe dashboards test chaos bench lint typecheck browser check clean
+.PHONY: demo up observe dashboards test chaos bench lint typecheck browser compose check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ observe: $(STAMP) redis prometheus
 dashboards: $(STAMP)
 	$(BIN)/python -m safereturn.observability.dashboards
 
-test: $(STAMP) lint typecheck browser redis postgres prometheus
+test: $(STAMP) lint typecheck browser redis postgres prometheus compose
 	$(BIN)/pytest
 
 # The chaos suite at full size on both databases (docs/reliability.md); override the size with
@@ -58,6 +58,14 @@ browser:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	    >/dev/null; } || echo "no chromium (not root?): the dashboard's browser test will skip"
+
+# deploy/compose is checked with Debian's docker-compose (`config` needs no Docker engine).
+compose:
+	@command -v docker-compose >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends docker-compose >/dev/null; } || \
+	  echo "no docker-compose (not root?): the Compose file's check will fail"
 
 # The alert rules' tests and the dashboards' proof need Debian's prometheus and promtool; as
 # root, install them once (without the recommended exporters). Its system service is not needed.

@@ -6,6 +6,7 @@ safereturn probe                        send a probe through a running platform
 safereturn dlq list [--stream S] | show ID | replay ID... | replay --all
 safereturn migrate [SERVICE...]         apply database migrations
 safereturn vault create [SERVICE...]    make the services' keyrings (production: then mount them)
+safereturn secrets init FOLDER          every secret a deployment needs (deploy/README.md)
 safereturn redis acl [--write FILE]     the Redis ACL file: a user per party
 safereturn redis acl integrator NAME [--province PP]
 """
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from safereturn import admin, dead_letters, redis_admin
+from safereturn import admin, dead_letters, redis_admin, secrets_folder
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
 from safereturn.observability.local import watching
 from safereturn.observability.prometheus import PrometheusError
@@ -35,7 +36,7 @@ from services.notify.domain import AgencyKind
 from services.notify.settings import NotifySettings
 from shared.access import Role
 from shared.names import Service
-from shared.redis_acl import OPERATOR, with_credentials
+from shared.redis_acl import OPERATOR, is_redis72, with_credentials
 from shared.settings import settings_for
 
 
@@ -226,6 +227,17 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     create_vault.add_argument("services", nargs="*", type=Service, metavar="SERVICE")
 
+    made = (
+        commands.add_parser("secrets", help="a deployment's secrets")
+        .add_subparsers(dest="secrets_command", required=True)
+        .add_parser("init", help="make every secret a deployment needs in FOLDER (keeps existing)")
+    )
+    made.add_argument("folder", type=Path)
+    made.add_argument("--redis-url", default="redis://redis:6379/0",
+                      help="where the services reach Redis (default: %(default)s)")  # fmt: skip
+    made.add_argument("--redis-version", default="7.0",
+                      help="the Redis server's version (default: %(default)s)")  # fmt: skip
+
     keys = commands.add_parser("keys", help="token signing keys, the submissions' encryption key")
     rotate = keys.add_subparsers(dest="keys_command", required=True).add_parser(
         "rotate", help="sign new tokens with a new key; old tokens stay valid until they expire"
@@ -313,6 +325,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secrets(args: argparse.Namespace) -> int:
+    secrets_folder.init(say, args.folder, redis_url=args.redis_url,
+                        redis72=is_redis72(args.redis_version))  # fmt: skip
+    return 0
+
+
 def cmd_vault(args: argparse.Namespace) -> int:
     if args.vault_command == "create":
         admin.create_keyrings(say, args.services or list(Service))
@@ -336,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clients": cmd_clients,
         "keys": cmd_keys,
         "vault": cmd_vault,
+        "secrets": cmd_secrets,
         "audit": cmd_audit,
         "agencies": cmd_agencies,
         "notify": cmd_notify,
