@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up observe dashboards test chaos bench lint typecheck browser compose check clean
+.PHONY: demo up observe dashboards manifests test chaos bench lint typecheck browser compose check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ observe: $(STAMP) redis prometheus
 	$(BIN)/safereturn up --observability
 
 # Write the Grafana dashboards from their definition (safereturn/observability/dashboards.py).
+manifests: $(STAMP)
+	$(BIN)/python -m safereturn.manifests
+
 dashboards: $(STAMP)
 	$(BIN)/python -m safereturn.observability.dashboards
 

@@ -5,8 +5,9 @@ exists and makes only what is missing.
 Per service: its keyring (``<service>-vault.json``), its event-signing key
 (``<service>.events.pem``), its Redis URL with its own ACL user's password
 (``<service>-redis-url``), its database's password and URL (``<service>-postgres-password``,
-``<service>-database-url``). For the platform: Redis's ACL file (``users.acl``, hashes only) and
-the passwords behind it (``redis-credentials.json``), and every service's public signing key
+``<service>-database-url``). For the platform: Redis's ACL file (``users.acl``, hashes only),
+the passwords behind it (``redis-credentials.json``), the ``monitor`` user's for KEDA's scaler
+(``monitor-redis-password``), and every service's public signing key
 (``event-public-keys.json``, the value of ``SAFERETURN_EVENT_PUBLIC_KEYS``: not secret)."""
 
 import json
@@ -17,6 +18,7 @@ from safereturn.redis_admin import Say
 from shared.names import Service
 from shared.private import write_private
 from shared.redis_acl import (
+    MONITOR,
     acl_file,
     generate_password,
     other_users,
@@ -51,6 +53,7 @@ def init(
         database = f"postgresql+asyncpg://{service}:{password}@{host}/{service}"
         _kept(folder / f"{service}-database-url", database)
     (folder / "event-public-keys.json").write_text(json.dumps(public_keys) + "\n")
+    write_private(folder / "monitor-redis-password", passwords[MONITOR])  # KEDA, redis_exporter
     say(f"secrets in {folder} (owner-only): keyrings, event-signing keys, Redis ACL file and "
         "URLs, database passwords and URLs; store them as the deployment's secrets")  # fmt: skip
 

@@ -62,7 +62,8 @@ def test_every_secret_is_one_that_secrets_init_makes(stack: dict[str, Any], tmp_
     made = {path.name for path in tmp_path.iterdir()}
     files = {Path(s["file"]).name for s in stack["secrets"].values()}
     assert files <= made, files - made
-    assert made - files == {"redis-credentials.json"}  # the operator's: no container needs it
+    # the operator's, and KEDA's (Kubernetes): no container of the stack needs them
+    assert made - files == {"redis-credentials.json", "monitor-redis-password"}
 
 
 def test_prometheus_scrapes_every_service_on_its_port() -> None:
