@@ -18,6 +18,10 @@ from shared.audit import GENESIS, chain_hash, record_of
 from shared.db import Database, Sequence64, audit_log
 from shared.vault import Vault, VaultError
 
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.sha256(b"safereturn:migrations").digest()[:8], "big", signed=True
+)
+
 
 def _config(script_location: Path, connection: Connection, vault: Vault | None) -> Config:
     config = Config()
@@ -43,8 +47,13 @@ async def upgrade(
     vault: Vault | None = None,
 ) -> None:
     """Bring ``database`` to ``revision`` of the chain at ``script_location``; ``vault`` is
-    the service's keyring, for migrations that seal or re-key existing rows."""
+    the service's keyring, for migrations that seal or re-key existing rows.
+
+    On PostgreSQL the whole upgrade holds a transaction-scoped advisory lock: replicas or jobs
+    that migrate at once take turns, and each after the first finds the chain at its head."""
     async with database.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         await connection.run_sync(
             lambda sync: command.upgrade(_config(script_location, sync, vault), revision)
         )

@@ -1,5 +1,6 @@
 """Each service's migrations build exactly the schema its code declares (SQLite, PostgreSQL)."""
 
+import asyncio
 from importlib import import_module
 
 import pytest
@@ -41,3 +42,21 @@ async def test_migrations_build_the_declared_schema(
     finally:
         await database.dispose()
     assert diff == []
+
+
+async def test_replicas_that_migrate_at_once_take_turns(new_database_url: DatabaseFactory) -> None:
+    """Every replica of a service starting together (or two migration jobs) on an empty
+    PostgreSQL database: all succeed, and the schema is built once."""
+    url = await new_database_url()
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite's file has one writer at a time anyway; the lock is PostgreSQL's")
+    databases = [Database(url) for _ in range(4)]
+    try:
+        migrations = import_module(f"services.{Service.INTAKE}.app").MIGRATIONS
+        await asyncio.gather(*(upgrade(database, migrations) for database in databases))
+        async with databases[0].engine.connect() as connection:
+            diff = await connection.run_sync(differences, declared(Service.INTAKE))
+        assert diff == []
+    finally:
+        for database in databases:
+            await database.dispose()
