@@ -64,7 +64,8 @@ def chain_key(service: str, *, create: bool = True) -> bytes:
 
 @asynccontextmanager
 async def database_of(service: str, *, migrate: bool = True) -> AsyncIterator[Database]:
-    database = Database(settings_for(service).database)
+    settings = settings_for(service)
+    database = Database(settings.database, limits=settings.database_limits)
     database.attach_vault(functools.partial(vault_of, service))
     try:
         if migrate:

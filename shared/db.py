@@ -8,6 +8,7 @@ SAVEPOINTs behave. PostgreSQL (production) needs nothing special.
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,27 @@ def _prepare_sqlite(engine: AsyncEngine, *, begin: str) -> None:
         connection.exec_driver_sql(begin)
 
 
+@dataclass(frozen=True)
+class PoolLimits:
+    """A PostgreSQL database's connections and how long a statement may run (settings
+    ``database_pool_size``, ``database_max_overflow``, ``database_pool_timeout_s``,
+    ``database_statement_timeout_ms``; 0: no limit)."""
+
+    size: int = 10
+    overflow: int = 5
+    timeout_s: float = 30.0
+    statement_timeout_ms: int = 30_000
+
+    def engine_options(self) -> dict[str, Any]:
+        server = {"statement_timeout": str(self.statement_timeout_ms)}
+        return {
+            "pool_size": self.size,
+            "max_overflow": self.overflow,
+            "pool_timeout": self.timeout_s,
+            "connect_args": {"server_settings": server},
+        }
+
+
 class Database:
     """A service's database: its engine and its units of work.
 
@@ -203,12 +225,13 @@ class Database:
     up to 100 ms at a time, while the lock was free long before (docs/performance.md).
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, limits: "PoolLimits | None" = None) -> None:
         self.url = make_url(url)
         # Bound values may be personal data: errors name the statement, never its values.
         self.engine = create_async_engine(
-            self.url, echo=echo, pool_pre_ping=True, hide_parameters=True
-        )
+            self.url, echo=echo, pool_pre_ping=True, hide_parameters=True,
+            **({} if self.is_sqlite else (limits or PoolLimits()).engine_options()),
+        )  # fmt: skip
         self.read_engine = self.engine
         if self.is_sqlite:
             _prepare_sqlite(self.engine, begin="BEGIN IMMEDIATE")

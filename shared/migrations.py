@@ -54,6 +54,7 @@ async def upgrade(
     async with database.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            await connection.execute(sa.text("SET LOCAL statement_timeout = 0"))  # may be long
         await connection.run_sync(
             lambda sync: command.upgrade(_config(script_location, sync, vault), revision)
         )

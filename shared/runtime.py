@@ -97,7 +97,7 @@ class Platform:
         self.instance = settings.consumer_name or consumer_name(self.name)
         self.telemetry = setup_telemetry(settings, self.instance)
         self.tracer = self.telemetry.tracer_provider.get_tracer("safereturn")
-        self.database = Database(settings.database)
+        self.database = Database(settings.database, limits=settings.database_limits)
         if tracing.exporting(settings):
             tracing.instrument_database(self.database.engine, self.telemetry.tracer_provider)
         self.signer, self.verifier_of_events = event_keys(settings, spec.registry)

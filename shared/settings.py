@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared.db import PoolLimits
 from shared.names import HTTP_PORTS, RETENTION_SERVICE, Service
 
 PLATFORM_ENV_PREFIX = "SAFERETURN_"
@@ -52,6 +53,20 @@ class ServiceSettings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; defaults to a SQLite file in data_dir."
+    )
+    database_pool_size: PositiveInt = Field(
+        default=10, description="PostgreSQL: connections this process keeps open."
+    )
+    database_max_overflow: NonNegativeInt = Field(
+        default=5, description="PostgreSQL: connections opened beyond the pool under a burst."
+    )
+    database_pool_timeout_s: PositiveFloat = Field(
+        default=30.0, description="PostgreSQL: how long a unit of work waits for a connection."
+    )
+    database_statement_timeout_ms: NonNegativeInt = Field(
+        default=30_000,
+        description="PostgreSQL: a statement running longer is cancelled (0: no limit; "
+        "migrations run without one). TLS: add ?ssl=verify-full to the URL.",
     )
     data_dir: Path = Path("data")
     http_host: str = "127.0.0.1"
@@ -239,6 +254,15 @@ class ServiceSettings(BaseSettings):
         if self.retention_enabled is not None:
             return self.retention_enabled
         return self.service_name == RETENTION_SERVICE
+
+    @property
+    def database_limits(self) -> PoolLimits:
+        return PoolLimits(
+            self.database_pool_size,
+            self.database_max_overflow,
+            self.database_pool_timeout_s,
+            self.database_statement_timeout_ms,
+        )
 
     @property
     def database(self) -> str:
