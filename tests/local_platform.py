@@ -23,7 +23,13 @@ import httpx
 from safereturn import admin, redis_access
 from safereturn.sinks import HttpSink, SmtpSink
 from shared.names import Service
-from shared.redis_acl import OPERATOR, generate_password, is_redis72, platform_users
+from shared.redis_acl import (
+    OPERATOR,
+    generate_password,
+    is_redis72,
+    platform_users,
+    with_credentials,
+)
 from shared.redis_server import (
     RedisServer,
     binary_version,
@@ -65,6 +71,7 @@ class Platform:
     smtp: SmtpSink
     webhooks: HttpSink
     processes: list[Process] = field(default_factory=list)
+    redis_urls: dict[str, str] = field(default_factory=dict)  # party (ACL user) → its URL
     kills: list[str] = field(default_factory=list)
     redis_restarts: int = 0
 
@@ -210,12 +217,13 @@ def running(
     directory: Path,
     postgres: str | None = None,
     replicas: Mapping[Service, int] = CHAOS_REPLICAS,
+    extra: Mapping[str, str] | None = None,
 ) -> Iterator[Platform]:
     """Everything started, and everything stopped afterwards, also on failure; ``replicas``
-    says how many processes run each service (one if not named)."""
+    says how many processes run each service (one if not named); ``extra``: more settings."""
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(parents=True, exist_ok=True)
-    redis, access = _redis_with_acls(directory)
+    redis, access, passwords = _redis_with_acls(directory)
     with contextlib.ExitStack() as stack:
         redis.start()
         stack.callback(redis.stop)
@@ -225,8 +233,11 @@ def running(
             _service_env(redis.url, directory, smtp)
             | access
             | stack.enter_context(_databases(kind, postgres))
+            | dict(extra or {})
         )
         platform = Platform(directory, settings, redis, smtp, webhooks)
+        platform.redis_urls = {user: with_credentials(redis.url, user, password)
+                               for user, password in passwords.items()}  # fmt: skip
         stack.callback(platform.stop)
         names = [(str(s), s) for s in Service]
         names += [(f"{s}-{n}", s) for s in Service for n in range(2, replicas.get(s, 1) + 1)]
@@ -246,9 +257,10 @@ def running(
         yield platform
 
 
-def _redis_with_acls(directory: Path) -> tuple[RedisServer, dict[str, str]]:
-    """Redis with a user per party (the harness itself is the operator), and the services'
-    settings that make each connect as its own user and sign its events."""
+def _redis_with_acls(directory: Path) -> tuple[RedisServer, dict[str, str], dict[str, str]]:
+    """Redis with a user per party (the harness itself is the operator), the services'
+    settings that make each connect as its own user and sign its events, and each party's
+    password."""
     binary = find_redis_server()
     redis72 = is_redis72(binary_version(binary))
     users = platform_users(redis72=redis72)
@@ -259,7 +271,7 @@ def _redis_with_acls(directory: Path) -> tuple[RedisServer, dict[str, str]]:
                         username=OPERATOR, password=passwords[OPERATOR])  # fmt: skip
     access = redis_access.service_env(redis.address, passwords, directory / "data",
                                       waitaof=redis72)  # fmt: skip
-    return redis, access
+    return redis, access, passwords
 
 
 def make_client(role: str, province: str | None = None) -> tuple[str, str]:
