@@ -46,8 +46,9 @@ def init(
         if not keyring.exists():
             Vault.write(keyring, Vault.new_keyring())
         public_keys[str(service)] = [ensure_key(folder / f"{service}.events.pem")]
+        # from the kept passwords each time: one deleted from them is made anew (rotation)
         url = with_credentials(redis_url, service, passwords[service])
-        _kept(folder / f"{service}-redis-url", url)
+        write_private(folder / f"{service}-redis-url", url)
         password = _kept(folder / f"{service}-postgres-password", generate_password())
         host = database_host.format(service=service)
         database = f"postgresql+asyncpg://{service}:{password}@{host}/{service}"

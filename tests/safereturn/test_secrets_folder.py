@@ -34,3 +34,20 @@ def test_secrets_are_made_once_owner_only_and_kept(tmp_path: Path) -> None:
         assert first[f"{service}-redis-url"].startswith(f"redis://{service}:")
         assert f"user {service} on" in first["users.acl"]
     assert "user default off" in first["users.acl"]
+
+
+def test_a_redis_password_deleted_from_the_credentials_is_made_anew(tmp_path: Path) -> None:
+    """Rotating a service's Redis password (deploy/README.md, "Keys and their rotation")."""
+    init = ["secrets", "init", str(tmp_path), "--redis-url", "redis://redis:6379/0"]
+    assert main(init) == 0
+    before = contents(tmp_path)
+    credentials = tmp_path / "redis-credentials.json"
+    passwords = json.loads(credentials.read_text())
+    del passwords["stats"]
+    credentials.write_text(json.dumps(passwords))
+    assert main(init) == 0
+    after = contents(tmp_path)
+    assert after["stats-redis-url"] != before["stats-redis-url"]
+    assert after["users.acl"] != before["users.acl"]
+    assert after["intake-redis-url"] == before["intake-redis-url"]
+    assert after["stats-vault.json"] == before["stats-vault.json"]
