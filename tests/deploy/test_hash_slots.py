@@ -4,6 +4,7 @@ different slots (CROSSSLOT) even when one node holds every slot — so the whole
 (ACL users, signed events, dead letters, retention, every service) is played against such a
 server with the ordinary client, and nothing may be refused."""
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import redis
 
 from shared.redis_server import find_redis_server, free_port
 from tests.e2e.test_demo import assert_the_scenario, demo_env, run_demo
+
+REFUSAL = r"CROSSSLOT|don't hash to the same slot"  # the error, with or without its code
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def one_node_cluster(tmp_path: Path) -> Iterator[str]:
         while client.cluster("info")["cluster_state"] != "ok":  # type: ignore[no-untyped-call]
             assert time.monotonic() < deadline, "the one-node cluster did not come up"
             time.sleep(0.1)
-        with pytest.raises(redis.ResponseError, match="CROSSSLOT"):  # what it would refuse
+        with pytest.raises(redis.ResponseError, match=REFUSAL):  # what it would refuse
             client.mset({"{one}key": 1, "{other}key": 2})
         yield f"redis://127.0.0.1:{port}/0"
     finally:
@@ -60,4 +63,4 @@ def test_the_scenario_runs_on_a_cluster_mode_redis_without_a_cross_slot_command(
     assert "already running; ACLs on, a user per party" in out
     assert_the_scenario(out, data)
     logs = "\n".join(path.read_text(errors="replace") for path in (data / "logs").glob("*.log"))
-    assert "CROSSSLOT" not in out + logs
+    assert not re.search(REFUSAL, out + logs)
