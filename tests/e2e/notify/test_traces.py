@@ -46,16 +46,24 @@ def test_a_report_is_one_trace_through_every_hop(
     case_id = answer.json()["case_id"]
     eventually(lambda: mails_about(peers, case_id, 4))
 
+    def orphans(spans: list[Span]) -> list[str]:
+        ids = {span.span_id for span in spans}
+        return [f"{s.service}: {s.name}" for s in spans if s.parent_id not in ids | {root}]
+
     def complete() -> list[Span] | None:
         spans = collector.of_trace(trace_id)
         sent = [s for s in spans if s.name == "smtp send"]
         handled = {s.service for s in spans if s.name == "case.received process"}
         ready = len(sent) >= 4 and handled >= {f"safereturn-{c}" for c in CONSUMERS}
-        return spans if ready else None
+        # A span ends (and is exported) before its parent, so the tree is whole only once
+        # every parent has arrived too: one tree under the caller.
+        return spans if ready and not orphans(spans) else None
 
-    spans = eventually(complete, timeout=30)
-    ids = {span.span_id for span in spans}
-    assert all(span.parent_id in ids | {root} for span in spans)  # one tree under the caller
+    try:
+        spans = eventually(complete, timeout=30)
+    except AssertionError:
+        spans = collector.of_trace(trace_id)
+        pytest.fail(f"not one tree under the caller: without their parent {orphans(spans)}")
     by_name = {span.name for span in spans}
     assert any(s.service == "safereturn-intake" and s.parent_id == root for s in spans)
     assert "safereturn:{cases} publish" in by_name  # the XADD of case.received
