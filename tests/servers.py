@@ -66,7 +66,7 @@ def redis_url() -> Iterator[str]:
                 server.stop()
 
 
-def _pg_binary(name: str) -> str | None:
+def pg_binary(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
@@ -80,7 +80,7 @@ def _run(command: list[str]) -> None:
 
 @contextlib.contextmanager
 def _local_postgres() -> Iterator[str]:
-    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
     if not (initdb and pg_ctl):
         raise LookupError("no PostgreSQL: set TEST_DATABASE_URL, or install initdb and pg_ctl")
     as_root = os.geteuid() == 0

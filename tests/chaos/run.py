@@ -3,6 +3,8 @@ until it is quiet, check every invariant and print the figures."""
 
 import contextlib
 import secrets
+import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from shared.names import Service
 from tests.chaos import checks
 from tests.chaos.api import Ambiguous, LoadError
 from tests.chaos.checks import Check
@@ -20,6 +23,7 @@ from tests.chaos.load import Load
 from tests.chaos.quiesce import quiesce
 from tests.chaos.truth import Truth, plan_activities, plan_cases
 from tests.local_platform import environment, running
+from tests.servers import pg_binary
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,23 @@ def run(
             keep = Path(tempfile.mkdtemp(prefix=f"chaos-{database}-logs-"))
             for log in (Path(folder) / "logs").glob("*.log"):
                 (keep / log.name).write_bytes(log.read_bytes()[-2_000_000:])
+            _keep_databases(platform.env, Path(folder), keep)
             result.figures["logs"] = str(keep)
     for line in result.lines():
         say(line)
     return result
+
+
+def _keep_databases(env: dict[str, str], folder: Path, keep: Path) -> None:
+    """Each service's database beside the logs of a failed run: SQLite files as they are,
+    PostgreSQL databases as ``pg_dump`` writes them."""
+    for service in Service:
+        url = env.get(f"SAFERETURN_{service.upper()}_DATABASE_URL")
+        if url is None:
+            for file in (folder / "data").glob(f"{service}.db*"):
+                shutil.copy(file, keep / file.name)
+            continue
+        plain = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        with (keep / f"{service}.sql").open("wb") as dump:
+            subprocess.run([pg_binary("pg_dump") or "pg_dump", "--no-owner", plain], stdout=dump,
+                           check=False)  # fmt: skip
