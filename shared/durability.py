@@ -8,6 +8,7 @@ therefore confirms durability for each batch, in one of two ways:
   has fsynced every write of that connection.
 - **appendfsync always** (older Redis): before publishing, ``CONFIG GET`` must show
   ``appendonly yes`` and ``appendfsync always``; Redis then fsyncs the AOF before it replies.
+  Where replicas must hold the batch too (``replicas``), the pipeline ends with ``WAIT``.
   Where an ACL forbids ``CONFIG GET``, the operator states the setting with
   ``redis_fsync_declared`` (see docs/reliability.md); otherwise nothing is published.
 
@@ -71,20 +72,30 @@ class Durability:
             await self._check_fsync_always()
 
     def add_wait(self, pipe: Pipeline) -> bool:
-        """Append the WAITAOF that confirms the pipeline's writes; whether one was added."""
-        if self.mode is not Mode.WAITAOF:
+        """Append the command that confirms the pipeline's writes — WAITAOF, or before Redis
+        7.2 WAIT when replicas must hold them too; whether one was added."""
+        if self.mode is Mode.WAITAOF:
+            pipe.execute_command("WAITAOF", 1, self.replicas, self.timeout_ms)
+        elif self.replicas:
+            pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
+        else:
             return False
-        pipe.execute_command("WAITAOF", 1, self.replicas, self.timeout_ms)
         return True
 
     def confirm(self, waited: Any) -> None:
-        """Raise NotDurable unless the WAITAOF answer covers the local AOF and the replicas."""
+        """Raise NotDurable unless the answer of ``add_wait``'s command covers the local AOF
+        and the replicas."""
+        command = "WAITAOF" if self.mode is Mode.WAITAOF else "WAIT"
         if isinstance(waited, Exception):
             self.mode = None  # e.g. a failover to an older Redis: detect again next batch
-            self._fail(f"WAITAOF failed: {type(waited).__name__}: {waited}")
-        local, replicas = (int(count) for count in waited)
-        if local < 1 or replicas < self.replicas:
-            self._fail(f"WAITAOF confirmed {local} local and {replicas} replica fsyncs")
+            self._fail(f"{command} failed: {type(waited).__name__}: {waited}")
+        if command == "WAIT":
+            if int(waited) < self.replicas:
+                self._fail(f"WAIT confirmed {waited} of {self.replicas} replicas")
+        else:
+            local, replicas = (int(count) for count in waited)
+            if local < 1 or replicas < self.replicas:
+                self._fail(f"WAITAOF confirmed {local} local and {replicas} replica fsyncs")
         self.problem = None
 
     async def _check_fsync_always(self) -> None:

@@ -12,6 +12,7 @@ import time
 
 from redis.asyncio import Redis
 
+from shared import redis_connect
 from shared.names import FIGURES_LEASE_PREFIX, dead_letter_stream
 from shared.telemetry import Metrics
 
@@ -64,9 +65,10 @@ async def _observe_group(redis: Redis, metrics: Metrics, stream: str, group: str
 
 
 async def observe_redis(redis: Redis, metrics: Metrics, *, holder: str, round_s: float) -> None:
-    """Redis's memory (``INFO memory``), from the one process holding its lease."""
+    """Redis's memory (``INFO memory``; a cluster's primaries summed), from the one process
+    holding its lease."""
     if await ours(redis, "redis-memory", holder, round_s):
-        info = await redis.info("memory")
-        metrics.observe_redis(used=int(info["used_memory"]), limit=int(info.get("maxmemory", 0)))
+        used, limit = await redis_connect.memory(redis)
+        metrics.observe_redis(used=used, limit=limit)
     else:
         metrics.observe_redis(used=None, limit=None)

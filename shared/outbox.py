@@ -28,6 +28,7 @@ from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
 from shared.events.envelope import CloudEvent, to_fields
 from shared.events.registry import EventRegistry
+from shared.publishing import ClusterPublisher, Publisher
 from shared.signing import EventSigner
 from shared.supervision import stop_if_cancelled
 
@@ -137,15 +138,16 @@ class OutboxRelay:
         poll_interval: float,
         on_published: Callable[[str, int], None] | None = None,
         durability: Durability | None = None,
+        publisher: Publisher | ClusterPublisher | None = None,
         max_backoff: float = 30.0,
         tracer: trace.Tracer | None = None,
     ) -> None:
         self.database = database
         self.tracer = tracer or trace.get_tracer(__name__)
-        self.redis = redis
+        self.publisher = publisher or Publisher(redis, durability)
+        """Sends a batch and confirms it durable (``shared.publishing``)."""
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.durability = durability or Durability(redis)
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._on_published = on_published
@@ -191,17 +193,10 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await self.durability.before_publishing()
             started_ns = time.time_ns()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for row in rows:
-                    pipe.xadd(row.stream, row.fields)
-                waited = self.durability.add_wait(pipe)
-                results = await pipe.execute(raise_on_error=False)
-            if waited:
-                self.durability.confirm(results.pop())  # raises: the rows stay unpublished
+            sent = await self.publisher.send([(row.stream, row.fields) for row in rows])
             published = [
-                row for row, result in zip(rows, results, strict=True)
+                row for row, result in zip(rows, sent, strict=True)
                 if not isinstance(result, Exception)
             ]  # fmt: skip
             ended_ns = time.time_ns()
@@ -215,6 +210,8 @@ class OutboxRelay:
         if self._on_published is not None:
             for stream, count in Counter(row.stream for row in published).items():
                 self._on_published(stream, count)
+        if unconfirmed := next((r for r in sent if isinstance(r, NotDurable)), None):
+            raise unconfirmed  # the relay backs off: sending again at once would not help
         return len(published)
 
     async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:

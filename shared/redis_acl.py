@@ -39,6 +39,11 @@ CONNECTION = ("+ping", "+select", "+hello", "+auth", "+client|setname", "+client
               "+client|id", "+reset", "+quit")  # fmt: skip
 """What any client library sends on connecting (SELECT, HELLO, …; CLIENT SETINFO from 7.2)."""
 
+CLUSTER_TOPOLOGY = ("+cluster|slots", "+cluster|shards", "+cluster|nodes", "+cluster|info",
+                    "+cluster|myid", "+command", "+readonly")  # fmt: skip
+"""What a cluster client asks to learn which node owns which slot (``shared.redis_connect``);
+it reveals no key or entry."""
+
 CONSUMER = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xgroup|create",
             "+xgroup|createconsumer", "+xgroup|delconsumer", "+xinfo|groups",
             "+xinfo|consumers", "+xpending", "+xrange", "+xlen", "+eval", "+evalsha", "+multi",
@@ -100,7 +105,7 @@ def _selector(commands: Iterable[str], keys: Iterable[str]) -> str:
 
 def _base(redis72: bool) -> list[str]:
     since72 = ["+client|setinfo"] if redis72 else []
-    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *since72]
+    return ["resetkeys", "resetchannels", "-@all", *CONNECTION, *CLUSTER_TOPOLOGY, *since72]
 
 
 def service_user(service: Service, *, redis72: bool = True) -> User:
@@ -116,6 +121,7 @@ def service_user(service: Service, *, redis72: bool = True) -> User:
     rules.append(_selector(["+xadd"], _keys([*PRODUCES[service], *dead_letters], "%W")))
     rules.append(_selector(["+xlen"], _keys(dead_letters, "%R")))  # their depth, for metrics
     rules.append(_selector(["+set", "+get", "+pexpire"], _keys([f"{FIGURES_LEASE_PREFIX}*"])))
+    rules.append("+wait")  # replicas hold the batch (redis_waitaof_replicas), before 7.2
     if redis72:
         rules.append("+waitaof")
     if service is Service.INTAKE:  # keeps the revocation list in step with its database

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,8 @@ class RedisServer:
     username: str | None = None
     password: str | None = None
     """Whom ``url`` connects as (with an ACL file: a user allowed everything, the operator)."""
+    options: Sequence[str] = ()
+    """More ``redis-server`` arguments (cluster mode, replication)."""
 
     @property
     def address(self) -> str:
@@ -138,6 +141,7 @@ class RedisServer:
         ]  # fmt: skip
         if self.acl_file is not None:
             command += ["--aclfile", str(self.acl_file.resolve())]
+        command += self.options
         log = private_file(self.directory / "redis.log").open("ab")
         # A session of its own: Ctrl-C at a terminal reaches only whoever started it, who
         # stops Redis last (after the services using it).

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, ResponseError
 from vietnam_provinces import Province
 
+from shared import redis_connect
 from shared.names import (
     ACKNOWLEDGED_STREAMS,
     AOF_REWRITE_MARK,
@@ -191,7 +192,7 @@ class Retention:
         if not await self.redis.set(AOF_REWRITE_THROTTLE, self.owner, nx=True, px=throttle_ms):
             return False
         try:
-            await self.redis.bgrewriteaof()
+            await redis_connect.rewrite_aof(self.redis)
         except NoPermissionError:
             log.error("may not run BGREWRITEAOF: deleted personal data stays in the AOF until "
                       "Redis rewrites it by itself (docs/reliability.md)")  # fmt: skip

@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter
-from faststream.redis import RedisBroker
 from faststream.redis.opentelemetry import RedisTelemetryMiddleware
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import RedisCluster
 
-from shared import figures, tracing
+from shared import figures, redis_connect, tracing
 from shared.access import Matrix
 from shared.audit import AuditRecord, append, append_pending, current_audit
 from shared.consumer import StreamConsumer, Subscription
@@ -28,6 +27,7 @@ from shared.events import EventRegistry
 from shared.migrations import upgrade
 from shared.names import Service, consumer_name, event_source
 from shared.outbox import OutboxRelay, UnitOfWork
+from shared.publishing import ClusterPublisher, Publisher
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
 from shared.settings import ServiceSettings
@@ -39,18 +39,6 @@ from shared.vault import Vault
 from shared.wire import CloudEventsFormat
 
 log = logging.getLogger(__name__)
-
-
-def redis_client(settings: ServiceSettings) -> Redis:
-    """The process's Redis client. When every connection of its pool is in use, a request
-    waits for one (up to ``redis_pool_wait_s``) rather than failing at once, as redis-py's
-    default pool does: a burst of requests is served late, not answered 500."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_pool_wait_s,
-    )
-    return Redis.from_pool(pool)  # closed with the client
 
 
 @dataclass(frozen=True)
@@ -102,7 +90,7 @@ class Platform:
             tracing.instrument_database(self.database.engine, self.telemetry.tracer_provider)
         self.signer, self.verifier_of_events = event_keys(settings, spec.registry)
         self.database.attach_vault(lambda: self.vault)  # read when a store first needs it
-        self.redis = redis_client(settings)
+        self.redis = redis_connect.redis_client(settings)
         self.relay = OutboxRelay(
             self.database,
             self.redis,
@@ -110,15 +98,10 @@ class Platform:
             poll_interval=settings.relay_poll_interval_ms / 1000,
             on_published=self.telemetry.metrics.published,
             tracer=self.tracer,
-            durability=Durability(
-                self.redis,
-                fsync_declared=settings.redis_fsync_declared,
-                replicas=settings.redis_waitaof_replicas,
-                timeout_ms=settings.redis_waitaof_timeout_ms,
-            ),
+            publisher=self._publisher(),
         )
-        self.broker = RedisBroker(
-            settings.redis_url,
+        self.broker = redis_connect.broker(
+            settings,
             message_format=CloudEventsFormat,
             middlewares=[
                 RedisTelemetryMiddleware(
@@ -188,6 +171,18 @@ class Platform:
         self.supervisor = Supervisor()
         self.started = False
 
+    def _publisher(self) -> Publisher | ClusterPublisher:
+        settings = self.settings
+        durability = functools.partial(
+            Durability,
+            fsync_declared=settings.redis_fsync_declared,
+            replicas=settings.redis_waitaof_replicas,
+            timeout_ms=settings.redis_waitaof_timeout_ms,
+        )
+        if redis_connect.is_cluster(self.redis):
+            return ClusterPublisher(cast(RedisCluster, self.redis), settings.redis_url, durability)
+        return Publisher(self.redis, durability(self.redis))
+
     @functools.cached_property
     def vault(self) -> Vault:
         """The service's keyring (outside the database), read when first needed."""
@@ -252,6 +247,7 @@ class Platform:
         await self.supervisor.stop(*maintenance, within=STOP_TIMEOUT_S)  # it revives consumers
         await _bounded(self.broker.stop(), "the broker")
         await self.supervisor.stop(within=STOP_TIMEOUT_S)
+        await _bounded(self.relay.publisher.aclose(), "the relay's Redis clients")
         await _bounded(self.redis.aclose(), "the Redis client")
         await _bounded(self.database.dispose(), "the database pool")
         log.info("%s stopped", self.name)
@@ -297,7 +293,7 @@ class Platform:
             for consumer in self.consumers:
                 if not consumer.alive:
                     found[f"consumer:{consumer.stream}"] = "stopped"
-        if self.relay.durability.problem is not None:
+        if self.relay.publisher.problem is not None:
             found["durability"] = "unconfirmed: see the relay's log"
         try:
             await self.redis.ping()

@@ -51,6 +51,11 @@ class ServiceSettings(BaseSettings):
         description="How long a request waits for one of the pool's connections when all are "
         "in use, before it fails (under load it waits its turn instead of failing at once).",
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="redis_url names a node of a Redis Cluster: connect through cluster-aware "
+        "clients (shared.redis_connect).",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; defaults to a SQLite file in data_dir."
     )
@@ -146,7 +151,10 @@ class ServiceSettings(BaseSettings):
         "ACL user may not run CONFIG GET to check it (docs/reliability.md).",
     )
     redis_waitaof_replicas: NonNegativeInt = Field(
-        default=0, description="On Redis 7.2+, replicas whose AOF must also hold each batch."
+        default=0,
+        description="Replicas that must also hold each batch the relay publishes before it is "
+        "marked published: their AOF on Redis 7.2+ (WAITAOF), their memory before (WAIT). On "
+        "a cluster, 1 keeps a batch through its primary's failover.",
     )
     redis_waitaof_timeout_ms: PositiveInt = 1000
 

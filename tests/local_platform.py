@@ -16,13 +16,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
+import redis
 
 from safereturn import admin, redis_access
 from safereturn.sinks import HttpSink, SmtpSink
-from shared.names import Service
+from shared.names import Service, Stream
 from shared.redis_acl import (
     OPERATOR,
     generate_password,
@@ -30,6 +32,7 @@ from shared.redis_acl import (
     platform_users,
     with_credentials,
 )
+from shared.redis_connect import sync_client
 from shared.redis_server import (
     RedisServer,
     binary_version,
@@ -38,6 +41,7 @@ from shared.redis_server import (
     free_ports,
 )
 from tests import servers
+from tests.redis_cluster import LocalCluster
 
 STARTUP_TIMEOUT_S = 90.0
 CHAOS_REPLICAS = {Service.VERIFICATION: 2, Service.SUPPORT: 2, Service.STATS: 2}
@@ -67,7 +71,7 @@ class Platform:
 
     directory: Path
     env: dict[str, str]
-    redis: RedisServer
+    redis: RedisServer | LocalCluster
     smtp: SmtpSink
     webhooks: HttpSink
     processes: list[Process] = field(default_factory=list)
@@ -81,6 +85,14 @@ class Platform:
     @property
     def redis_url(self) -> str:
         return self.redis.url
+
+    @property
+    def cluster(self) -> bool:
+        return isinstance(self.redis, LocalCluster)
+
+    def redis_client(self, **options: Any) -> redis.Redis:
+        """A client as the operator: cluster-aware on a cluster."""
+        return sync_client(self.redis_url, cluster=self.cluster, **options)
 
     def start(self, process: Process) -> None:
         process.starts += 1
@@ -125,13 +137,18 @@ class Platform:
             self.kills.append(process.name)
 
     def kill_redis(self) -> None:
-        """SIGKILL Redis, then start it again from its AOF: same port, same folder."""
+        """SIGKILL Redis, then start it again from its AOF: same port, same folder. On a
+        cluster, SIGKILL the primary of the case stream: its replica takes over, and the
+        killed node comes back as a replica."""
+        self.redis_restarts += 1
+        if isinstance(self.redis, LocalCluster):
+            self.redis.fail_over(Stream.CASES)
+            return
         popen = self.redis.process
         if popen is not None and popen.poll() is None:
             popen.send_signal(signal.SIGKILL)
             popen.wait(10)
         self.redis.start(timeout=60)
-        self.redis_restarts += 1
 
     def stop(self) -> None:
         for process in self.processes:
@@ -218,15 +235,18 @@ def running(
     postgres: str | None = None,
     replicas: Mapping[Service, int] = CHAOS_REPLICAS,
     extra: Mapping[str, str] | None = None,
+    redis_cluster: bool = False,
 ) -> Iterator[Platform]:
     """Everything started, and everything stopped afterwards, also on failure; ``replicas``
-    says how many processes run each service (one if not named); ``extra``: more settings."""
+    says how many processes run each service (one if not named); ``extra``: more settings;
+    ``redis_cluster``: a Redis Cluster of three primaries with a replica each, each batch the
+    relays publish confirmed by a replica too, rather than one Redis."""
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(parents=True, exist_ok=True)
-    redis, access, passwords = _redis_with_acls(directory)
+    redis, access, passwords = _redis_with_acls(directory, redis_cluster)
     with contextlib.ExitStack() as stack:
-        redis.start()
         stack.callback(redis.stop)
+        redis.start()
         smtp = stack.enter_context(SmtpSink())
         webhooks = stack.enter_context(HttpSink())
         settings = (
@@ -257,20 +277,28 @@ def running(
         yield platform
 
 
-def _redis_with_acls(directory: Path) -> tuple[RedisServer, dict[str, str], dict[str, str]]:
-    """Redis with a user per party (the harness itself is the operator), the services'
-    settings that make each connect as its own user and sign its events, and each party's
-    password."""
+def _redis_with_acls(
+    directory: Path, cluster: bool
+) -> tuple[RedisServer | LocalCluster, dict[str, str], dict[str, str]]:
+    """Redis (or a cluster) with a user per party (the harness itself is the operator), the
+    services' settings that make each connect as its own user and sign its events, and each
+    party's password."""
     binary = find_redis_server()
     redis72 = is_redis72(binary_version(binary))
     users = platform_users(redis72=redis72)
     passwords = {user.name: generate_password() for user in users}
     acl = directory / "redis" / "users.acl"
     redis_access.write_acl(acl, users, passwords)
-    redis = RedisServer(directory / "redis", free_port(), binary, acl_file=acl,
-                        username=OPERATOR, password=passwords[OPERATOR])  # fmt: skip
+    redis: RedisServer | LocalCluster
+    if cluster:
+        redis = LocalCluster(directory / "redis", binary, acl, OPERATOR, passwords[OPERATOR])
+    else:
+        redis = RedisServer(directory / "redis", free_port(), binary, acl_file=acl,
+                            username=OPERATOR, password=passwords[OPERATOR])  # fmt: skip
     access = redis_access.service_env(redis.address, passwords, directory / "data",
                                       waitaof=redis72)  # fmt: skip
+    if cluster:  # a batch on a primary's replica too survives the primary's failover
+        access |= {"SAFERETURN_REDIS_CLUSTER": "true", "SAFERETURN_REDIS_WAITAOF_REPLICAS": "1"}
     return redis, access, passwords
 
 

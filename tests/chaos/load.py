@@ -29,6 +29,7 @@ from tests.chaos.truth import (
     directory,
 )
 from tests.local_platform import Platform
+from tests.redis_cluster import replicated_xadd
 
 V, S = Service.VERIFICATION, Service.SUPPORT
 WAIT_S = 240.0  # how long a step may wait for the platform to catch up (kills included)
@@ -85,19 +86,23 @@ class Load:
     def _redis(self) -> redis.Redis:
         client: redis.Redis | None = getattr(self._local, "redis", None)
         if client is None:
-            client = self._local.redis = redis.Redis.from_url(
-                self.platform.redis_url, socket_timeout=5, socket_connect_timeout=2
+            client = self._local.redis = self.platform.redis_client(
+                socket_timeout=5, socket_connect_timeout=2
             )
             with self.truth.lock:
                 self._redis_clients.append(client)
         return client
 
     def xadd(self, fields: dict[str, str]) -> None:
-        """Publish as an agency system would; resend the same entry until Redis says OK."""
+        """Publish as an agency system would; resend the same entry until Redis says OK (on
+        a cluster: until the primary's replica holds it too)."""
         deadline = time.monotonic() + WAIT_S
         while True:
             try:
-                self._redis().xadd(Stream.SUBMISSIONS, fields)  # type: ignore[arg-type]
+                if self.platform.cluster:
+                    replicated_xadd(self._redis(), Stream.SUBMISSIONS, fields)
+                else:
+                    self._redis().xadd(Stream.SUBMISSIONS, fields)  # type: ignore[arg-type]
                 return
             except redis.RedisError as error:
                 if time.monotonic() > deadline or self.stop.is_set():

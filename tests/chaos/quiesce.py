@@ -60,7 +60,7 @@ def _group_counts(client: redis.Redis, stream: str, group: dict[str, Any]) -> di
 
 def backlog(platform: Platform, operator: Api) -> Backlog:
     found = Backlog()
-    client = redis.Redis.from_url(platform.redis_url, socket_timeout=5)
+    client = platform.redis_client(socket_timeout=5)
     try:
         for stream in _streams(client):
             if is_dead_letter_stream(stream):
@@ -117,7 +117,7 @@ def stream_events(platform: Platform, stream: str) -> list[dict[str, Any]]:
     An entry the outbox relay published again under the same id (it could not confirm the
     first on disk before Redis was killed) is the same event, which consumers drop by their
     inbox; an effect doubled by a service would carry a new id, and is counted."""
-    client = redis.Redis.from_url(platform.redis_url, socket_timeout=30)
+    client = platform.redis_client(socket_timeout=30)
     events: dict[str, dict[str, Any]] = {}
     try:
         start = "-"

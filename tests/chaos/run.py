@@ -100,19 +100,27 @@ def _drive(load: Load, truth: Truth, size: Size, say: Callable[[str], None]) -> 
 
 
 def run(
-    database: str, size: Size, say: Callable[[str], None] = print, postgres: str | None = None
+    database: str,
+    size: Size,
+    say: Callable[[str], None] = print,
+    postgres: str | None = None,
+    redis_cluster: bool = False,
 ) -> Result:
-    """A run on ``sqlite`` or ``postgresql`` (the server given, else a throwaway one)."""
+    """A run on ``sqlite`` or ``postgresql`` (the server given, else a throwaway one), on one
+    Redis or a Redis Cluster (whose Redis kills are a primary's, with its failover)."""
     started = time.monotonic()
     result = Result(database, size)
     run_id = secrets.token_hex(3)
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"chaos-{database}-"))
-        platform = stack.enter_context(running(database, Path(folder), postgres))
+        platform = stack.enter_context(
+            running(database, Path(folder), postgres, redis_cluster=redis_cluster)
+        )
         stack.enter_context(environment(platform.env))
+        redis = "Redis Cluster primary kills" if redis_cluster else "Redis kills"
         say(f"chaos on {database}: {len(platform.processes)} processes up in "
             f"{time.monotonic() - started:.0f} s; {size.cases} cases, {size.kills} kills, "
-            f"{size.redis_kills} Redis kills")  # fmt: skip
+            f"{size.redis_kills} {redis}")  # fmt: skip
         truth = Truth(cases=plan_cases(size.cases, size.seed, run_id))
         load = Load(platform, truth, run_id, size.seed)
         stack.callback(load.close)
@@ -150,6 +158,7 @@ def run(
             for log in (Path(folder) / "logs").glob("*.log"):
                 (keep / log.name).write_bytes(log.read_bytes()[-2_000_000:])
             _keep_databases(platform.env, Path(folder), keep)
+            shutil.copytree(Path(folder) / "redis", keep / "redis", dirs_exist_ok=True)
             result.figures["logs"] = str(keep)
     for line in result.lines():
         say(line)
@@ -157,8 +166,9 @@ def run(
 
 
 def _keep_databases(env: dict[str, str], folder: Path, keep: Path) -> None:
-    """Each service's database beside the logs of a failed run: SQLite files as they are,
-    PostgreSQL databases as ``pg_dump`` writes them."""
+    """Each service's database beside the logs of a failed run (and Redis's folder, its AOF
+    the history of every stream and group): SQLite files as they are, PostgreSQL databases
+    as ``pg_dump`` writes them."""
     for service in Service:
         url = env.get(f"SAFERETURN_{service.upper()}_DATABASE_URL")
         if url is None:

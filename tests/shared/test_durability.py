@@ -21,9 +21,8 @@ from tests.shared.test_outbox import emit, published_numbers
 
 
 def relay(database: Database, redis: Redis, **durability: bool) -> OutboxRelay:
-    publisher = OutboxRelay(database, redis, batch_size=100, poll_interval=0.05)
-    publisher.durability = Durability(redis, **durability)
-    return publisher
+    durable = Durability(redis, **durability)
+    return OutboxRelay(database, redis, batch_size=100, poll_interval=0.05, durability=durable)
 
 
 async def test_the_embedded_redis_fsyncs_every_write_before_it_answers(tmp_path: Path) -> None:
@@ -60,12 +59,12 @@ async def test_rows_stay_unpublished_while_redis_fsyncs_only_every_second(
         await publisher.publish_batch()
     assert await fsync.xlen(Stream.CASES) == 0, "nothing is sent that Redis could lose"
     assert await publisher.backlog() == 2
-    assert publisher.durability.problem is not None
+    assert publisher.publisher.problem is not None
 
     await fsync.config_set("appendfsync", "always")
     assert await publisher.publish_batch() == 2
     assert await published_numbers(fsync) == [1, 2]
-    assert publisher.durability.problem is None
+    assert publisher.publisher.problem is None
 
 
 @pytest.fixture

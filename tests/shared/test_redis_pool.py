@@ -11,7 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.names import Service
 from shared.ratelimit import RateLimiter
-from shared.runtime import redis_client
+from shared.redis_connect import redis_client
 from shared.settings import ServiceSettings, settings_for
 
 
