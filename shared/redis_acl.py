@@ -196,12 +196,21 @@ def platform_users(*, redis72: bool = True) -> list[User]:
     return [*services, *others, operator_user()]
 
 
+DEFAULT_USER = "user default off resetkeys ~* &* +@all"
+"""``default`` is off: no connection is ever it, every client must authenticate as its own
+user. Its rights stay whole all the same: Redis replays its AOF as ``default`` and, before
+8.4 (redis/redis#14545), checks each replayed MULTI/EXEC against them — without any, every
+transaction in the AOF was dropped on restart, a consumer group's read of several entries
+among them, whose entries were then neither pending nor delivered again."""
+
+
 def acl_file(
     users: Iterable[User], passwords: Mapping[str, str], *, kept: Iterable[str] = ()
 ) -> str:
-    """An ACL file: ``default`` off, then each user with its password hashed; ``kept`` lines
-    (users added at run time, such as integrators) are carried over as they are."""
-    lines = ["user default off resetkeys -@all", *(u.line(passwords[u.name]) for u in users)]
+    """An ACL file: ``default`` off (``DEFAULT_USER``), then each user with its password hashed;
+    ``kept`` lines (users added at run time, such as integrators) are carried over as they
+    are."""
+    lines = [DEFAULT_USER, *(u.line(passwords[u.name]) for u in users)]
     return "\n".join([*lines, *kept]) + "\n"
 
 
