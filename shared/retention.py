@@ -23,7 +23,7 @@ Two trims at once would still be safe (groups only move forward); the lease boun
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -42,6 +42,7 @@ from shared.names import (
     RETENTION_LEASE,
     consumer_group,
     dead_letter_stream,
+    physical_streams,
     public_stream,
 )
 from shared.settings import ServiceSettings
@@ -135,17 +136,23 @@ class Retention:
         settings: ServiceSettings,
         on_trimmed: Callable[[str, int], None] | None = None,
     ) -> "Retention":
-        """The platform's streams with the retention its settings say."""
+        """The platform's streams (the case stream's partitions each) with the retention its
+        settings say."""
+
+        def each(streams: Iterable[str]) -> list[str]:
+            n = settings.case_stream_partitions
+            return [physical for stream in streams for physical in physical_streams(stream, n)]
+
         aged = {dead_letter_stream(stream): settings.dead_letter_retention_s
-                for stream in ACKNOWLEDGED_STREAMS}  # fmt: skip
+                for stream in each(ACKNOWLEDGED_STREAMS)}  # fmt: skip
         aged |= dict.fromkeys(REJECTED_STREAMS, settings.rejected_retention_s)
         aged |= dict.fromkeys(public_streams(), settings.public_stream_retention_s)
         return cls(
             redis,
             owner,
             settings.retention_interval_s,
-            acknowledged=[str(stream) for stream in ACKNOWLEDGED_STREAMS],
-            required_groups=dict.fromkeys(map(str, ARCHIVED_STREAMS), consumer_group(ARCHIVIST)),
+            acknowledged=each(ACKNOWLEDGED_STREAMS),
+            required_groups=dict.fromkeys(each(ARCHIVED_STREAMS), consumer_group(ARCHIVIST)),
             aged=aged,
             personal=[str(stream) for stream in PERSONAL_DATA_STREAMS],
             keep_s=settings.stream_keep_acknowledged_s,

@@ -8,7 +8,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +25,7 @@ from shared.durability import Durability
 from shared.events import REGISTRY as EVENTS
 from shared.events import EventRegistry
 from shared.migrations import upgrade
-from shared.names import Service, consumer_name, event_source
+from shared.names import Service, consumer_name, event_source, physical_streams
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.publishing import ClusterPublisher, Publisher
 from shared.ratelimit import RateLimiter
@@ -125,10 +125,12 @@ class Platform:
                 tracer=self.tracer,
                 verifier=self.verifier_of_events,
             )
-            for subscription in [
+            for logical in [
                 *spec.subscriptions,
                 *(spec.platform_subscriptions(self) if spec.platform_subscriptions else ()),
             ]
+            for stream in physical_streams(logical.stream, settings.case_stream_partitions)
+            for subscription in [replace(logical, stream=stream)]
         ]
         for consumer in self.consumers:
             consumer.attach(self.broker)
@@ -198,7 +200,7 @@ class Platform:
         async with self.database.transaction() as session:
             uow = UnitOfWork(
                 session, source=event_source(self.name), registry=self.spec.registry,
-                signer=self.signer,
+                signer=self.signer, case_partitions=self.settings.case_stream_partitions,
             )  # fmt: skip
             yield uow
             await uow.finish()

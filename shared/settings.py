@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
         description="How long a request waits for one of the pool's connections when all are "
         "in use, before it fails (under load it waits its turn instead of failing at once).",
     )
+    case_stream_partitions: PositiveInt = Field(
+        default=1,
+        description="How many streams carry the case stream, split by case id (each case's "
+        "events in one, in order; each on its own cluster slot). The same on every service; "
+        "deploy/README.md says how to grow it.",
+    )
     redis_cluster: bool = Field(
         default=False,
         description="redis_url names a node of a Redis Cluster: connect through cluster-aware "

@@ -87,6 +87,10 @@ class Platform:
         return self.redis.url
 
     @property
+    def case_partitions(self) -> int:
+        return int(self.env.get("SAFERETURN_CASE_STREAM_PARTITIONS", "1"))
+
+    @property
     def cluster(self) -> bool:
         return isinstance(self.redis, LocalCluster)
 

@@ -17,7 +17,7 @@ import redis
 from redis.crc import key_slot
 
 from shared.redis_connect import sync_client
-from shared.redis_server import RedisServer, free_ports
+from shared.redis_server import RedisServer, binary_version, find_redis_server, free_ports
 
 PRIMARIES = 3
 NODE_TIMEOUT_MS = 1000
@@ -143,6 +143,16 @@ class LocalCluster:
                     if start <= slot <= end:
                         return int(primary[1])
         return None
+
+
+def unavailable() -> str | None:
+    """Why no cluster can be started here, or None (``make redis`` installs what it needs)."""
+    version = binary_version(find_redis_server())
+    if int(version.split(".")[0]) < 7:
+        return f"a local Redis Cluster needs redis-server 7 (--cluster-port); found {version}"
+    if shutil.which("redis-cli") is None:
+        return "a local Redis Cluster is created with redis-cli (Debian's redis-tools)"
+    return None
 
 
 @contextlib.contextmanager

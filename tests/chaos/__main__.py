@@ -3,7 +3,8 @@
 Sizes come from the command line, else ``CHAOS_CASES``, ``CHAOS_KILLS``, ``CHAOS_REDIS_KILLS``,
 ``CHAOS_DB`` (``sqlite,postgresql``), ``CHAOS_WORKERS``, ``CHAOS_SEED``, ``CHAOS_QUIESCE_S``;
 ``--redis-cluster`` (``CHAOS_REDIS_CLUSTER=1``) runs on a Redis Cluster of three primaries and
-three replicas, a Redis kill being a primary's.
+three replicas, a Redis kill being a primary's; ``--case-partitions N``
+(``CHAOS_CASE_PARTITIONS``) splits the case stream.
 """
 
 import argparse
@@ -25,9 +26,12 @@ def main() -> int:
     parser.add_argument("--quiesce-s", type=float, default=float(env("CHAOS_QUIESCE_S", "900")))
     parser.add_argument("--redis-cluster", action="store_true",
                         default=env("CHAOS_REDIS_CLUSTER", "") not in ("", "0"))  # fmt: skip
+    parser.add_argument("--case-partitions", type=int,
+                        default=int(env("CHAOS_CASE_PARTITIONS", "1")))  # fmt: skip
     args = parser.parse_args()
     size = Size(args.cases, args.kills, args.redis_kills, args.workers, args.seed, args.quiesce_s)
-    results = [run(db.strip(), size, redis_cluster=args.redis_cluster)
+    results = [run(db.strip(), size, redis_cluster=args.redis_cluster,
+                   case_partitions=args.case_partitions)
                for db in args.db.split(",") if db.strip()]  # fmt: skip
     for result in results:
         sys.stdout.write(f"{result.database}: {'PASS' if result.ok else 'FAIL'} {result.figures}\n")

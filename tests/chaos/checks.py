@@ -236,7 +236,15 @@ def case_events(load: Load, truth: Truth) -> Check:
                    if not (k[1] == "protection.ordered" and k[0] in ambiguous)})  # fmt: skip
     expected = Counter({k: v for k, v in expected.items()
                         if not (k[1] == "protection.ordered" and k[0] in ambiguous)})  # fmt: skip
-    return _diff("every accepted fact is one event on the case stream", expected, got)
+    check = _diff("every accepted fact is one event on the case stream", expected, got)
+    partitions: dict[str, set[str]] = {}
+    for event in events.values():
+        partitions.setdefault(str(event["subject"]), set()).add(event["stream"])
+    split = sorted(case for case, streams in partitions.items() if len(streams) > 1)
+    check.ok = check.ok and not split  # a case's events on one partition: in order
+    check.detail += f"; {len({e['stream'] for e in events.values()})} partitions" + (
+        f", cases split across them: {split[:3]}" if split else "")  # fmt: skip
+    return check
 
 
 def activities(load: Load, truth: Truth) -> Check:

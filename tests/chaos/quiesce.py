@@ -5,6 +5,7 @@ deliveries not yet sent. Read as an operator would: Redis, /metrics and notify's
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import redis
 
 from shared.events.envelope import from_fields
-from shared.names import PREFIX, Service, is_dead_letter_stream
+from shared.names import PREFIX, Service, is_dead_letter_stream, physical_streams
 from tests.chaos.api import Api
 from tests.local_platform import Platform
 
@@ -112,7 +113,8 @@ def quiesce(platform: Platform, operator: Api, stall_s: float) -> tuple[Backlog,
 
 
 def stream_events(platform: Platform, stream: str) -> list[dict[str, Any]]:
-    """Every event left on a stream, once each: type, id, subject, data.
+    """Every event left on a stream (on each partition of a split case stream), once each:
+    type, id, subject, data, and the Redis stream it is on.
 
     An entry the outbox relay published again under the same id (it could not confirm the
     first on disk before Redis was killed) is the same event, which consumers drop by their
@@ -120,19 +122,24 @@ def stream_events(platform: Platform, stream: str) -> list[dict[str, Any]]:
     client = platform.redis_client(socket_timeout=30)
     events: dict[str, dict[str, Any]] = {}
     try:
-        start = "-"
-        for _ in range(100_000):  # bounded: pages of 5,000
-            page: Any = client.xrange(stream, min=start, count=5000)
-            for entry_id, fields in page:
+        for physical in physical_streams(stream, platform.case_partitions):
+            for entry_id, fields in _entries(client, physical):
                 event = from_fields(fields)
                 events.setdefault(event.get_id(), {
                     "id": event.get_id(), "type": event.get_type(),
                     "subject": event.get_subject(), "entry": entry_id.decode(),
-                    "data": json.loads(str(event.get_data())),
+                    "data": json.loads(str(event.get_data())), "stream": physical,
                 })  # fmt: skip
-            if len(page) < 5000:
-                break
-            start = f"({page[-1][0].decode()}"
     finally:
         client.close()
     return list(events.values())
+
+
+def _entries(client: redis.Redis, stream: str) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+    start = "-"
+    for _ in range(100_000):  # bounded: pages of 5,000
+        page: Any = client.xrange(stream, min=start, count=5000)
+        yield from page
+        if len(page) < 5000:
+            return
+        start = f"({page[-1][0].decode()}"

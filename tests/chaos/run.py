@@ -105,16 +105,24 @@ def run(
     say: Callable[[str], None] = print,
     postgres: str | None = None,
     redis_cluster: bool = False,
+    case_partitions: int = 1,
 ) -> Result:
     """A run on ``sqlite`` or ``postgresql`` (the server given, else a throwaway one), on one
-    Redis or a Redis Cluster (whose Redis kills are a primary's, with its failover)."""
+    Redis or a Redis Cluster (whose Redis kills are a primary's, with its failover), the case
+    stream split ``case_partitions`` ways."""
     started = time.monotonic()
     result = Result(database, size)
     run_id = secrets.token_hex(3)
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"chaos-{database}-"))
         platform = stack.enter_context(
-            running(database, Path(folder), postgres, redis_cluster=redis_cluster)
+            running(
+                database,
+                Path(folder),
+                postgres,
+                redis_cluster=redis_cluster,
+                extra={"SAFERETURN_CASE_STREAM_PARTITIONS": str(case_partitions)},
+            )
         )
         stack.enter_context(environment(platform.env))
         redis = "Redis Cluster primary kills" if redis_cluster else "Redis kills"

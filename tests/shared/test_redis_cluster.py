@@ -20,7 +20,7 @@ from shared.publishing import ClusterPublisher
 from shared.redis_acl import OPERATOR, generate_password, platform_users, with_credentials
 from shared.redis_server import find_redis_server
 from shared.settings import ServiceSettings
-from tests.redis_cluster import LocalCluster, local_cluster
+from tests.redis_cluster import LocalCluster, local_cluster, unavailable
 from tests.support import registry
 
 STREAMS = (Stream.CASES, Stream.ACTIVITIES, Stream.PLATFORM)  # intake's user may XADD to each
@@ -29,6 +29,8 @@ Cluster = tuple[LocalCluster, dict[str, str]]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if reason := unavailable():
+        pytest.skip(reason)
     directory = tmp_path_factory.mktemp("cluster")
     users = platform_users(redis72=False)
     passwords = {user.name: generate_password() for user in users}
