@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from shared import deadletter
+from shared import deadletter, redis_connect
+from shared.settings import settings_for
 
 Say = Callable[[str], None]
 
@@ -34,7 +35,7 @@ def command(args: argparse.Namespace, redis_url: str, say: Say) -> int:
 
 
 async def _run(args: argparse.Namespace, redis_url: str, say: Say) -> int:
-    redis = Redis.from_url(redis_url)
+    redis = redis_connect.connect(redis_url, cluster=settings_for("platform").redis_cluster)
     run = {"list": _list, "show": _show, "replay": _replay}[args.dlq_command]
     try:
         return await run(redis, args, say)

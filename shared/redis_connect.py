@@ -29,16 +29,21 @@ def redis_client(settings: ServiceSettings) -> Redis:
     single-slot keys, which are the only ones the platform sends (``is_cluster`` tells them
     apart where it matters)."""
     if settings.redis_cluster:
-        cluster = RedisCluster.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections
-        )
-        return cast(Redis, cluster)
+        return connect(settings.redis_url, cluster=True,
+                       max_connections=settings.redis_max_connections)  # fmt: skip
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_wait_s,
     )
     return Redis.from_pool(pool)  # closed with the client
+
+
+def connect(url: str, *, cluster: bool, **options: Any) -> Redis:
+    """An asyncio client for ``url``: a ``RedisCluster`` (typed as ``Redis``) on a cluster."""
+    if cluster:
+        return cast(Redis, RedisCluster.from_url(url, **options))
+    return Redis.from_url(url, **options)
 
 
 def broker(settings: ServiceSettings, **options: Any) -> RedisBroker:

@@ -11,10 +11,11 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from safereturn import redis_access
-from shared import redis_connect
+from shared import deadletter, redis_connect
 from shared.db import Database
+from shared.deadletter import Failure
 from shared.durability import Durability
-from shared.names import Service, Stream
+from shared.names import Service, Stream, dead_letter_stream
 from shared.outbox import OutboxRelay, UnitOfWork
 from shared.publishing import ClusterPublisher
 from shared.redis_acl import OPERATOR, generate_password, platform_users, with_credentials
@@ -150,3 +151,32 @@ async def test_memory_is_summed_over_the_primaries_and_every_node_rewrites_its_a
         await redis_connect.rewrite_aof(client)  # refused by any node, it would raise
     finally:
         await client.aclose()
+
+
+async def test_an_entry_moves_to_its_dead_letters_in_one_transaction_on_its_slot(
+    cluster: Cluster,
+) -> None:
+    """The MULTI/EXEC that dead-letters an entry (XADD to ``…:dlq``, XACK) runs on the slot
+    both keys share, as the consuming service's own user; the operator lists it."""
+    local, passwords = cluster
+    operator = local.client()
+    operator.delete(Stream.CASES, dead_letter_stream(Stream.CASES))
+    operator.xgroup_create(Stream.CASES, "safereturn.stats", id="0", mkstream=True)
+    entry_id = operator.xadd(Stream.CASES, {"type": "test.poison"}).decode()
+    operator.close()
+    url = with_credentials(local.address, Service.STATS, passwords[Service.STATS])
+    stats = redis_connect.connect(url, cluster=True)
+    admin = redis_connect.connect(local.url, cluster=True)
+    try:
+        read = await stats.xreadgroup("safereturn.stats", "stats-1", {Stream.CASES: ">"})
+        fields = read[0][1][0][1]
+        failure = Failure(stream=Stream.CASES, entry_id=entry_id, group="safereturn.stats",
+                          consumer="stats-1", deliveries=5, error_type="ValueError",
+                          reason="ValueError: poison")  # fmt: skip
+        await deadletter.dead_letter(stats, failure, fields)
+        assert (await stats.xpending(Stream.CASES, "safereturn.stats"))["pending"] == 0
+        letters = await deadletter.list_dead_letters(admin)  # scans every primary
+        assert [letter.fields["type"] for letter in letters] == ["test.poison"]
+    finally:
+        await stats.aclose()
+        await admin.aclose()
