@@ -28,12 +28,17 @@ def test_the_binaries_are_what_these_tests_take_them_for() -> None:
         assert "v=7." in version(REDIS_7)
 
 
-def directory_with(path: Path, binary: str | None, *, venv: bool = False) -> Path:
-    """A PATH directory holding ``binary`` as redis-server; inside a virtualenv if ``venv``."""
+def directory_with(
+    path: Path, binary: str | None, *, venv: bool = False, cli: bool = False
+) -> Path:
+    """A PATH directory holding ``binary`` as redis-server (and redis-cli if ``cli``); inside
+    a virtualenv if ``venv``."""
     where = path / "bin"
     where.mkdir(parents=True)
     if binary:
         (where / "redis-server").symlink_to(binary)
+    if cli:
+        (where / "redis-cli").symlink_to(shutil.which("redis-cli") or "/usr/bin/redis-cli")
     if venv:
         (path / "pyvenv.cfg").write_text("home = /usr/bin\n")
     return where
@@ -92,9 +97,19 @@ needs_make = pytest.mark.skipif(not Path("/usr/bin/make").exists(), reason="no /
 def test_make_installs_nothing_when_redis_7_is_installed(tmp_path: Path) -> None:
     assert REDIS_7 is not None
     tools, calls = toolbox(tmp_path, uid=0)
-    result = make_redis([tools, directory_with(tmp_path / "usr", REDIS_7)])
+    result = make_redis([tools, directory_with(tmp_path / "usr", REDIS_7, cli=True)])
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
     assert not calls.exists() or "apt-get" not in calls.read_text()
+
+
+@needs_make
+@needs_redis_7
+def test_make_installs_redis_cli_when_only_the_server_is_there(tmp_path: Path) -> None:
+    """The cluster tests create their cluster with redis-cli (Debian's redis-tools)."""
+    tools, calls = toolbox(tmp_path, uid=0)
+    result = make_redis([tools, directory_with(tmp_path / "usr", REDIS_7)])
+    assert result.returncode == 0, result.stderr
+    assert "apt-get install -y -qq redis-server redis-tools" in calls.read_text().splitlines()
 
 
 @needs_make
@@ -106,7 +121,7 @@ def test_make_installs_debians_redis_as_root_when_only_6_is_found(
     result = make_redis([tools, directory_with(tmp_path / "redis", REDIS_6, venv=venv)])
     assert result.returncode == 0, result.stderr
     asked = calls.read_text().splitlines()
-    assert "apt-get install -y -qq redis-server" in asked
+    assert "apt-get install -y -qq redis-server redis-tools" in asked
     assert "systemctl disable --now redis-server" in asked  # the platform starts its own
 
 
