@@ -1,10 +1,19 @@
 """The chaos harness's own parts, without processes: its plans are what the checks assume, and
 its comparisons can fail (a check that cannot fail proves nothing)."""
 
+import base64
+import json
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
+from email.mime.text import MIMEText
+from types import SimpleNamespace
+from typing import Any
 
+from standardwebhooks import Webhook
+
+from safereturn.sinks import Received
 from services.stats import domain
+from tests.chaos import checks
 from tests.chaos.checks import _diff, _facts
 from tests.chaos.truth import Case, Truth, expected_mail, plan_cases
 
@@ -46,3 +55,39 @@ def test_expected_mail_follows_the_routes_for_a_handover_of_a_child() -> None:
     case = Case(0, body, "http", decisions=[("victim", date(2025, 6, 1))])
     kinds = Counter(kind for kind, _ in expected_mail(case))
     assert kinds == {"case.received": 6, "case.identified": 3}
+
+
+def _mail(message_id: str) -> bytes:
+    mail = MIMEText("Hồ sơ: 01a23b10-0000\n", "plain", "utf-8")
+    mail["To"], mail["Subject"] = "police.01@example.gov.vn", "[SafeReturn] Tiếp nhận — hồ sơ"
+    mail["Message-ID"] = f"<{message_id}@safereturn.invalid>"
+    return mail.as_bytes()
+
+
+def _webhook(secret: str, webhook_id: str, event_id: str) -> Received:
+    body = json.dumps({"id": event_id, "subject": "c-1", "type": "case.received"})
+    at = datetime.now(UTC)
+    headers = {"webhook-id": webhook_id, "webhook-timestamp": str(int(at.timestamp())),
+               "webhook-signature": Webhook(secret).sign(webhook_id, at, body)}  # fmt: skip
+    return Received("/integrator", headers, body.encode())
+
+
+def _load(mails: list[bytes], hooks: list[Received], secret: str) -> Any:
+    smtp, sink = SimpleNamespace(raw=mails), SimpleNamespace(at=lambda _: hooks)
+    return SimpleNamespace(platform=SimpleNamespace(smtp=smtp, webhooks=sink),
+                           webhook_secret=secret)  # fmt: skip
+
+
+def test_a_repeat_under_the_same_id_is_counted_and_a_second_id_is_a_double() -> None:
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    truth = Truth([])
+    again = _load([_mail("d-1"), _mail("d-1")], [_webhook(secret, "d-2", "e-1")] * 2, secret)
+    assert (checks.mail(again, truth).ok, checks.webhooks(again, truth).ok) == (True, True)
+    assert "1 repeated under their Message-ID" in checks.mail(again, truth).detail
+    twice = _load(
+        [_mail("d-1"), _mail("d-9")],
+        [_webhook(secret, "d-2", "e-1"), _webhook(secret, "d-8", "e-1")],
+        secret,
+    )
+    for check in (checks.mail(twice, truth), checks.webhooks(twice, truth)):
+        assert (check.ok, check.doubled) == (False, 1)
