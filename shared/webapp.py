@@ -12,7 +12,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared import VERSION, logs
+from shared import VERSION, logs, openapi
 from shared.audit import query
 from shared.events.catalogue import asyncapi
 from shared.guard import AuditMiddleware, authorize
@@ -120,6 +120,7 @@ def build_app(spec: ServiceSpec) -> FastAPI:
         redoc_url=None,
     )
     app.state.platform = platform
+    openapi.install(app, spec, public=(operations, *spec.public_routers))
     install_problem_handlers(app)
     app.include_router(operations)
     for router in spec.public_routers:
