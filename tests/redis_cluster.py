@@ -31,7 +31,6 @@ class LocalCluster:
     username: str
     password: str
     nodes: list[RedisServer] = field(default_factory=list, init=False)
-    failovers: int = 0
 
     @property
     def address(self) -> str:
@@ -127,7 +126,6 @@ class LocalCluster:
             time.sleep(0.1)
         victim.start(timeout=timeout)
         self.wait_healthy(timeout)
-        self.failovers += 1
 
     def _owner_port(self, key: str) -> int | None:
         """The port of the primary serving ``key``'s slot, as a live node says."""
