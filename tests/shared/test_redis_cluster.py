@@ -143,14 +143,16 @@ async def test_memory_is_summed_over_the_primaries_and_every_node_rewrites_its_a
 ) -> None:
     local, _ = cluster
     client = redis_connect.redis_client(ServiceSettings(redis_url=local.url, redis_cluster=True))
+    node = Redis.from_url(local.nodes[0].url)
     try:
         used, limit = await redis_connect.memory(client)
-        one = await Redis.from_url(local.nodes[0].url).info("memory")
+        one = await node.info("memory")
         assert used > int(one["used_memory"])  # three primaries, each with its own
         assert limit == 0
         await redis_connect.rewrite_aof(client)  # refused by any node, it would raise
     finally:
         await client.aclose()
+        await node.aclose()
 
 
 async def test_an_entry_moves_to_its_dead_letters_in_one_transaction_on_its_slot(
