@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up observe dashboards manifests test chaos chaos-cluster bench lint typecheck browser compose check clean
+.PHONY: demo up observe dashboards manifests test chaos chaos-cluster bench lint typecheck browser compose asyncapi-parser check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ manifests: $(STAMP)
 dashboards: $(STAMP)
 	$(BIN)/python -m safereturn.observability.dashboards
 
-test: $(STAMP) lint typecheck browser redis postgres prometheus compose
+test: $(STAMP) lint typecheck browser redis postgres prometheus compose asyncapi-parser
 	$(BIN)/pytest
 
 # The chaos suite at full size on both databases (docs/reliability.md); override the size with
@@ -121,6 +121,20 @@ postgres:
 	  echo "could not install postgresql: the PostgreSQL tests will skip"; \
 	else echo "no PostgreSQL (not root?): the PostgreSQL tests will skip"; fi
 
+# The contract test validates docs/asyncapi.json with the official AsyncAPI parser
+# (@asyncapi/parser, pinned in tests/contracts/asyncapi/package-lock.json): Node.js and npm
+# from Debian if missing (as root), the parser from npm.
+ASYNCAPI := tests/contracts/asyncapi
+asyncapi-parser: $(ASYNCAPI)/node_modules/.installed
+$(ASYNCAPI)/node_modules/.installed: $(ASYNCAPI)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends nodejs npm >/dev/null; } || \
+	  echo "no npm (not root?): the AsyncAPI contract test will fail"
+	npm ci --prefix $(ASYNCAPI) --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -129,4 +143,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache test-artifacts $(ASYNCAPI)/node_modules

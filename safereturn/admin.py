@@ -93,7 +93,7 @@ def describe(client: Client) -> str:
     return f"{client.client_id}  {client.role:<16} {scope:<16} {state:<24} {client.agency}"
 
 
-async def _audit(
+async def audit_operator(
     session: AsyncSession, action: str, subject: str, service: str = Service.INTAKE
 ) -> None:
     """Operator commands are writes like any other: on record, in the same transaction."""
@@ -115,7 +115,7 @@ async def create_client(
 ) -> admin.Credentials:
     async with intake() as (session, _):
         credentials = await admin.create_client(session, agency, role, province, ward)
-        await _audit(session, "clients create", f"client {credentials.client.client_id}")
+        await audit_operator(session, "clients create", f"client {credentials.client.client_id}")
     say(describe(credentials.client))
     say(f"client_id:     {credentials.client.client_id}")
     say(f"client_secret: {credentials.secret}")
@@ -139,7 +139,7 @@ async def _service_client(service: str) -> admin.Credentials:
         credentials = await admin.create_client(
             session, f"SafeReturn {service} (service)", Role.SERVICE, None, None
         )
-        await _audit(session, "clients create", f"client {credentials.client.client_id}")
+        await audit_operator(session, "clients create", f"client {credentials.client.client_id}")
     return credentials
 
 
@@ -154,14 +154,14 @@ async def list_clients(say: Say) -> None:
 async def revoke_client(say: Say, client_id: str) -> None:
     async with intake() as (session, redis):
         client = await admin.revoke_client(session, redis, client_id)
-        await _audit(session, "clients revoke", f"client {client_id}")
+        await audit_operator(session, "clients revoke", f"client {client_id}")
     say(f"revoked {describe(client)}")
 
 
 async def rotate_secret(say: Say, client_id: str) -> None:
     async with intake() as (session, _):
         credentials = await admin.rotate_secret(session, client_id)
-        await _audit(session, "clients rotate-secret", f"client {client_id}")
+        await audit_operator(session, "clients rotate-secret", f"client {client_id}")
     say(f"client_secret: {credentials.secret}")
     say("The old secret no longer works. Keep this one now: it is shown only once.")
 
@@ -169,7 +169,7 @@ async def rotate_secret(say: Say, client_id: str) -> None:
 async def rotate_keys(say: Say, *, encryption: bool = False) -> None:
     async with intake() as (session, _):
         key = await admin.rotate_keys(session, ENC if encryption else SIG)
-        await _audit(session, "keys rotate", f"key {key.kid}")
+        await audit_operator(session, "keys rotate", f"key {key.kid}")
     if encryption:
         say(f"new submission encryption key {key.kid}, published in the JWKS; the older one "
             "still opens submissions for SAFERETURN_INTAKE_SUBMISSION_MAX_AGE_S")  # fmt: skip
@@ -211,7 +211,7 @@ async def rotate_vault_key(say: Say) -> None:
     async with database_of(Service.INTAKE) as database:
         changed = await reseal_all(database, vault)
         async with database.transaction() as session:
-            await _audit(session, "vault rotate", f"key {kid}")
+            await audit_operator(session, "vault rotate", f"key {kid}")
     say(f"vault key {kid} is active; {changed} sealed value(s) sealed again with it")
     say("Old keys stay in the keyring until you remove them after checking nothing uses them.")
 
@@ -219,7 +219,9 @@ async def rotate_vault_key(say: Say) -> None:
 async def add_agency(say: Say, values: dict[str, Any]) -> None:
     async with database_of(Service.NOTIFY) as database, database.transaction() as session:
         shown, secret = await directory.add(session, values)
-        await _audit(session, "agencies add", f"agency {shown['agency_id']}", Service.NOTIFY)
+        await audit_operator(
+            session, "agencies add", f"agency {shown['agency_id']}", Service.NOTIFY
+        )
     say(f"{shown['agency_id']}  {shown['kind']:<18} {shown['name']}")
     if secret:
         say(f"webhook_secret: {secret}  (shown only once)")
@@ -238,7 +240,7 @@ async def remove_agency(say: Say, agency_id: str) -> bool:
     async with database_of(Service.NOTIFY) as database, database.transaction() as session:
         removed = await notify_store.remove_agency(session, agency_id)
         if removed:
-            await _audit(session, "agencies remove", f"agency {agency_id}", Service.NOTIFY)
+            await audit_operator(session, "agencies remove", f"agency {agency_id}", Service.NOTIFY)
     say(f"removed {agency_id}" if removed else f"no agency {agency_id}")
     return removed
 
@@ -246,7 +248,7 @@ async def remove_agency(say: Say, agency_id: str) -> bool:
 async def replay_deliveries(say: Say, delivery_ids: Sequence[str] | None) -> None:
     async with database_of(Service.NOTIFY) as database, database.transaction() as session:
         count = await notify_store.replay(session, delivery_ids, datetime.now(UTC))
-        await _audit(session, "notify replay", f"{count} deliveries", Service.NOTIFY)
+        await audit_operator(session, "notify replay", f"{count} deliveries", Service.NOTIFY)
     say(f"{count} failed deliveries queued again")
 
 
@@ -267,7 +269,7 @@ async def rebuild_stats(say: Say, page_size: int = 1000, every_s: float = 5.0) -
                 say(f"… {count:,} of {total:,} events ({count / (now - started):,.0f}/s)")
         say("… every event projected; working out the form's sums")
         await tallies.rebuild(session)
-        await _audit(session, "stats rebuild", f"{count} events", Service.STATS)
+        await audit_operator(session, "stats rebuild", f"{count} events", Service.STATS)
     elapsed = time.perf_counter() - started
     say(f"rebuilt the projections from {count} archived events in {elapsed:.2f} s "
         f"({count / elapsed if elapsed else 0:,.0f} events/s)")  # fmt: skip

@@ -8,7 +8,7 @@ safereturn migrate [SERVICE...]         apply database migrations
 safereturn vault create [SERVICE...]    make the services' keyrings (production: then mount them)
 safereturn secrets init FOLDER          every secret a deployment needs (deploy/README.md)
 safereturn redis acl [--write FILE]     the Redis ACL file: a user per party
-safereturn redis acl integrator NAME [--province PP]
+safereturn integrators add --name N [--province PP] [--events T,…] | list | revoke N
 """
 
 import argparse
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from safereturn import admin, dead_letters, redis_admin, secrets_folder
+from safereturn import admin, dead_letters, integrators, redis_admin, secrets_folder
 from safereturn.embedded import SERVICES, EmbeddedPlatform, LaunchError, running, wait_for_signal
 from safereturn.observability.local import watching
 from safereturn.observability.prometheus import PrometheusError
@@ -250,11 +250,11 @@ def parser() -> argparse.ArgumentParser:
 
     _notify_commands(commands)
     redis_admin.add_commands(commands, _platform_options)
+    integrators.add_commands(commands, _platform_options)
 
-    stats = commands.add_parser("stats", help="the statistics service")
-    stats.add_subparsers(dest="stats_command", required=True).add_parser(
-        "rebuild", help="replay every archived event into fresh projections"
-    )
+    from safereturn import stats_export  # noqa: PLC0415
+
+    stats_export.add_commands(commands)  # stats rebuild, stats export-htcds
 
     audit = commands.add_parser("audit", help="the audit logs")
     verify = audit.add_subparsers(dest="audit_command", required=True).add_parser(
@@ -315,7 +315,11 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stats(_: argparse.Namespace) -> int:
+def cmd_stats(args: argparse.Namespace) -> int:
+    if args.stats_command == "export-htcds":
+        from safereturn import stats_export  # noqa: PLC0415
+
+        return stats_export.command(args, say)
     asyncio.run(admin.rebuild_stats(say))
     return 0
 
@@ -360,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notify": cmd_notify,
         "stats": cmd_stats,
         "redis": lambda a: redis_admin.command(a, *_platform_settings(a), say),
+        "integrators": lambda a: integrators.command(a, _platform_settings(a)[1], say),
     }
     return commands[args.command](args)
 

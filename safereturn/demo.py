@@ -157,8 +157,8 @@ def play(
         # What an earlier run of the demo in this folder left: this run tells its own story.
         form, earlier_cases = demo_stats.Form(dict(urls)), known_tasks(verifier)
         say("")
-        say("3. Notify: the agency directory and an integrator's subscription")
-        integrator = demo_notify.set_up(dict(urls), operator, say, peers)
+        say("3. Notify: the agency directory, an integrator's subscription and its own stream")
+        integrator = demo_notify.set_up(dict(urls), operator, say, peers, redis_url)
         say("")
         say("4. Reports arrive over HTTP and on the submissions stream")
         reported = report_cases(

@@ -1,23 +1,30 @@
 """The notification steps of the demo: local peers that stand in for the agencies' mail server,
-an SMS gateway and an integrator's webhook endpoint; a realistic directory; and, at the end,
-what each of them received for the scenario."""
+an SMS gateway and an integrator's webhook endpoint; a realistic directory; an integrator
+reading its own Redis stream; and, at the end, what each of them received for the scenario."""
 
 import asyncio
 import contextlib
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
+import redis
 from standardwebhooks import Webhook
 
-from safereturn import admin
+from safereturn import admin, integrators
 from safereturn.scenario import ApiClient, Say, ScenarioError
 from safereturn.sinks import HttpSink, SmtpSink
+from services.notify.integrators import asked
+from shared import redis_connect
 from shared.access import Role
-from shared.names import Service
+from shared.names import Service, Stream, integrator_group
+from shared.settings import settings_for
 
+Entries = list[tuple[str, list[tuple[str, dict[str, str]]]]]
 MUONG_PHANG, HA_GIANG_1 = "03325", "00694"
 DIRECTORY = [
     ("Công an xã Mường Phăng", "commune_police", "11", MUONG_PHANG, "congan.muongphang"),
@@ -60,10 +67,21 @@ class Integrator:
     client_id: str
     secret: str
     subscription_id: str
+    stream: integrators.Added
+    """The same partner's own stream (a new name each run: the last is revoked at the end)."""
+    redis_url: str
+    """The operator's."""
 
 
-def set_up(urls: dict[str, str], operator: ApiClient, say: Say, found: Peers) -> Integrator:
-    """The directory, and a provincial dashboard subscribing to Điện Biên's case events."""
+def _redis(url: str) -> redis.Redis:
+    return redis_connect.sync_client(url, cluster=settings_for("platform").redis_cluster)
+
+
+def set_up(
+    urls: dict[str, str], operator: ApiClient, say: Say, found: Peers, redis_url: str
+) -> Integrator:
+    """The directory, and a provincial dashboard subscribing to Điện Biên's case events by
+    webhook and reading them on its own stream; ``redis_url``: the operator's."""
     listed = operator.get(Service.NOTIFY, "/v1/agencies").json()
     present = {(agency["name"], agency["province"]) for agency in listed}
     for name, kind, province, ward, mailbox in DIRECTORY:
@@ -95,7 +113,15 @@ def set_up(urls: dict[str, str], operator: ApiClient, say: Say, found: Peers) ->
     ping = client.post(Service.NOTIFY, f"/v1/subscriptions/{body['subscription_id']}/ping")
     say(f"  an integrator subscribed to every case event of Điện Biên (secret shown once); "
         f"test ping delivered: {ping.json()['delivered']}")  # fmt: skip
-    return Integrator(client, credentials.client.client_id, body["secret"], body["subscription_id"])
+    with contextlib.closing(_redis(redis_url)) as redis_client:
+        name = f"demo-dien-bien-{secrets.token_hex(3)}"
+        stream = integrators.added(redis_client, asked(name, "11", None))
+    say(
+        f"  and reads them on its own stream {stream.integrator.stream} as Redis user "
+        f"{stream.user.name} (safereturn integrators add; password shown once)"
+    )
+    return Integrator(client, credentials.client.client_id, body["secret"],
+                      body["subscription_id"], stream, redis_url)  # fmt: skip
 
 
 def show_messages(found: Peers, integrator: Integrator, say: Say, settle_s: float = 20.0) -> None:
@@ -127,10 +153,42 @@ def show_messages(found: Peers, integrator: Integrator, say: Say, settle_s: floa
     )
     if not verified:
         raise ScenarioError("the integrator received no event")
+    show_stream(integrator, say)
+
+
+def show_stream(integrator: Integrator, say: Say) -> None:
+    """What the integrator read on its own stream, as its own Redis user, with redis-py."""
+    stream = integrator.stream.integrator.stream
+    group = integrator_group(integrator.stream.integrator.name)
+    reader = redis.Redis.from_url(integrator.stream.url(integrator.redis_url),
+                                  decode_responses=True)  # fmt: skip
+    read: Counter[str] = Counter()
+    try:
+        while batch := cast(Entries, reader.xreadgroup(group, "demo", {stream: ">"}, count=100)):
+            for entry_id, fields in batch[0][1]:
+                read[fields["type"]] += 1
+                reader.xack(stream, group, entry_id)
+        try:
+            reader.xrange(str(Stream.CASES), count=1)
+            refused = "read the platform's case stream: it should not have been able to"
+        except redis.exceptions.NoPermissionError:
+            refused = "its user may not read the platform's case stream (NOPERM)"
+    finally:
+        reader.close()
+    say(
+        f"  the integrator's stream: {sum(read.values())} events read in its group and "
+        f"acknowledged ({', '.join(f'{kind} x{n}' for kind, n in sorted(read.items()))}); "
+        f"{refused}"
+    )
+    if not read or "NOPERM" not in refused:
+        raise ScenarioError("the integrator's stream is not as it should be")
 
 
 def close(integrator: Integrator, say: Say) -> None:
-    """Unsubscribe (the next run's endpoint is another) and revoke the integrator's client."""
+    """Unsubscribe (the next run's endpoint is another), revoke the integrator's client and
+    its stream."""
     integrator.client.delete(Service.NOTIFY, f"/v1/subscriptions/{integrator.subscription_id}")
     integrator.client.close()
     asyncio.run(admin.revoke_client(say, integrator.client_id))
+    with contextlib.closing(_redis(integrator.redis_url)) as redis_client:
+        integrators.revoke(say, redis_client, integrator.stream.integrator.name)

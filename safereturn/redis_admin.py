@@ -1,4 +1,4 @@
-"""``safereturn redis acl``: the ACL file, and integrators' users on a running Redis."""
+"""``safereturn redis acl``: the ACL file (integrators' users: ``safereturn integrators``)."""
 
 import argparse
 from collections.abc import Callable
@@ -12,9 +12,6 @@ from shared.names import Service
 from shared.private import write_private
 from shared.redis_acl import (
     acl_file,
-    generate_password,
-    integrator_group,
-    integrator_user,
     is_redis72,
     other_users,
     platform_users,
@@ -27,7 +24,7 @@ Say = Callable[[str], None]
 def add_commands(
     commands: Any, platform_options: Callable[[argparse.ArgumentParser, object], None]
 ) -> None:
-    """``safereturn redis acl [integrator NAME]``."""
+    """``safereturn redis acl``."""
     redis_commands = commands.add_parser("redis", help="Redis access").add_subparsers(
         dest="redis_command", required=True
     )
@@ -39,22 +36,10 @@ def add_commands(
         help="the parties' passwords, kept and reused (default: <data-dir>/redis/credentials.json)",
     )  # fmt: skip
     acl.add_argument("--redis-version", help="the server's version (default: ask it, else 7.2)")
-    integrator = acl.add_subparsers(dest="acl_command").add_parser(
-        "integrator", help="create an integrator's user; prints its password once"
-    )
-    platform_options(integrator, argparse.SUPPRESS)  # given before `integrator`, still taken
-    integrator.add_argument("name", help="letters, digits, - and _")
-    integrator.add_argument("--province", help="two-digit province code (omit for national)")
 
 
 def command(args: argparse.Namespace, data_dir: Path, redis_url: str, say: Say) -> int:
     """Run ``safereturn redis …`` (``redis_url``: as the operator)."""
-    if args.acl_command == "integrator":
-        try:
-            return create_integrator(say, redis_url, args.name, args.province)
-        except ValueError as error:
-            say(f"error: {error}")
-            return 2
     credentials = data_dir / "redis" / "credentials.json"
     credentials = Path(args.credentials) if args.credentials else credentials
     write = Path(args.write) if args.write else None
@@ -87,31 +72,4 @@ def acl(
         url = with_credentials(redis_url, service, "<password>")
         say(f"  SAFERETURN_{service.upper()}_REDIS_URL={url}")
     say("load it with `aclfile` in redis.conf (or ACL LOAD on a running server)")
-    return 0
-
-
-def create_integrator(say: Say, redis_url: str, name: str, province: str | None) -> int:
-    """Create (or reset) an integrator's user on the running Redis, as the operator."""
-    integrator_user(name, province)  # a name or province that could widen its keys: refused
-    client = redis.Redis.from_url(redis_url)
-    try:
-        version = str(client.info("server")["redis_version"])
-        user = integrator_user(name, province, redis72=is_redis72(version))
-        password = generate_password()
-        client.execute_command("ACL", "SETUSER", *user.setuser(password))  # type: ignore[no-untyped-call]
-        try:
-            client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
-            saved = "saved to the server's ACL file"
-        except redis.ResponseError:  # the server runs without an ACL file
-            saved = f"not saved (no ACL file): add this line to yours:\n  {user.line(password)}"
-    finally:
-        client.close()
-    area = f"province {province}" if province else "every province (national)"
-    say(f"integrator user {user.name} created for {area}; {saved}")
-    say(f"  url       {with_credentials(redis_url, user.name, password)}")
-    say(f"  password  {password}   (shown once; Redis keeps only its hash)")
-    say(f"  group     {integrator_group(name)}   (XGROUP CREATE <stream> <group> 0, then "
-        "XREADGROUP/XACK)")  # fmt: skip
-    streams = "safereturn:{public:" + (province or "<province>") + "}"
-    say(f"  streams   {streams}")
     return 0

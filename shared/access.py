@@ -21,7 +21,7 @@ class Role(StrEnum):
     PROVIDER = "provider"  # a service provider answering referrals
     ANALYST = "analyst"  # statistics
     AUDITOR = "auditor"  # the audit log
-    INTEGRATOR = "integrator"  # public streams and subscriptions
+    INTEGRATOR = "integrator"  # webhook subscriptions (its stream: a Redis user)
     ADMIN = "admin"  # clients and operations
     SERVICE = "service"  # another SafeReturn service acting on its own behalf
 

@@ -28,3 +28,8 @@ def province_of(ward: str) -> str | None:
         return f"{int(Ward.from_code(WardCode(int(ward))).province_code):02d}"
     except (ValueError, KeyError):
         return None
+
+
+def province_codes() -> list[str]:
+    """Every 2025 province code, two digits (``"01"`` … ``"96"``)."""
+    return [f"{int(p.code):02d}" for p in Province.iter_all()]

@@ -5,6 +5,7 @@ dead-letter stream live in the same slot and can be changed in one MULTI/EXEC.
 """
 
 import os
+import re
 import socket
 import zlib
 from enum import StrEnum
@@ -124,13 +125,22 @@ AOF_REWRITE_MARK = f"{PREFIX}:retention:aof-mark"
 rewrite; a change means deletions since."""
 
 
-PUBLIC_STREAM_PREFIX = f"{PREFIX}:{{public:"
+INTEGRATOR_STREAM_PREFIX = f"{PREFIX}:{{integrator:"
+INTEGRATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
 
 
-def public_stream(province: str) -> str:
-    """Integrators' stream for one province: consent-filtered case events without personal
-    data, published by notify; an integrator's Redis user may read only its area's keys."""
-    return f"{PUBLIC_STREAM_PREFIX}{province}}}"
+def integrator_stream(name: str) -> str:
+    """One integrator's stream: the consent-filtered, coded views of its area's case events of
+    the types it chose, published by notify (``services.notify.integrators``); its own hash
+    slot. The integrator's Redis user may read this key and no other."""
+    if not INTEGRATOR_NAME.fullmatch(name):
+        raise ValueError("an integrator's name is 1-60 letters, digits, - and _")
+    return f"{INTEGRATOR_STREAM_PREFIX}{name}}}"
+
+
+def integrator_group(name: str) -> str:
+    """The consumer group an integrator reads its stream through."""
+    return f"{PREFIX}.integrator.{name}"
 
 
 def consumer_group(service: str) -> str:

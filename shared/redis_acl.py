@@ -1,7 +1,7 @@
 """Redis ACL users: one per party, each with only the keys and commands it needs.
 
 Parties: each service; ``submitter`` (agency systems: XADD to the submissions stream only);
-``integrator-<name>`` (reads its area's public streams through its own group); ``monitor``
+``integrator-<name>`` (reads its own stream through its group); ``monitor``
 (read-only counts for autoscalers and exporters); ``operator`` (the ``safereturn`` tools);
 ``default`` is off. Redis checks rights per command and key, not per consumer group or per
 event type: which service may publish which event is enforced by signatures
@@ -19,16 +19,16 @@ from shared.names import (
     ACKNOWLEDGED_STREAMS,
     CASE_PARTITION_PATTERN,
     FIGURES_LEASE_PREFIX,
+    INTEGRATOR_STREAM_PREFIX,
     PERSONAL_DATA_STREAMS,
     PREFIX,
-    PUBLIC_STREAM_PREFIX,
     REJECTED_STREAMS,
     RETENTION_SERVICE,
     REVOKED_CLIENTS,
     Service,
     Stream,
     dead_letter_stream,
-    public_stream,
+    integrator_stream,
 )
 
 OPERATOR = "operator"
@@ -66,7 +66,7 @@ PRODUCES: Mapping[Service, tuple[str, ...]] = {
     Service.INTAKE: (Stream.PLATFORM, Stream.CASES, Stream.ACTIVITIES, Stream.SUBMISSIONS_REJECTED),
     Service.VERIFICATION: (Stream.PLATFORM, Stream.CASES),
     Service.SUPPORT: (Stream.PLATFORM, Stream.CASES),
-    Service.NOTIFY: (Stream.PLATFORM, Stream.NOTIFICATIONS, f"{PUBLIC_STREAM_PREFIX}*"),
+    Service.NOTIFY: (Stream.PLATFORM, Stream.NOTIFICATIONS, f"{INTEGRATOR_STREAM_PREFIX}*"),
     Service.STATS: (Stream.PLATFORM,),
 }
 """Key patterns each service's outbox relay may XADD to (its events' streams)."""
@@ -150,9 +150,10 @@ def retention_rules() -> list[str]:
     and the AOF rewrite after personal data was deleted; and Redis's memory (INFO)."""
     every = [str(s) for s in (*ACKNOWLEDGED_STREAMS, *REJECTED_STREAMS)]
     every += [dead_letter_stream(stream) for stream in ACKNOWLEDGED_STREAMS]
-    every.append(f"{PUBLIC_STREAM_PREFIX}*")  # the integrators' streams, trimmed by age
+    every.append(f"{INTEGRATOR_STREAM_PREFIX}*")  # the integrators' streams, trimmed by age
     return [
         _selector(["+xtrim", "+xinfo|groups", "+xpending"], _keys(every, "%RW")),
+        "+scan",  # to find the integrators' streams (key names only: no personal data)
         _selector(["+xinfo|stream"], _keys(map(str, PERSONAL_DATA_STREAMS), "%R")),
         _selector(["+set", "+del", "+hgetall", "+hset"], _keys([f"{PREFIX}:retention:*"])),
         "+bgrewriteaof",
@@ -165,22 +166,14 @@ def submitter_user(*, redis72: bool = True) -> User:
     return User(SUBMITTER, (*_base(redis72), "+xadd", *_keys([Stream.SUBMISSIONS], "%W")))
 
 
-def integrator_group(name: str) -> str:
-    """The consumer group an integrator reads its public streams through."""
-    return f"{PREFIX}.integrator.{name}"
-
-
-def integrator_user(name: str, province: str | None, *, redis72: bool = True) -> User:
-    """An integrator: its area's public streams (every province's when national), through a
-    consumer group; no XADD, XDEL, XTRIM, group deletion or moving a group's position."""
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise ValueError("an integrator's name is letters, digits, - and _")
-    if province is not None and not (province.isdigit() and len(province) == 2):
-        raise ValueError("a province is a two-digit code")
-    pattern = public_stream(province) if province else f"{PUBLIC_STREAM_PREFIX}*"
-    commands = ("+xreadgroup", "+xack", "+xautoclaim", "+xgroup|create",
-                "+xgroup|createconsumer", "+xinfo|groups", "+xpending")  # fmt: skip
-    rules = (*_base(redis72), *commands, *_keys([pattern], "%RW"))
+def integrator_user(name: str, *, redis72: bool = True) -> User:
+    """An integrator: its own stream, read through a consumer group (its own, which the
+    operator creates; it may create others on its stream only); no XADD, XDEL, XTRIM, group
+    deletion or moving a group's position."""
+    commands = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xgroup|create",
+                "+xgroup|createconsumer", "+xinfo|groups", "+xinfo|consumers", "+xinfo|stream",
+                "+xpending", "+xrange", "+xlen")  # fmt: skip
+    rules = (*_base(redis72), *commands, *_keys([integrator_stream(name)], "%RW"))
     return User(f"{INTEGRATOR_PREFIX}{name}", rules)
 
 

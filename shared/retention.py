@@ -10,9 +10,9 @@
 - Acknowledged entries younger than ``stream_keep_acknowledged_s`` stay (a replay window, and
   room for a service deployed a little later than the others).
 - Dead-letter and rejected streams keep entries for a set age (``dead_letter_retention_s``,
-  ``rejected_retention_s``), whoever has read them; so do the integrators' per-province public
-  streams (``public_stream_retention_s``): no platform group reads them, and an integrator's
-  group must not hold Redis memory hostage.
+  ``rejected_retention_s``), whoever has read them; so do the integrators' streams
+  (``public_stream_retention_s``), found by their key pattern: no platform group reads them,
+  and an integrator's group must not hold Redis memory hostage.
 - Entries of streams that carry personal data are deleted once committed; the AOF still
   holds the XADD until it is rewritten, so after such deletions the AOF is rewritten
   (``BGREWRITEAOF``), at most once per ``aof_rewrite_interval_s``.
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, ResponseError
-from vietnam_provinces import Province
 
 from shared import redis_connect
 from shared.names import (
@@ -37,13 +36,13 @@ from shared.names import (
     AOF_REWRITE_THROTTLE,
     ARCHIVED_STREAMS,
     ARCHIVIST,
+    INTEGRATOR_STREAM_PREFIX,
     PERSONAL_DATA_STREAMS,
     REJECTED_STREAMS,
     RETENTION_LEASE,
     consumer_group,
     dead_letter_stream,
     physical_streams,
-    public_stream,
 )
 from shared.settings import ServiceSettings
 
@@ -104,11 +103,6 @@ async def trim_older_than(redis: "Redis", stream: str, age_s: float) -> int:
     return trimmed
 
 
-def public_streams() -> list[str]:
-    """Every province's public stream (notify publishes one per 2025 province)."""
-    return [public_stream(f"{int(p.code):02d}") for p in Province.iter_all()]
-
-
 @dataclass
 class Retention:
     """The platform's retention rules, applied by whichever replica holds the lease."""
@@ -122,6 +116,9 @@ class Retention:
     """Stream → group that must exist before it is trimmed (stats' group, on archived ones)."""
     aged: Mapping[str, float] = field(default_factory=dict)
     """Stream → age in seconds past which its entries go."""
+    aged_patterns: Mapping[str, float] = field(default_factory=dict)
+    """Key pattern (``SCAN MATCH``) → age in seconds past which the entries of every stream
+    it matches go."""
     personal: Sequence[str] = ()
     """Streams whose deleted entries must also leave the AOF."""
     keep_s: float = 0
@@ -146,7 +143,6 @@ class Retention:
         aged = {dead_letter_stream(stream): settings.dead_letter_retention_s
                 for stream in each(ACKNOWLEDGED_STREAMS)}  # fmt: skip
         aged |= dict.fromkeys(REJECTED_STREAMS, settings.rejected_retention_s)
-        aged |= dict.fromkeys(public_streams(), settings.public_stream_retention_s)
         return cls(
             redis,
             owner,
@@ -154,6 +150,7 @@ class Retention:
             acknowledged=each(ACKNOWLEDGED_STREAMS),
             required_groups=dict.fromkeys(each(ARCHIVED_STREAMS), consumer_group(ARCHIVIST)),
             aged=aged,
+            aged_patterns={f"{INTEGRATOR_STREAM_PREFIX}*": settings.public_stream_retention_s},
             personal=[str(stream) for stream in PERSONAL_DATA_STREAMS],
             keep_s=settings.stream_keep_acknowledged_s,
             aof_rewrite_interval_s=settings.aof_rewrite_interval_s,
@@ -175,6 +172,10 @@ class Retention:
             )  # fmt: skip
         for stream, age_s in self.aged.items():
             trimmed[stream] = await trim_older_than(self.redis, stream, age_s)
+        for pattern, age_s in self.aged_patterns.items():
+            async for key in self.redis.scan_iter(match=pattern, _type="stream"):
+                stream = _text(key)
+                trimmed[stream] = await trim_older_than(self.redis, stream, age_s)
         for stream, count in trimmed.items():
             if count and self.on_trimmed is not None:
                 self.on_trimmed(stream, count)

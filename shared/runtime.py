@@ -59,8 +59,9 @@ class ServiceSpec:
     """Runs once the database is migrated (before consumers start), then periodically."""
     workers: Sequence[Callable[["Platform"], Coroutine[Any, Any, None]]] = ()
     """Long-running tasks started with the consumers and cancelled when the service stops."""
-    catalogue: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    """Adds what only this service publishes to the AsyncAPI document it serves."""
+    catalogue: Callable[[str], dict[str, Any]] | None = None
+    """The AsyncAPI document this service serves, given the version (``services.contract``);
+    by default its registry's events alone."""
 
 
 STOP_TIMEOUT_S = 10.0

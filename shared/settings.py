@@ -182,9 +182,9 @@ class ServiceSettings(BaseSettings):
     )
     public_stream_retention_s: PositiveFloat = Field(
         default=14 * 86_400.0,
-        description="Entries of the integrators' per-province public streams older than this "
-        "are trimmed (integrators read them in their own groups, which retention does not wait "
-        "for: one away longer misses what was trimmed, and webhooks retry for it meanwhile).",
+        description="Entries of the integrators' streams older than this are trimmed "
+        "(integrators read them in their own groups, which retention does not wait for: one "
+        "away longer misses what was trimmed).",
     )
     aof_rewrite_interval_s: PositiveFloat = Field(
         default=3600.0,

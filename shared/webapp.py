@@ -59,10 +59,10 @@ async def openapi_document(request: Request) -> dict[str, Any]:
 
 @documents.get("/asyncapi.json")
 async def event_catalogue(platform: PlatformDep) -> dict[str, Any]:
-    """The AsyncAPI 3 catalogue of the events on the platform's streams."""
-    document = asyncapi(platform.spec.registry, VERSION)
-    extend = platform.spec.catalogue
-    return extend(document) if extend is not None else document
+    """The platform's AsyncAPI 3 contract: its streams, events, submissions and the
+    integrators' streams."""
+    build = platform.spec.catalogue
+    return build(VERSION) if build is not None else asyncapi(platform.spec.registry, VERSION)
 
 
 class AuditPage(BaseModel):

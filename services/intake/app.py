@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services import contract
 from services.intake import api, handlers
 from services.intake.identity import admin
 from services.intake.identity import api as identity
@@ -51,6 +52,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     vault = Vault.load(settings.vault_path, create=settings.vault_create)
     spec = ServiceSpec(
         settings,
+        catalogue=contract.document,
         subscriptions=[*handlers.subscriptions(), submissions.case_subscription()],
         platform_subscriptions=submissions.subscriptions(
             vault, opener(settings), timedelta(seconds=settings.submission_max_age_s)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify import api, domain, handlers, metrics, store
-from services.notify.catalogue import with_public_streams
+from services import contract
+from services.notify import api, api_subscriptions, domain, handlers, metrics, store
 from services.notify.delivery import Deliverer
 from services.notify.egress import Resolver, system_resolver
 from services.notify.messages import Messages
@@ -40,11 +40,11 @@ def create_app(settings: NotifySettings, resolver: Resolver = system_resolver) -
     spec = ServiceSpec(
         settings,
         subscriptions=handlers.subscriptions(routes),
-        routers=[api.router],
+        routers=[api.router, api_subscriptions.router],
         migrations=MIGRATIONS,
         workers=[deliver],
         housekeeping=observe_queue,
-        catalogue=with_public_streams,
+        catalogue=contract.document,
     )
     app = build_app(spec)
     app.state.settings = settings

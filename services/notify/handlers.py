@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid6 import uuid7
 
-from services.notify import domain, public, store
+from services.notify import domain, integrators, public, store
 from services.notify.domain import Agency, Route, Subscriber
 from shared import cases
 from shared.consumer import Handler, Subscription
@@ -18,7 +18,7 @@ from shared.events import REGISTRY
 from shared.events.intake import CaseMerged, CaseReceived
 from shared.events.platform import ProbeRequested
 from shared.events.registry import Event
-from shared.names import Service, Stream, public_stream
+from shared.names import Service, Stream
 from shared.outbox import TRACE_EXTENSIONS, UnitOfWork
 
 ADULT_AGE = 18
@@ -101,7 +101,7 @@ async def _plan(
     uow: UnitOfWork, routes: list[Route], message: dict[str, Any], *, public_only: bool = False
 ) -> None:
     """Record one delivery per recipient of the event, in the event's own transaction, and
-    queue its public view (if integrators may see it) for the province's public stream."""
+    queue its public view (if integrators may see it) for each integrator stream it belongs on."""
     session = uow.session
     context = await context_of(session, message["data"], message["subject"])
     shown = public.view(message, context)
@@ -123,7 +123,8 @@ async def _plan(
     ]  # fmt: skip
     await store.add_deliveries(session, rows)
     if shown is not None:
-        await uow.forward(public_stream(shown["data"]["province"]), public.fields(shown))
+        for integrator in await integrators.readers(session, shown):
+            await uow.forward(integrator.stream, public.fields(shown))
 
 
 def _event_key(message: dict[str, Any]) -> str:

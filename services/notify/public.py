@@ -1,6 +1,6 @@
 """What integrators may learn of a case: nothing unless the person consented to information
-sharing, and then a coded view with no personal data — the same by webhook and on the
-province's public stream. Pure: event in, view out.
+sharing, and then a coded view with no personal data — the same by webhook and on an
+integrator's stream. Pure: event in, view out.
 
 The view keeps what a partner needs to follow a case (its pseudonymous id, area, dates, coded
 outcomes, support kinds and amounts) and leaves out what narrows the person down or says more
@@ -77,6 +77,6 @@ def view(message: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, An
 
 
 def fields(shown: Mapping[str, Any]) -> dict[str, str]:
-    """The view as a public stream entry: CloudEvents attributes as fields, ``data`` as JSON."""
+    """The view as a stream entry: CloudEvents attributes as fields, ``data`` as JSON."""
     entry = {name: str(value) for name, value in shown.items() if name != "data"}
     return entry | {"data": json.dumps(shown["data"], ensure_ascii=False, separators=(",", ":"))}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services import contract
 from services.stats import api, handlers, public, tallies
 from services.stats.arrivals import Arrivals
 from services.stats.settings import StatsSettings
@@ -21,6 +22,7 @@ def create_app(settings: StatsSettings) -> FastAPI:
 
     spec = ServiceSpec(
         settings,
+        catalogue=contract.document,
         subscriptions=handlers.subscriptions(arrivals.landed),
         routers=[api.router, public.router],
         public_routers=[public.public],

@@ -18,6 +18,7 @@ from services.intake import app as intake
 from services.intake.reports import store as intake_store
 from services.intake.settings import IntakeSettings
 from services.notify import app as notify
+from services.notify import integrators
 from services.notify import store as notify_store
 from services.notify.settings import NotifySettings
 from services.support import app as support
@@ -121,8 +122,15 @@ async def intake_cases(session: AsyncSession) -> None:
         )
 
 
+INTEGRATORS = (("ngo-here", PROVINCE, None), ("national", None, ["case.received"]),
+               ("ngo-elsewhere", "12" if PROVINCE != "12" else "01", None))  # fmt: skip
+"""Integrators reading their own stream: the case's province (every type), national (one
+type), and another province."""
+
+
 async def notify_directory(session: AsyncSession) -> None:
-    """Agencies of every kind in the case's province and commune, and an integrator."""
+    """Agencies of every kind in the case's province and commune, a webhook subscription and
+    integrators with their own streams."""
     for n, (kind, ward) in enumerate(
         [
             (k, w)
@@ -167,6 +175,8 @@ async def notify_directory(session: AsyncSession) -> None:
             "created_at": START,
         },
     )
+    for name, province, types in INTEGRATORS:
+        await integrators.add(session, integrators.asked(name, province, types), START)
 
 
 @dataclass(frozen=True)

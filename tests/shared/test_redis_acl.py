@@ -15,7 +15,8 @@ from shared.names import (
     Service,
     Stream,
     dead_letter_stream,
-    public_stream,
+    integrator_group,
+    integrator_stream,
     rate_limit_key,
 )
 from shared.redis_acl import (
@@ -24,7 +25,6 @@ from shared.redis_acl import (
     SUBMITTER,
     acl_file,
     generate_password,
-    integrator_group,
     integrator_user,
     is_redis72,
     platform_users,
@@ -39,11 +39,11 @@ pytestmark = pytest.mark.skipif(
 REDIS72 = int(VERSION.split(".")[0]) >= 7 and is_redis72(VERSION)
 
 GROUP = "safereturn.someone"
-PROVINCIAL, NATIONAL = "integrator-ngo-11", "integrator-national"
+OURS, THEIRS = "integrator-ngo-11", "integrator-ngo-12"
 ENTRY = ("*", "type", "case.identified", "data", "{}")
 
 CASES, SUBMISSIONS = str(Stream.CASES), str(Stream.SUBMISSIONS)
-HERE, ELSEWHERE = public_stream("11"), public_stream("12")
+HERE, ELSEWHERE = integrator_stream("ngo-11"), integrator_stream("ngo-12")
 
 
 Server = tuple[RedisServer, dict[str, str]]
@@ -84,11 +84,13 @@ ALLOWED = [
     (MONITOR, ("XINFO", "GROUPS", SUBMISSIONS)),
     (MONITOR, ("XPENDING", SUBMISSIONS, GROUP)),
     (MONITOR, ("INFO", "memory")),
-    (PROVINCIAL, ("XGROUP", "CREATE", HERE, integrator_group("ngo-11"), "0")),
-    (PROVINCIAL, readgroup(HERE)),
-    (PROVINCIAL, ("XACK", HERE, GROUP, "0-1")),
-    (NATIONAL, readgroup(ELSEWHERE)),
-    (NATIONAL, readgroup(HERE)),
+    (OURS, ("XGROUP", "CREATE", HERE, integrator_group("ngo-11"), "0")),
+    (OURS, readgroup(HERE)),
+    (OURS, ("XACK", HERE, GROUP, "0-1")),
+    (OURS, ("XAUTOCLAIM", HERE, GROUP, "c1", "60000", "0-0")),
+    (OURS, ("XPENDING", HERE, GROUP)),
+    (OURS, ("XINFO", "GROUPS", HERE)),
+    (THEIRS, readgroup(ELSEWHERE)),
     (OPERATOR, ("XRANGE", SUBMISSIONS, "-", "+")),
 ]
 
@@ -133,17 +135,19 @@ REFUSED = [
     (MONITOR, readgroup(CASES)),
     (MONITOR, ("XADD", CASES, *ENTRY)),
     (MONITOR, ("HKEYS", REVOKED_CLIENTS)),
-    # An integrator reads its area's public stream through a group, and nothing else.
-    (PROVINCIAL, readgroup(ELSEWHERE)),
-    (PROVINCIAL, ("XRANGE", CASES, "-", "+")),
-    (PROVINCIAL, readgroup(CASES)),
-    (PROVINCIAL, ("XADD", HERE, *ENTRY)),
-    (PROVINCIAL, ("XDEL", HERE, "0-1")),
-    (PROVINCIAL, ("XGROUP", "DESTROY", HERE, GROUP)),
-    (PROVINCIAL, ("XGROUP", "SETID", HERE, GROUP, "0")),
-    (PROVINCIAL, ("XTRIM", HERE, "MAXLEN", "0")),
-    (NATIONAL, ("XADD", HERE, *ENTRY)),
-    (NATIONAL, readgroup(SUBMISSIONS)),
+    # An integrator reads its own stream, and nothing else: not another's, not the platform's.
+    (OURS, ("XADD", HERE, *ENTRY)),
+    (OURS, ("XDEL", HERE, "0-1")),
+    (OURS, ("XTRIM", HERE, "MAXLEN", "0")),
+    (OURS, ("XGROUP", "DESTROY", HERE, GROUP)),
+    (OURS, ("XGROUP", "SETID", HERE, GROUP, "0")),
+    (OURS, ("DEL", HERE)),
+    (OURS, readgroup(ELSEWHERE)),
+    (OURS, ("XRANGE", ELSEWHERE, "-", "+")),
+    (OURS, readgroup(CASES)),
+    (OURS, ("XRANGE", CASES, "-", "+")),
+    (OURS, readgroup(SUBMISSIONS)),
+    (THEIRS, readgroup(HERE)),
 ]
 
 
@@ -154,8 +158,8 @@ def server(
     """A redis-server started with the ACL file ``safereturn redis acl`` writes."""
     users = [
         *platform_users(redis72=REDIS72),
-        integrator_user("ngo-11", "11", redis72=REDIS72),
-        integrator_user("national", None, redis72=REDIS72),
+        integrator_user("ngo-11", redis72=REDIS72),
+        integrator_user("ngo-12", redis72=REDIS72),
     ]
     passwords = {user.name: f"password-of-{user.name}" for user in users}
     directory = tmp_path_factory.mktemp("acl")

@@ -1,6 +1,7 @@
 """The platform's own Redis code, run as the user that runs it in production: its grants are
 enough (a missing one would raise NOPERM here, or be logged and skipped by retention)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,7 +18,7 @@ from shared.names import (
     Stream,
     consumer_group,
     dead_letter_stream,
-    public_stream,
+    integrator_stream,
 )
 from shared.ratelimit import RateLimiter
 from shared.retention import Retention
@@ -50,13 +51,17 @@ async def test_intake_applies_retention_and_rewrites_the_aof_after_deleting_pers
         await operator.xgroup_create(stream, consumer_group(Service.STATS), id="$")
     await operator.xdel(Stream.SUBMISSIONS, entry)
     await operator.xadd(dead_letter_stream(Stream.CASES), {"type": "x"})
+    await operator.xadd(integrator_stream("ngo-11"), {"type": "x"})  # found by SCAN, by age
+    await asyncio.sleep(0.01)
     settings = ServiceSettings.model_validate(
-        {"stream_keep_acknowledged_s": 0, "dead_letter_retention_s": 0.001}
-    )
+        {"stream_keep_acknowledged_s": 0, "dead_letter_retention_s": 0.001,
+         "public_stream_retention_s": 0.001}
+    )  # fmt: skip
     trimmed = await Retention.of_platform(as_user[Service.INTAKE], "intake@here", settings).run()
     assert trimmed is not None
     assert trimmed[Stream.CASES] == 1, trimmed
     assert trimmed[dead_letter_stream(Stream.CASES)] == 1
+    assert trimmed[integrator_stream("ngo-11")] == 1
     assert await operator.hexists(AOF_REWRITE_MARK, Stream.SUBMISSIONS)  # BGREWRITEAOF ran
     metrics, reader = new_metrics()  # and it may read Redis's memory, for the operators
     await figures.observe_redis(as_user[Service.INTAKE], metrics, holder="intake@here", round_s=1)
@@ -99,5 +104,5 @@ async def test_each_service_runs_its_consumer_plumbing(
     assert durability.problem is None
 
 
-async def test_notify_publishes_on_the_public_streams(as_user: dict[str, Redis]) -> None:
-    await as_user[Service.NOTIFY].xadd(public_stream("11"), {"type": "case.received"})
+async def test_notify_publishes_on_the_integrators_streams(as_user: dict[str, Redis]) -> None:
+    await as_user[Service.NOTIFY].xadd(integrator_stream("ngo-11"), {"type": "case.received"})

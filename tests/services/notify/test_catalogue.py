@@ -1,19 +1,25 @@
-"""The catalogue notify serves documents the integrators' public streams: one message per
-public event type, whose payload holds the public view's fields and nothing else."""
+"""The contract documents the integrators' streams: where each integrator's stream and group
+are, one message per public event type whose payload holds the public view's fields and
+nothing else, and the recipe to consume them."""
 
-from services.notify.catalogue import with_public_streams
+from services.contract import document
+from services.notify.catalogue import CHANNEL
 from services.notify.public import FIELDS
 from shared.events import REGISTRY
 from shared.events.catalogue import asyncapi
-from shared.names import public_stream
+from shared.names import integrator_group, integrator_stream
 
-DOCUMENT = with_public_streams(asyncapi(REGISTRY, "test"))
+DOCUMENT = document("test")
 
 
-def test_the_public_channel_is_addressed_as_the_streams_are_named() -> None:
-    address = DOCUMENT["channels"]["public"]["address"]
-    assert address.replace("{province}", "11") == public_stream("11")
-    assert DOCUMENT["operations"]["receive_public"]["channel"] == {"$ref": "#/channels/public"}
+def test_the_integrator_channel_names_the_stream_and_group_as_the_platform_does() -> None:
+    redis = DOCUMENT["channels"][CHANNEL]["x-redis"]
+    assert redis["key"].replace("<name>", "ngo-a") == integrator_stream("ngo-a")
+    assert redis["group"].replace("<name>", "ngo-a") == integrator_group("ngo-a")
+    operation = DOCUMENT["operations"][f"receive_{CHANNEL}"]
+    assert operation["channel"] == {"$ref": f"#/channels/{CHANNEL}"}
+    for step in ("XREADGROUP", "XACK", "XAUTOCLAIM", "(source, id)", "kept for 14 days"):
+        assert step in operation["description"], step
 
 
 def test_each_public_event_type_is_a_message_with_only_its_public_fields() -> None:

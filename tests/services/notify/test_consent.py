@@ -1,8 +1,9 @@
 """Consent to information sharing, obeyed whatever the order: notify runs its real app,
 migrations and case-stream consumer over any permutation of a case's history, with duplicates,
 in any batches. Nothing of a case whose person refused sharing (or whose consent is unknown:
-merged at intake) reaches an integrator, by webhook or on the public stream; of a case whose
-person agreed, every public event reaches both, once, as the same view without personal data."""
+merged at intake) reaches an integrator, by webhook or on its stream; of a case whose person
+agreed, every public event reaches both, once, as the same view without personal data — on
+the streams of the integrators of its area that chose its type, and no other."""
 
 import dataclasses
 import json
@@ -21,10 +22,17 @@ from services.notify import store
 from services.notify.public import DATASCHEMA, FIELDS
 from shared.db import outbox
 from shared.events.intake import CaseReceived
-from shared.names import public_stream
+from shared.names import integrator_stream
 from shared.retention import Retention
 from shared.settings import ServiceSettings
-from tests.services.case_consumers import CASE, KEPT, MERGED_AT_INTAKE, PROVINCE, SERVICES, Runner
+from tests.services.case_consumers import (
+    CASE,
+    INTEGRATORS,
+    KEPT,
+    MERGED_AT_INTAKE,
+    SERVICES,
+    Runner,
+)
 from tests.services.test_case_event_order import deliveries, entry, histories
 
 PERSONAL = {"age", "ethnicity", "nationality", "agency", "channel", "accompanying_minors",
@@ -33,7 +41,7 @@ PERSONAL = {"age", "ethnicity", "nationality", "agency", "channel", "accompanyin
 
 
 async def integrators_view(session: AsyncSession) -> dict[str, Any]:
-    """What integrators get: webhook deliveries, and entries queued for public streams."""
+    """What integrators get: webhook deliveries, and entries queued for their streams."""
     hooks = await session.execute(
         select(store.deliveries.c.event).where(store.deliveries.c.recipient == "integrator")
     )
@@ -74,10 +82,17 @@ def test_an_integrator_hears_of_a_case_exactly_when_its_person_consented_to_shar
         if p.event_type in FIELDS and sharing[p.case_id]  # type: ignore[attr-defined]
     )
     hooks = Counter((e["subject"], e["type"]) for e in seen["webhooks"])
-    entries = Counter((f["subject"], f["type"]) for _, f in seen["streams"])
     assert hooks == expected  # one subscription to every event of the province
-    assert entries == expected
-    assert {stream for stream, _ in seen["streams"]} <= {public_stream(PROVINCE)}
+
+    def entries(name: str) -> Counter[tuple[str, str]]:
+        return Counter((f["subject"], f["type"]) for stream, f in seen["streams"]
+                       if stream == integrator_stream(name))  # fmt: skip
+
+    assert entries("ngo-here") == expected
+    assert entries("national") == Counter({k: n for k, n in expected.items()
+                                           if k[1] == "case.received"})  # fmt: skip
+    assert entries("ngo-elsewhere") == Counter()
+    assert {s for s, _ in seen["streams"]} <= {integrator_stream(n) for n, *_ in INTEGRATORS}
     for fields in [f for _, f in seen["streams"]]:
         webhook = next(e for e in seen["webhooks"] if e["id"] == fields["id"])
         assert json.loads(fields["data"]) == webhook["data"]  # one view, both ways
@@ -87,9 +102,10 @@ def test_an_integrator_hears_of_a_case_exactly_when_its_person_consented_to_shar
             assert webhook["data"]["age_band"] in ("0-15", "35+", "unknown", "25-34")
 
 
-async def test_a_public_stream_keeps_entries_for_its_retention_only(redis: Redis) -> None:
-    """No platform group reads a public stream: it is trimmed by age, integrators or not."""
-    stream, now_ms, day_ms = public_stream(PROVINCE), int(time.time() * 1000), 86_400_000
+async def test_an_integrator_stream_keeps_entries_for_its_retention_only(redis: Redis) -> None:
+    """No platform group reads an integrator's stream: it is trimmed by age, read or not."""
+    stream, now_ms = integrator_stream("ngo-here"), int(time.time() * 1000)
+    day_ms = 86_400_000
     await redis.xadd(stream, {"age": "old"}, id=f"{now_ms - 3 * day_ms}-0")
     await redis.xadd(stream, {"age": "new"}, id=f"{now_ms - day_ms // 2}-0")
     await redis.xgroup_create(stream, "integrator-1", id="0")  # an integrator that never reads
