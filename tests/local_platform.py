@@ -185,6 +185,8 @@ def _service_env(redis_url: str, directory: Path, smtp: SmtpSink) -> dict[str, s
         "SAFERETURN_NOTIFY_SMTP_PORT": str(smtp.port),
         "SAFERETURN_NOTIFY_RETRY_BASE_S": "0.5",
         "SAFERETURN_NOTIFY_RETRY_CAP_S": "5",
+        # Webhooks' day-long schedule, compressed to the waits mail and SMS have here.
+        "SAFERETURN_NOTIFY_WEBHOOK_RETRY_SCHEDULE_S": "0.5,1,2,4,5",
         # One SMTP relay carries every agency's mail: at the default 120 a minute per endpoint
         # it alone would take hours to deliver a full-size run.
         "SAFERETURN_NOTIFY_ENDPOINT_RATE_PER_MINUTE": "100000",

@@ -1,26 +1,21 @@
-"""Notify's HTTP API: the agency directory, integrators' webhook subscriptions, the delivery
-log for operators (no message bodies), and replay of failed deliveries."""
+"""Notify's HTTP API: the agency directory, the delivery log for operators (no message bodies),
+and replay of failed deliveries. Integrators' subscriptions: ``api_subscriptions``."""
 
-import asyncio
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, StrictStr
-from uuid6 import uuid7
 
 from services.notify import directory, egress, store
-from services.notify.channels import Channels, DeliveryError, new_webhook_secret
+from services.notify.channels import new_webhook_secret
 from services.notify.domain import REVIEW_ONLY, AgencyKind
 from shared.cases import register_api
 from shared.diagnostics import receipts
 from shared.events import REGISTRY
-from shared.events.base import business_today
 from shared.guard import PrincipalDep, forbidden
 from shared.http import problem
 from shared.names import Stream
-from shared.ratelimit import RateLimiter
 from shared.webapp import PlatformDep
 
 router = APIRouter()
@@ -151,170 +146,6 @@ async def remove_agency(agency_id: str, platform: PlatformDep, principal: Princi
     return Response(status_code=204)
 
 
-class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: AnyHttpUrl
-    event_types: list[str] = Field(min_length=1, max_length=len(CASE_EVENTS) + 1,
-                                   description="Case event types, or ['*'] for all")  # fmt: skip
-    province: Province | None = None
-    ward: Ward | None = None
-
-
-class SubscriptionOut(BaseModel):
-    subscription_id: str
-    url: str
-    event_types: list[str]
-    province: str | None
-    ward: str | None
-    status: Literal["active", "paused"]
-    secret: str | None = Field(default=None, description="Shown once, at creation")
-
-
-@router.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut,
-             responses={403: {}, 422: {}})  # fmt: skip
-async def subscribe(
-    body: SubscriptionIn, platform: PlatformDep, principal: PrincipalDep, request: Request
-) -> Any:
-    """Subscribe a URL to case events within the client's area; the signing secret (Standard
-    Webhooks) is shown once."""
-    unknown = sorted(set(body.event_types) - {*CASE_EVENTS, "*"})
-    if unknown:
-        return problem(422, "The request is invalid", kind="invalid-request",
-                       detail=f"Unknown event types: {', '.join(unknown)}",
-                       errors=[{"field": "event_types", "message": "unknown event type",
-                                "code": "unknown_event_type"}])  # fmt: skip
-    area = principal.area
-    if not area.covers(body.province, body.ward) or (area.province and not body.province):
-        raise forbidden("The area asked for is outside the client's area")
-    if refused := await _internal([str(body.url)], request, "url"):
-        return refused
-    values = {"subscription_id": str(uuid7()), "client_id": principal.client_id,
-              "url": str(body.url), "event_types": sorted(set(body.event_types)),
-              "province": body.province, "ward": body.ward, "secret": new_webhook_secret(),
-              "status": "active", "created_at": datetime.now(UTC)}  # fmt: skip
-    async with platform.unit_of_work() as uow:
-        await store.add_subscription(uow.session, values)
-    return SubscriptionOut(**values)
-
-
-@router.get("/v1/subscriptions", response_model=list[SubscriptionOut])
-async def my_subscriptions(platform: PlatformDep, principal: PrincipalDep) -> list[Any]:
-    """The client's subscriptions (their secrets are never shown again)."""
-    async with platform.database.reading() as session:
-        rows = await store.subscriptions_of(session, principal.client_id)
-    return [SubscriptionOut(**(row._asdict() | {"secret": None})) for row in rows]
-
-
-async def _own(platform: Any, principal: Any, subscription_id: str) -> Any:
-    async with platform.database.reading() as session:
-        found = await store.subscription(session, subscription_id)
-    if found is None or found.client_id != principal.client_id:
-        return None
-    return found
-
-
-@router.post("/v1/subscriptions/{subscription_id}/pause", response_model=SubscriptionOut,
-             responses={404: {}})  # fmt: skip
-async def pause(subscription_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
-    """Pause deliveries: they wait, none is lost."""
-    return await _set_status(platform, principal, subscription_id, "paused")
-
-
-@router.post("/v1/subscriptions/{subscription_id}/resume", response_model=SubscriptionOut,
-             responses={404: {}})  # fmt: skip
-async def resume(subscription_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
-    """Resume deliveries, the waiting ones first."""
-    return await _set_status(platform, principal, subscription_id, "active")
-
-
-async def _set_status(platform: Any, principal: Any, subscription_id: str, status: str) -> Any:
-    found = await _own(platform, principal, subscription_id)
-    if found is None:
-        return problem(404, "No such subscription", kind="not-found")
-    async with platform.unit_of_work() as uow:
-        await store.set_subscription(uow.session, subscription_id, status=status)
-        if status == "active":
-            await store.wake(uow.session, f"subscription:{subscription_id}", datetime.now(UTC))
-    return SubscriptionOut(**(found._asdict() | {"status": status, "secret": None}))
-
-
-class PingOut(BaseModel):
-    delivered: bool = Field(description="Whether the endpoint answered 2xx; never why not")
-    webhook_id: str
-
-
-@router.post("/v1/subscriptions/{subscription_id}/ping", response_model=PingOut,
-             responses={404: {}, 429: {}})  # fmt: skip
-async def ping(
-    subscription_id: str, platform: PlatformDep, principal: PrincipalDep, request: Request
-) -> Any:
-    """Send a signed test event to the subscription's URL now: delivered or not, answered
-    after a fixed time, a few a minute (so it cannot probe what lies behind the URL)."""
-    found = await _own(platform, principal, subscription_id)
-    if found is None:
-        return problem(404, "No such subscription", kind="not-found")
-    settings = request.app.state.settings
-    limiter = RateLimiter(platform.redis, "notify-ping", limit=settings.ping_rate_per_minute,
-                          window_s=60)  # fmt: skip
-    verdict = await limiter.hit(principal.client_id)
-    if not verdict.allowed:
-        refused = problem(429, "Too many test pings", kind="rate-limited")
-        refused.headers["Retry-After"] = str(verdict.retry_after_s)
-        return refused
-    webhook_id = f"ping-{uuid7()}"
-    message = {
-        "specversion": "1.0",
-        "id": webhook_id,
-        "source": "/safereturn/notify",
-        "type": "notification.test",
-        "time": datetime.now(UTC).isoformat(),
-        "datacontenttype": "application/json",
-        "data": {"subscription_id": subscription_id, "on": business_today().isoformat()},
-    }
-    secret = store.subscription_secret(platform.vault, found)
-    attempt = _ping(request, found.url, secret, message)
-    delivered = await _constant_time(settings.ping_answer_s, attempt)
-    return PingOut(delivered=delivered, webhook_id=webhook_id)
-
-
-async def _ping(request: Request, url: str, secret: str, message: dict[str, Any]) -> bool:
-    settings = request.app.state.settings
-    async with egress.webhook_client(request.app.state.resolver,
-                                     settings.webhook_allow_networks) as http:  # fmt: skip
-        try:
-            await Channels(settings, http, http).webhook(url, secret, message["id"], message)
-        except DeliveryError:
-            return False
-    return True
-
-
-async def _constant_time(seconds: float, attempt: Coroutine[Any, Any, bool]) -> bool:
-    """The attempt's outcome, given after ``seconds`` exactly (an attempt still running then
-    is cut and counts as not delivered): refused, unanswered and 404 look the same."""
-    started = asyncio.get_running_loop().time()
-    try:
-        async with asyncio.timeout(seconds):
-            outcome = await attempt
-    except TimeoutError:
-        outcome = False
-    await asyncio.sleep(max(0.0, seconds - (asyncio.get_running_loop().time() - started)))
-    return outcome
-
-
-@router.delete(
-    "/v1/subscriptions/{subscription_id}", status_code=204, response_model=None,
-    responses={404: {}},
-)  # fmt: skip
-async def unsubscribe(subscription_id: str, platform: PlatformDep, principal: PrincipalDep) -> Any:
-    """Delete a subscription; its undelivered messages are dropped as ``subscription_deleted``."""
-    if await _own(platform, principal, subscription_id) is None:
-        return problem(404, "No such subscription", kind="not-found")
-    async with platform.unit_of_work() as uow:
-        await store.remove_subscription(uow.session, subscription_id)
-    return Response(status_code=204)
-
-
 class Notification(BaseModel):
     """One delivery: who, how, how it went. Never a message body."""
 
@@ -341,7 +172,7 @@ class NotificationPage(BaseModel):
 async def notifications(
     platform: PlatformDep,
     case_id: str | None = None,
-    status: Literal["pending", "retrying", "sending", "sent", "failed"] | None = None,
+    status: Literal["pending", "retrying", "sending", "sent", "failed", "missed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> NotificationPage:
     """The delivery log, for operators."""

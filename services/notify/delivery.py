@@ -1,6 +1,7 @@
 """The delivery worker: takes due deliveries from the log, sends each once per attempt, retries
-with backoff and jitter, leaves failing endpoints alone (circuit breaker, rate limit), and
-records every outcome with its event.
+(mail and SMS with backoff and jitter, webhooks on a schedule spanning a day), leaves failing
+endpoints alone (circuit breaker, rate limit: the delivery waits, using no attempt up), records
+every outcome with its event, and disables a subscription failing for days (``outages``).
 
 Replicas share the log. A delivery is claimed for one attempt under a fresh claim id and a lease;
 the claim counts the attempt, so one that never ends still uses one up. While the attempt runs
@@ -24,7 +25,7 @@ import httpx
 from sqlalchemy.exc import DBAPIError
 from uuid6 import uuid7
 
-from services.notify import domain, store
+from services.notify import domain, outages, store
 from services.notify.channels import Channels, DeliveryError
 from services.notify.contacts import IntakeContacts
 from services.notify.egress import Resolver, system_resolver, webhook_client
@@ -67,6 +68,10 @@ class Deliverer:
         self.settings = settings
         self.messages = messages
         self.breakers = domain.Breakers(settings.breaker_failures, settings.breaker_cooldown_s)
+        self.retries = domain.Retries(
+            settings.delivery_max_attempts, settings.retry_base_s, settings.retry_cap_s,
+            tuple(settings.webhook_retry_schedule_s), settings.webhook_retry_jitter,
+        )  # fmt: skip
         self.limiter = RateLimiter(
             platform.redis, "notify-endpoint", limit=settings.endpoint_rate_per_minute, window_s=60
         )
@@ -100,7 +105,7 @@ class Deliverer:
             rows = await store.due(session, now, self.settings.delivery_batch)
         claims, ended, due = [], 0, []
         for row in rows:
-            if row.status == store.SENDING and row.attempts >= self.settings.delivery_max_attempts:
+            if row.status == store.SENDING and row.attempts >= self.retries.attempts(row.channel):
                 ended += await self._expired(row, now)
             else:
                 due.append(row)
@@ -139,13 +144,9 @@ class Deliverer:
         endpoint = self._endpoint(row)
         self.channel_of[endpoint] = row.channel
         try:
-            allowed = (await self.limiter.hit(endpoint)).allowed
-        except Exception as error:  # Redis away: wait for it rather than use attempts up
-            log.warning("the endpoint rate limit is unavailable: %s", type(error).__name__)
-            await self._later(claim, seconds=1.0, reason="rate_limit_unavailable")
-            return
-        if not allowed:
-            await self._later(claim, seconds=1.0, reason="rate_limited")  # not an attempt
+            await self._ready(row, endpoint)
+        except (_PutOff, _Missed, DeliveryError) as not_now:  # put off and missed: no attempt
+            await self._record(claim, not_now)
             return
         trying = asyncio.create_task(self._try(claim, endpoint))
         keeping = asyncio.create_task(self._keep(claim, trying))
@@ -159,6 +160,23 @@ class Deliverer:
             await self._record(claim, outcome)  # still holding the claim: no one sends again
         finally:
             keeping.cancel()
+
+    async def _ready(self, row: Any, endpoint: str) -> None:
+        """Raise ``_PutOff`` or ``_Missed`` if the delivery is not to be tried now: its
+        subscription is paused or disabled, its endpoint's circuit is open or its rate used up."""
+        if (subscription := outages.subscription_of(row)) is not None:
+            async with self.platform.database.reading() as session:
+                _check_standing(await store.subscription(session, subscription))
+        wait = self.breakers.retry_in(endpoint, time.monotonic())
+        if wait > 0:  # left alone until its cooldown ends: the delivery waits as long
+            raise _PutOff(wait + random.random() * 0.1 * wait, "circuit_open")
+        try:
+            allowed = (await self.limiter.hit(endpoint)).allowed
+        except Exception as error:  # Redis away: wait for it rather than use attempts up
+            log.warning("the endpoint rate limit is unavailable: %s", type(error).__name__)
+            raise _PutOff(1.0, "rate_limit_unavailable") from None
+        if not allowed:
+            raise _PutOff(1.0, "rate_limited")
 
     async def _record(self, claim: Claim, outcome: "Outcome") -> None:
         """Record how the attempt went. A message went out whatever the database says now, so
@@ -178,8 +196,10 @@ class Deliverer:
         row = claim.row
         if isinstance(outcome, _Lost):
             log.warning("delivery %s attempt %d lost its claim", row.delivery_id, claim.attempt)
-        elif isinstance(outcome, _Paused):
-            await self._later(claim, seconds=60.0, reason="paused")
+        elif isinstance(outcome, _PutOff):
+            await self._later(claim, seconds=outcome.seconds, reason=outcome.reason)
+        elif isinstance(outcome, _Missed):
+            await self._missed(claim)
         elif isinstance(outcome, DeliveryError):
             await self._failed(claim, outcome)
         else:
@@ -189,10 +209,11 @@ class Deliverer:
         """The provider's message id, or why not; never raises but for cancellation."""
         try:
             async with asyncio.timeout(self.settings.delivery_attempt_timeout_s):
-                if not self.breakers.allows(endpoint, time.monotonic()):
-                    return DeliveryError("circuit_open")
+                if not self.breakers.allows(endpoint, time.monotonic()):  # another took the trial
+                    retry_in = self.breakers.retry_in(endpoint, time.monotonic())
+                    return _PutOff(retry_in, "circuit_open")
                 provider_id = await self.send(claim)
-        except (_Paused, _Lost) as outcome:
+        except (_PutOff, _Missed, _Lost) as outcome:
             return outcome
         except DeliveryError as error:
             failure = error
@@ -253,15 +274,10 @@ class Deliverer:
         async with self.platform.database.reading() as session:
             if kind == "subscription":
                 found = await store.subscription(session, identifier)
-                if found is None:
-                    raise DeliveryError("subscription_deleted", retryable=False)
-                if found.status != "active":
-                    raise _Paused
+                _check_standing(found)
                 return store.subscription_secret(self.platform.vault, found)
             agency = await store.agency(session, identifier)
-            secret = (
-                store.agency_secret(self.platform.vault, agency) if agency is not None else None
-            )
+        secret = store.agency_secret(self.platform.vault, agency) if agency is not None else None
         if secret is None:
             raise DeliveryError("agency_removed", retryable=False)
         return secret
@@ -281,6 +297,16 @@ class Deliverer:
         if done:
             self.metrics.put_off(row.channel, reason)
 
+    async def _missed(self, claim: Claim) -> None:
+        """The subscription is disabled: the delivery is kept as missed, using no attempt up."""
+        row = claim.row
+        values = {"status": store.MISSED, "attempts": row.attempts, "next_attempt_at":
+                  datetime.now(UTC), "last_error": outages.MISSED_REASON}  # fmt: skip
+        async with self.platform.unit_of_work() as uow:
+            done = await store.finish(uow.session, row.delivery_id, claim.claim_id, values)
+        if done:
+            self.metrics.finished(row.channel, store.MISSED)
+
     async def _sent(self, claim: Claim, provider_id: str) -> None:
         row, now = claim.row, datetime.now(UTC)
         latency = int((now - row.recorded_at).total_seconds() * 1000)
@@ -291,24 +317,29 @@ class Deliverer:
             if done:
                 sent = NotificationSent(**_outcome(row, claim.attempt), latency_ms=latency)
                 await uow.emit(sent, subject=row.case_id, time=now)
+                if subscription := outages.subscription_of(row):
+                    await outages.succeeded(uow.session, subscription)
         self._counted(claim, done, "sent", "sent")
         if done:
             self.metrics.sent(row.channel, latency / 1000)
 
     async def _failed(self, claim: Claim, error: DeliveryError) -> None:
-        row, now, attempts = claim.row, datetime.now(UTC), claim.attempt
-        final = not error.retryable or attempts >= self.settings.delivery_max_attempts
-        wait = domain.backoff_s(
-            attempts, self.settings.retry_base_s, self.settings.retry_cap_s, random.random()
-        )
+        row, now, attempts, missed = claim.row, datetime.now(UTC), claim.attempt, None
+        wait = self.retries.wait_s(row.channel, attempts, random.random())
+        final = not error.retryable or wait is None
         values = {"status": "failed" if final else "retrying", "last_error": error.reason,
-                  "next_attempt_at": now + timedelta(seconds=wait)}  # fmt: skip
+                  "next_attempt_at": now + timedelta(seconds=wait or 0.0)}  # fmt: skip
         async with self.platform.unit_of_work() as uow:
             done = await store.finish(uow.session, row.delivery_id, claim.claim_id, values)
             if done and final:
                 failed = NotificationFailed(**_outcome(row, attempts), reason=error.reason)
                 await uow.emit(failed, subject=row.case_id, time=now)
+            if done and (subscription := outages.subscription_of(row)):
+                limit_s = self.settings.subscription_disable_after_s
+                missed = await outages.failed(uow.session, subscription, now, limit_s)
         self._counted(claim, done, "failed", "failed" if final else None)
+        if done and missed:
+            self.metrics.finished(row.channel, store.MISSED, missed)
         log.info("delivery %s attempt %d failed: %s", row.delivery_id, attempts, error.reason)
 
     def _counted(self, claim: Claim, done: bool, outcome: str, ended: str | None) -> None:
@@ -339,11 +370,29 @@ class _Lost(Exception):
     """The claim ran out or was taken over: this replica must neither send nor record."""
 
 
-class _Paused(Exception):
-    """The integrator paused the subscription: try again later, not an attempt."""
+class _PutOff(Exception):
+    """Not to be tried for ``seconds`` (paused, an open circuit, the rate): not an attempt."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds, self.reason = seconds, reason
 
 
-Outcome = str | DeliveryError | _Paused | _Lost  # the provider's message id, or why not
+class _Missed(Exception):
+    """The subscription is disabled: the delivery is kept as missed, for a replay."""
+
+
+Outcome = str | DeliveryError | _PutOff | _Missed | _Lost  # the provider's message id, or why not
+
+
+def _check_standing(subscription: Any) -> None:
+    """Raise unless the subscription takes deliveries now."""
+    if subscription is None:
+        raise DeliveryError("subscription_deleted", retryable=False)
+    if subscription.status == "disabled":
+        raise _Missed
+    if subscription.status != "active":
+        raise _PutOff(60.0, "paused")
 
 
 def _outcome(row: Any, attempts: int) -> dict[str, Any]:

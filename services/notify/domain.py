@@ -1,9 +1,11 @@
 """Notify's rules. Pure: who must hear of an event (routing rules as data, the agency directory,
-integrators' subscriptions), when to try again, and when an endpoint is left alone."""
+integrators' subscriptions), when to try again, when an endpoint is left alone, and when a
+failing subscription is disabled."""
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -234,6 +236,77 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, jitter: float) -> float
     return ceiling / 2 + ceiling / 2 * jitter
 
 
+WEBHOOK_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+"""Standard Webhooks' schedule (Svix's): after the first attempt, tries again after 5 s, 5 min,
+30 min, 2 h, 5 h, 10 h and 10 h: eight attempts over about 27.5 hours."""
+
+
+def scheduled_attempts(schedule_s: Sequence[float]) -> int:
+    """How many attempts a schedule gives: the first, then one after each wait."""
+    return len(schedule_s) + 1
+
+
+def scheduled_wait_s(
+    attempt: int, schedule_s: Sequence[float], spread: float, jitter: float
+) -> float | None:
+    """The wait after failed attempt ``attempt`` (from 1): its place in the schedule moved by
+    up to ``spread`` of it either way (``jitter`` in [0, 1]: 0.5 keeps it); None after the
+    last attempt."""
+    if not 1 <= attempt <= len(schedule_s):
+        return None
+    return schedule_s[attempt - 1] * (1.0 + spread * (2.0 * jitter - 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    """How many attempts a delivery gets and how long it waits between them: mail and SMS
+    back off exponentially up to ``max_attempts``; webhooks follow ``schedule_s``."""
+
+    max_attempts: int
+    base_s: float
+    cap_s: float
+    schedule_s: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE_S
+    spread: float = 0.1
+
+    def attempts(self, channel: str) -> int:
+        if channel == "webhook":
+            return scheduled_attempts(self.schedule_s)
+        return self.max_attempts
+
+    def wait_s(self, channel: str, attempt: int, jitter: float) -> float | None:
+        """The wait after failed attempt ``attempt``; None if it was the last."""
+        if channel == "webhook":
+            return scheduled_wait_s(attempt, self.schedule_s, self.spread, jitter)
+        if attempt >= self.max_attempts:
+            return None
+        return backoff_s(attempt, self.base_s, self.cap_s, jitter)
+
+
+def schedule_span_s(schedule_s: Sequence[float], spread: float) -> tuple[float, float]:
+    """The shortest and longest time from the first attempt to the last."""
+    total = sum(schedule_s)
+    return total * (1.0 - spread), total * (1.0 + spread)
+
+
+def failing_too_long(failing_since: datetime | None, now: datetime, limit_s: float) -> bool:
+    """A subscription is disabled once its deliveries have failed, with no success between,
+    for ``limit_s``."""
+    return failing_since is not None and (now - failing_since).total_seconds() >= limit_s
+
+
+def replay_range_error(
+    since: datetime, until: datetime, now: datetime, max_range_s: float
+) -> str | None:
+    """Why a replay's time range is refused, or None."""
+    if since >= until:
+        return "since must come before until"
+    if until > now + timedelta(minutes=5):  # a little clock skew is tolerated
+        return "until is in the future"
+    if (until - since).total_seconds() > max_range_s:
+        return f"the range is longer than {max_range_s / 86400:g} days"
+    return None
+
+
 class Breakers:
     """A circuit breaker per endpoint: after ``failures`` in a row the endpoint is left alone
     for ``cooldown_s``, then one trial is let through; a success closes it again."""
@@ -252,6 +325,11 @@ class Breakers:
             return False
         self._opened[endpoint] = now  # half open: this trial only, until it ends
         return True
+
+    def retry_in(self, endpoint: str, now: float) -> float:
+        """How long until the endpoint takes a trial again (0 if it would now)."""
+        opened = self._opened.get(endpoint)
+        return 0.0 if opened is None else max(0.0, opened + self.cooldown_s - now)
 
     def is_open(self, endpoint: str) -> bool:
         return endpoint in self._opened

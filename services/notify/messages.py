@@ -1,5 +1,6 @@
 """Messages from templates (Jinja2): Vietnamese, with English where a template or text is
-missing. Only coded facts reach a template: the case reference, the area, a due date."""
+missing. Only coded facts reach a template: the case reference, the area, a due date (and a
+subscription's id, for its owner's notice)."""
 
 import tomllib
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class Messages:
         rendered = template.render(
             title=text["title"], action=text["action"], case_ref=data.get("case_id") or "-",
             area=area_name(data.get("province"), data.get("ward")), due_on=data.get("due_on"),
-            recipient_name=recipient_name,
+            recipient_name=recipient_name, subscription_id=data.get("subscription_id") or "-",
         )  # fmt: skip
         first, _, body = rendered.partition("\n")
         return Message(first.removeprefix("Subject:").strip(), body.strip() + "\n")

@@ -18,10 +18,10 @@ LATENCY_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600
              86400.0)  # fmt: skip
 """Buckets from a tenth of a second (mail on loopback) to a day (retries over an outage)."""
 CHANNELS = ("email", "sms", "webhook")
-QUEUED = ("pending", "retrying", "sending", "failed")
+QUEUED = ("pending", "retrying", "sending", "failed", "missed")
 """The statuses of deliveries not sent."""
 ATTEMPT_OUTCOMES = ("sent", "failed", "expired")
-PUT_OFF = ("rate_limited", "rate_limit_unavailable", "paused")
+PUT_OFF = ("rate_limited", "rate_limit_unavailable", "paused", "circuit_open")
 """Why a delivery was put off without an attempt."""
 
 
@@ -39,12 +39,14 @@ class _Instruments:
         self.ended: Instrument = meter.create_counter(
             "safereturn_notify_deliveries_ended",
             unit="{delivery}",
-            description="Deliveries that ended, by channel and status (sent, failed)",
+            description="Deliveries that ended, by channel and status (sent, failed, missed: "
+            "its subscription was disabled)",
         )
         self.deferred: Instrument = meter.create_counter(
             "safereturn_notify_deferred",
             unit="{delivery}",
-            description="Deliveries put off without an attempt (endpoint rate, paused)",
+            description="Deliveries put off without an attempt (endpoint rate, paused, an open "
+            "circuit)",
         )
         self.latency = meter.create_histogram(
             "safereturn_notify_delivery_latency",
@@ -55,7 +57,7 @@ class _Instruments:
         for channel in CHANNELS:  # every series exported from the start, at zero
             for outcome in ATTEMPT_OUTCOMES:
                 self.attempts.add(0, {"channel": channel, "outcome": outcome})
-            for status in ("sent", "failed"):
+            for status in ("sent", "failed", "missed"):
                 self.ended.add(0, {"channel": channel, "status": status})
             for reason in PUT_OFF:
                 self.deferred.add(0, {"channel": channel, "reason": reason})
@@ -64,8 +66,8 @@ class _Instruments:
             "safereturn_notify_queue",
             callbacks=[self._observe_queue],
             unit="{delivery}",
-            description="Deliveries not sent, by status (pending, retrying, sending, failed) "
-            "and channel",
+            description="Deliveries not sent, by status (pending, retrying, sending, failed, "
+            "missed) and channel",
         )
 
         self.breakers: list[Callable[[], Counter[str]]] = []
@@ -111,9 +113,9 @@ class DeliveryMetrics:
         self.attempts[(channel, outcome)] += 1
         self._instruments.attempts.add(1, {"channel": channel, "outcome": outcome})
 
-    def finished(self, channel: str, status: str) -> None:
-        self.ended[(channel, status)] += 1
-        self._instruments.ended.add(1, {"channel": channel, "status": status})
+    def finished(self, channel: str, status: str, count: int = 1) -> None:
+        self.ended[(channel, status)] += count
+        self._instruments.ended.add(count, {"channel": channel, "status": status})
 
     def sent(self, channel: str, seconds: float) -> None:
         self._instruments.latency.record(seconds, {"channel": channel})

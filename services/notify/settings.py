@@ -4,6 +4,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, IPvAnyNetwork, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from services.notify import domain
 from shared.names import Service
 from shared.settings import ServiceSettings, trusted_url
 
@@ -70,9 +71,34 @@ class NotifySettings(ServiceSettings):
     intake_timeout_s: PositiveFloat = Field(
         default=5.0, description="Waiting for intake's answer when fetching a person's contact"
     )
-    delivery_max_attempts: PositiveInt = 6
-    retry_base_s: PositiveFloat = 2.0
-    retry_cap_s: PositiveFloat = 600.0
+    delivery_max_attempts: PositiveInt = Field(
+        default=6,
+        description="Attempts at a mail or SMS before it fails (webhooks follow "
+        "their retry schedule)",
+    )
+    retry_base_s: PositiveFloat = Field(
+        default=2.0, description="Mail and SMS: the first wait, doubled at each retry"
+    )
+    retry_cap_s: PositiveFloat = Field(default=600.0, description="Mail and SMS: the longest wait")
+    webhook_retry_schedule_s: Annotated[list[PositiveFloat], NoDecode] = Field(
+        default_factory=lambda: list(domain.WEBHOOK_RETRY_SCHEDULE_S),
+        max_length=50,
+        description="Webhooks: the waits after each failed attempt, comma-separated seconds; "
+        "one attempt more than waits. The default (Standard Webhooks, as Svix) tries at once, "
+        "then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h: about 27.5 hours",
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.1, ge=0.0, le=0.5,
+        description="Webhooks: each wait is moved at random by up to this fraction of it",
+    )  # fmt: skip
+    subscription_disable_after_s: PositiveFloat = Field(
+        default=5 * 86400.0,
+        description="A subscription whose deliveries have kept failing this long without one "
+        "success is disabled and its owner told (5 days, as Svix)",
+    )
+    subscription_replay_max_range_s: PositiveFloat = Field(
+        default=14 * 86400.0, description="The longest time range one replay may cover"
+    )
     breaker_failures: PositiveInt = Field(
         default=5, description="Consecutive failures that open an endpoint's circuit"
     )
@@ -93,6 +119,13 @@ class NotifySettings(ServiceSettings):
                 "SAFERETURN_NOTIFY_INTAKE_URL must be an https URL, or plain http on loopback"
             )
         return url
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("webhook_allow_networks", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Index,
     Integer,
     String,
     Table,
@@ -59,8 +60,12 @@ subscriptions = Table(
     Column("province", String(2), nullable=True),
     Column("ward", String(5), nullable=True),
     Column("secret", Text, nullable=False),  # sealed
-    Column("status", String(10), nullable=False),
+    Column("status", String(10), nullable=False),  # active | paused | disabled
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("contact_email", String(320), nullable=True),  # told if it is disabled
+    Column("failing_since", UtcDateTime(), nullable=True),  # first failure since a success
+    Column("disabled_at", UtcDateTime(), nullable=True),
+    Column("disabled_reason", String(40), nullable=True),
 )
 
 deliveries = Table(
@@ -89,6 +94,7 @@ deliveries = Table(
     Column("recorded_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime(), nullable=True),
     UniqueConstraint("event_key", "recipient_key"),
+    Index("ix_deliveries_recipient_key_recorded_at", "recipient_key", "recorded_at"),
 )
 
 children = Table(
@@ -110,6 +116,8 @@ parked = Table(
 
 DUE = ("pending", "retrying")
 SENDING = "sending"
+MISSED = "missed"
+"""A delivery to a disabled subscription: not sent, kept for a replay."""
 
 
 async def remember_child(session: AsyncSession, case_id: str, child: bool) -> None:
