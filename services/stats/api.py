@@ -1,4 +1,5 @@
-"""Stats' HTTP API for analysts: the form for any period and area, exact (JSON, CSV, Excel).
+"""Stats' HTTP API for analysts: the form for any period and area, exact (JSON, CSV, Excel),
+and identified cases as k-anonymous HTCDS records (``htcds.py``, ``anonymity.py``).
 The open aggregates and the dashboard are in ``public.py``."""
 
 from datetime import UTC, date, datetime
@@ -136,3 +137,66 @@ def _rendered(report: dict[str, Any], output: str) -> Any:
             headers={"Content-Disposition": "attachment; filename=bieu-so-lieu.xlsx"},
         )
     return Report(**report)
+
+
+class HtcdsExport(BaseModel):
+    """Identified cases as k-anonymous HTCDS v2 records, and how they were made so."""
+
+    period: dict[str, str]
+    area: dict[str, str | None]
+    standard: dict[str, str]
+    k: int
+    quasi_identifiers: list[str]
+    withheld: list[str]
+    rung: int
+    counts: dict[str, int]
+    unmapped: dict[str, list[str]]
+    not_in_standard: dict[str, str]
+    records: list[dict[str, Any]]
+    as_of: dict[str, Any]
+    generated_at: datetime
+
+
+@router.get(
+    "/v1/exports/htcds",
+    response_model=HtcdsExport,
+    responses={200: {"content": {"text/csv": {}}}, 403: {}, 422: {}},
+)
+async def htcds_export(
+    request: Request,
+    platform: PlatformDep,
+    principal: PrincipalDep,
+    *,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    period: Annotated[str | None, Query(description="YYYY, YYYY-H1|H2 or YYYY-Q1…Q4")] = None,
+    province: Province = None,
+    ward: Ward = None,
+    k: Annotated[int | None, Query(description="At least the configured k (11)")] = None,
+    output: Annotated[Literal["json", "csv"] | None, Query(alias="format")] = None,
+) -> Any:
+    """Identified cases of a period and area in the IOM Human Trafficking Case Data Standard
+    v2, k-anonymous (docs/htcds-export.md); CSV with ``format=csv`` or ``Accept: text/csv``."""
+    area = principal.area
+    if (area.province and province not in (None, area.province)) or (
+        area.ward and ward not in (None, area.ward)
+    ):
+        raise forbidden("The area asked for is outside the client's area")
+    chosen = period_of(start, end, period)
+    if isinstance(chosen, Response):
+        return chosen
+    least = request.app.state.settings.htcds_k
+    if k is not None and k < least:
+        return _invalid("k", f"must be at least {least}")
+    async with platform.database.reading() as session:
+        export = await exports.htcds_export(
+            session, chosen, area.province or province, area.ward or ward, k=k or least,
+            max_suppressed=request.app.state.settings.htcds_max_suppressed,
+        )  # fmt: skip
+    if output == "csv" or (output is None and "text/csv" in request.headers.get("accept", "")):
+        return Response(
+            exports.htcds_csv(export),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": "attachment; filename=htcds.csv"},
+        )
+    return HtcdsExport(**export)

@@ -118,6 +118,7 @@ class Person:
     consent_statistics: bool
     merged: bool = False
     identified_on: date | None = None
+    purposes: tuple[str, ...] = ()  # purposes of exploitation (the HTCDS export reads them)
 
 
 @dataclass(frozen=True, slots=True)

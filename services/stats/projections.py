@@ -108,7 +108,7 @@ def received(event: Archived) -> Write:
         "age": data.get("age"), "ethnicity": data.get("ethnicity"),
         "nationality": data.get("nationality"), "scope": data["trafficking_scope"],
         "destination": data.get("destination_country"),
-        "reception_form": data["reception_form"],
+        "reception_form": data["reception_form"], "purposes": list(data.get("purposes") or []),
         "consent_statistics": bool(data["consent"]["statistics"]),
     })  # fmt: skip
 

@@ -25,3 +25,14 @@ class StatsSettings(ServiceSettings):
     dashboard_per_minute: PositiveInt = Field(
         default=60, description="Dashboard requests allowed per minute from one address"
     )
+    htcds_k: int = Field(
+        default=11, ge=2,
+        description="The HTCDS export's k-anonymity: every released combination of "
+        "quasi-identifiers occurs at least this often (CTDC publishes with 11); a request may "
+        "ask for more, never for less",
+    )  # fmt: skip
+    htcds_max_suppressed: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="The share of records the HTCDS export may suppress before it generalises "
+        "further (withholds another field)",
+    )  # fmt: skip

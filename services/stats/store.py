@@ -72,6 +72,7 @@ persons = Table(
     Column("scope", String(10), nullable=True),  # as reported; decisions may correct it
     Column("destination", String(2), nullable=True),
     Column("reception_form", String(30), nullable=True),
+    Column("purposes", JSON, nullable=True),  # purposes of exploitation, as reported
     Column("consent_statistics", Boolean, nullable=True),
     Column("merged_into", String(40), nullable=True, index=True),  # case.merged
     Column("overdue", Boolean, nullable=False, server_default=false()),  # verification.overdue
@@ -288,7 +289,8 @@ async def facts(session: AsyncSession, province: str | None, ward: str | None) -
 
 def person_of(row: dict[str, Any]) -> Person:
     """A received person as the form sees them, before any decision."""
-    return Person(merged=row.pop("merged_into") is not None, **row)
+    purposes = tuple(row.pop("purposes", None) or ())
+    return Person(merged=row.pop("merged_into") is not None, purposes=purposes, **row)
 
 
 # --- the facts of given cases, activities and payments (services.stats.tallies) ---------------
