@@ -324,6 +324,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_integrators(args: argparse.Namespace) -> int:
+    data_dir, redis_url = _platform_settings(args)
+    os.environ["SAFERETURN_DATA_DIR"] = str(data_dir)  # notify's database is found there too
+    return integrators.command(args, redis_url, say)
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     asyncio.run(admin.rotate_keys(say, encryption=args.encryption))
     return 0
@@ -364,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notify": cmd_notify,
         "stats": cmd_stats,
         "redis": lambda a: redis_admin.command(a, *_platform_settings(a), say),
-        "integrators": lambda a: integrators.command(a, _platform_settings(a)[1], say),
+        "integrators": cmd_integrators,
     }
     return commands[args.command](args)
 

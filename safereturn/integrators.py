@@ -37,12 +37,15 @@ CONTRACT = "docs/asyncapi.json (also GET /asyncapi.json on any service): channel
 def add_commands(
     commands: Any, platform_options: Callable[[argparse.ArgumentParser, object], None]
 ) -> None:
-    """``safereturn integrators add --name N [--province P] [--events T,…] | list | revoke N``."""
+    """``safereturn integrators add --name N --province P|--national [--events T,…] | list |
+    revoke N``."""
     parser = commands.add_parser("integrators", help="integrators who read their own stream")
     sub = parser.add_subparsers(dest="integrators_command", required=True)
     add = sub.add_parser("add", help="create an integrator; prints its credentials once")
     add.add_argument("--name", required=True, help="1-60 letters, digits, - and _")
-    add.add_argument("--province", help="two-digit 2025 province code (omit for national)")
+    area = add.add_mutually_exclusive_group(required=True)
+    area.add_argument("--province", help="two-digit 2025 province code")
+    area.add_argument("--national", action="store_true", help="every province's cases")
     add.add_argument(
         "--events", help="comma-separated case event types (default: every type shown to "
         f"integrators: {', '.join(integrators.EVENT_TYPES)})",
@@ -62,9 +65,8 @@ def command(args: argparse.Namespace, redis_url: str, say: Say) -> int:
         match args.integrators_command:
             case "add":
                 events = None if args.events is None else _split(args.events)
-                return add(
-                    say, client, redis_url, integrators.asked(args.name, args.province, events)
-                )
+                province = None if args.national else args.province
+                return add(say, client, redis_url, integrators.asked(args.name, province, events))
             case "list":
                 return list_integrators(say, client, revoked=args.revoked)
             case _:
@@ -92,11 +94,12 @@ def _every_node(client: redis.Redis, *command: str) -> None:
         client.execute_command(*command)  # type: ignore[no-untyped-call]
 
 
-def _save_acl(client: redis.Redis) -> str:
+def _save_acl(client: redis.Redis, missing: str) -> str:
+    """ACL SAVE; what to say, and ``missing`` (what the operator must do) if there is no file."""
     try:
         _every_node(client, "ACL", "SAVE")
-    except redis.ResponseError:  # the server runs without an ACL file
-        return "not saved (no ACL file): add its line to yours (`safereturn redis acl`)"
+    except redis.ResponseError:  # the server runs without an ACL file: the change is in memory
+        return f"not saved (the server has no ACL file, so it lasts until a restart): {missing}"
     return "saved to the server's ACL file"
 
 
@@ -152,16 +155,14 @@ def add(say: Say, client: redis.Redis, redis_url: str, asked: Integrator) -> int
 
 def _provision(client: redis.Redis, integrator: Integrator) -> tuple[User, str, str]:
     """The stream with the integrator's group, and its user with a new password."""
-    try:
-        client.xgroup_create(integrator.stream, integrator_group(integrator.name), id="0",
-                             mkstream=True)  # fmt: skip
-    except redis.ResponseError as error:
-        if "BUSYGROUP" not in str(error):
-            raise
+    client.delete(integrator.stream)  # anything an earlier integrator of this name left
+    client.xgroup_create(integrator.stream, integrator_group(integrator.name), id="0",
+                         mkstream=True)  # fmt: skip
     user = integrator_user(integrator.name, redis72=is_redis72(_version(client)))
     password = generate_password()
     _every_node(client, "ACL", "SETUSER", *user.setuser(password))
-    return user, password, _save_acl(client)
+    missing = f"add this line to your ACL file:\n  {user.line(password)}"
+    return user, password, _save_acl(client, missing)
 
 
 async def _register(asked: Integrator) -> Integrator:
@@ -208,20 +209,24 @@ def _text(value: object) -> str:
 
 
 def revoke(say: Say, client: redis.Redis, name: str) -> int:
-    """Stop the feed first (nothing new is written), then remove the user and the stream."""
+    """Stop the feed first (nothing new is written), then remove the user and the stream —
+    again if an earlier revoke stopped half way (Redis down), so it can always be finished."""
     stream = integrator_stream(name)  # ValueError for a name no integrator can have
-    if not asyncio.run(_revoke(name)):
-        say(f"no active integrator {name}")
+    was_active = asyncio.run(_revoke(name))
+    if was_active is None:
+        say(f"no integrator {name}")
         return 1
-    _every_node(client, "ACL", "DELUSER", f"{INTEGRATOR_PREFIX}{name}")
-    saved = _save_acl(client)
+    user = f"{INTEGRATOR_PREFIX}{name}"
+    _every_node(client, "ACL", "DELUSER", user)
+    saved = _save_acl(client, f"remove the `user {user}` line from your ACL file")
     client.delete(stream)
-    say(f"integrator {name} revoked: its feed stopped, its user deleted ({saved}), its stream "
+    state = "revoked" if was_active else "was revoked already"
+    say(f"integrator {name} {state}: its feed stopped, its user deleted ({saved}), its stream "
         "deleted")  # fmt: skip
     return 0
 
 
-async def _revoke(name: str) -> bool:
+async def _revoke(name: str) -> bool | None:
     async with admin.database_of(Service.NOTIFY) as database, database.transaction() as session:
         done = await integrators.revoke(session, name, datetime.now(UTC))
         if done:

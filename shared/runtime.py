@@ -59,9 +59,9 @@ class ServiceSpec:
     """Runs once the database is migrated (before consumers start), then periodically."""
     workers: Sequence[Callable[["Platform"], Coroutine[Any, Any, None]]] = ()
     """Long-running tasks started with the consumers and cancelled when the service stops."""
-    catalogue: Callable[[str], dict[str, Any]] | None = None
-    """The AsyncAPI document this service serves, given the version (``services.contract``);
-    by default its registry's events alone."""
+    catalogue: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Adds this service's own part (channels it alone knows) to the AsyncAPI document it
+    serves; the whole contract is ``docs/asyncapi.json`` (``safereturn.contract``)."""
 
 
 STOP_TIMEOUT_S = 10.0

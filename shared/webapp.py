@@ -59,10 +59,11 @@ async def openapi_document(request: Request) -> dict[str, Any]:
 
 @documents.get("/asyncapi.json")
 async def event_catalogue(platform: PlatformDep) -> dict[str, Any]:
-    """The platform's AsyncAPI 3 contract: its streams, events, submissions and the
-    integrators' streams."""
-    build = platform.spec.catalogue
-    return build(VERSION) if build is not None else asyncapi(platform.spec.registry, VERSION)
+    """The AsyncAPI 3 document of the platform's streams and events, and of this service's
+    own channels (the whole contract, with code lists: docs/asyncapi.json)."""
+    document = asyncapi(platform.spec.registry, VERSION)
+    extend = platform.spec.catalogue
+    return extend(document) if extend is not None else document
 
 
 class AuditPage(BaseModel):

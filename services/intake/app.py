@@ -6,12 +6,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services import contract
 from services.intake import api, handlers
 from services.intake.identity import admin
 from services.intake.identity import api as identity
 from services.intake.reports import api as reports
 from services.intake.reports import handlers as submissions
+from services.intake.reports.contract import with_submissions
 from services.intake.reports.encrypted import Opener
 from services.intake.reports.vault import Vault
 from services.intake.settings import IntakeSettings
@@ -52,7 +52,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     vault = Vault.load(settings.vault_path, create=settings.vault_create)
     spec = ServiceSpec(
         settings,
-        catalogue=contract.document,
+        catalogue=with_submissions,
         subscriptions=[*handlers.subscriptions(), submissions.case_subscription()],
         platform_subscriptions=submissions.subscriptions(
             vault, opener(settings), timedelta(seconds=settings.submission_max_age_s)

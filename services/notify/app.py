@@ -5,8 +5,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services import contract
 from services.notify import api, api_subscriptions, domain, handlers, metrics, store
+from services.notify.catalogue import with_integrator_streams
 from services.notify.delivery import Deliverer
 from services.notify.egress import Resolver, system_resolver
 from services.notify.messages import Messages
@@ -44,7 +44,7 @@ def create_app(settings: NotifySettings, resolver: Resolver = system_resolver) -
         migrations=MIGRATIONS,
         workers=[deliver],
         housekeeping=observe_queue,
-        catalogue=contract.document,
+        catalogue=with_integrator_streams,
     )
     app = build_app(spec)
     app.state.settings = settings

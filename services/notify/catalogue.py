@@ -65,9 +65,13 @@ def _payload(schema: dict[str, Any], event_type: str, fields: tuple[str, ...]) -
 
 
 def with_integrator_streams(
-    document: dict[str, Any], payload: Callable[[type[EventPayload]], dict[str, Any]]
+    document: dict[str, Any],
+    payload: Callable[[type[EventPayload]], dict[str, Any]] = lambda model: (
+        model.model_json_schema()
+    ),
 ) -> dict[str, Any]:
-    """``document`` with the integrators' streams; ``payload`` gives an event's schema."""
+    """``document`` with the integrators' streams; ``payload`` gives an event's schema (the
+    whole contract's has the code lists: ``safereturn.contract``)."""
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     for model in REGISTRY:

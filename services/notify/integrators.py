@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, Table, insert, select, update
+from sqlalchemy import JSON, Column, String, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import public
 from services.notify.store import metadata
 from shared.areas import province_codes
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, outbox
 from shared.names import integrator_stream
 
 integrators = Table(
@@ -100,14 +100,24 @@ async def add(session: AsyncSession, integrator: Integrator, now: datetime) -> I
     return Integrator(integrator.name, integrator.province, integrator.event_types, now)
 
 
-async def revoke(session: AsyncSession, name: str, now: datetime) -> bool:
-    """Stop feeding the integrator's stream; whether it was active."""
+async def revoke(session: AsyncSession, name: str, now: datetime) -> bool | None:
+    """Stop feeding the integrator's stream, and drop what was queued for it but not yet
+    published (it would otherwise land on the stream after it is deleted, where a later
+    integrator of that name would find it). True if it was active, False if already revoked,
+    None if there is no such integrator."""
+    await session.execute(
+        delete(outbox).where(outbox.c.stream == integrator_stream(name),
+                             outbox.c.published_at.is_(None))
+    )  # fmt: skip
     done = await session.execute(
         update(integrators)
         .where(integrators.c.name == name, integrators.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    if done.rowcount:  # type: ignore[attr-defined]
+        return True
+    known = await session.execute(select(integrators.c.name).where(integrators.c.name == name))
+    return False if known.first() is not None else None
 
 
 async def every(session: AsyncSession, *, revoked: bool = False) -> list[Integrator]:

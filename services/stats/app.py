@@ -4,7 +4,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services import contract
 from services.stats import api, handlers, public, tallies
 from services.stats.arrivals import Arrivals
 from services.stats.settings import StatsSettings
@@ -22,7 +21,6 @@ def create_app(settings: StatsSettings) -> FastAPI:
 
     spec = ServiceSpec(
         settings,
-        catalogue=contract.document,
         subscriptions=handlers.subscriptions(arrivals.landed),
         routers=[api.router, public.router],
         public_routers=[public.public],

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services import contract
 from services.support import api, handlers, timers
 from services.support.applications import load_procedures
 from services.support.policies import load_rules
@@ -18,7 +17,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: SupportSettings) -> FastAPI:
     spec = ServiceSpec(
         settings,
-        catalogue=contract.document,
         subscriptions=handlers.subscriptions(),
         routers=[api.router],
         migrations=MIGRATIONS,

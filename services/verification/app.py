@@ -4,7 +4,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services import contract
 from services.verification import api, handlers, procedures
 from services.verification.settings import VerificationSettings
 from shared.runtime import ServiceSpec
@@ -19,7 +18,6 @@ def create_app(settings: VerificationSettings) -> FastAPI:
     )
     spec = ServiceSpec(
         settings,
-        catalogue=contract.document,
         subscriptions=handlers.subscriptions(loaded),
         routers=[api.router],
         migrations=MIGRATIONS,

@@ -4,8 +4,8 @@ Channels are the streams; each message is one event type in its current version,
 CloudEvents attributes as headers and the payload's JSON Schema (the schemas' shared parts
 under ``components/schemas``). The server is Redis, reached as a Redis ACL user. The whole
 contract — code lists, inbound submissions, integrators' streams — is assembled by
-``services.contract``, served by every service (``/asyncapi.json``) and committed as
-``docs/asyncapi.json``.
+``safereturn.contract`` and committed as ``docs/asyncapi.json``; each service serves the
+platform's part and its own at ``/asyncapi.json``.
 """
 
 from collections.abc import Callable

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.contract import CODES, EVERY_EVENT, document
+from safereturn.contract import CODES, EVERY_EVENT, document
 from services.intake.reports.contract import CHANNEL as SUBMISSIONS
 from shared import VERSION
 from shared.events import REGISTRY

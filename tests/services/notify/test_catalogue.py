@@ -2,7 +2,7 @@
 are, one message per public event type whose payload holds the public view's fields and
 nothing else, and the recipe to consume them."""
 
-from services.contract import document
+from safereturn.contract import document
 from services.notify.catalogue import CHANNEL
 from services.notify.public import FIELDS
 from shared.events import REGISTRY

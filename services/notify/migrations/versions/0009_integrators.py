@@ -15,11 +15,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "integrators",
-        sa.Column("name", sa.String(60), primary_key=True),
+        sa.Column("name", sa.String(60), nullable=False),
         sa.Column("province", sa.String(2), nullable=True),
         sa.Column("event_types", sa.JSON, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("name", name="pk_integrators"),
     )
 
 

@@ -1,8 +1,10 @@
 """The platform's AsyncAPI contract, whole: every event with the code lists its fields take
 (as enums, from the services' own code lists, so they cannot drift), the submissions agency
-systems send, and the integrators' streams. Every service serves it at ``/asyncapi.json``;
-``docs/asyncapi.json`` is it, committed (``make test`` checks both that it is current and
-that the official AsyncAPI parser accepts it)."""
+systems send (intake's part), and the integrators' streams (notify's part). It is assembled
+here, beside the services, since services never import each other: each serves at
+``/asyncapi.json`` the platform's events and its own part. ``docs/asyncapi.json`` is the
+whole, committed (``make test`` checks that it is current and that the official AsyncAPI
+parser accepts it)."""
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
