@@ -46,10 +46,12 @@ How to consume your stream, in any language with a Redis client:
 6. On start, and every minute or so, take back what a crashed consumer left pending:
    `XAUTOCLAIM <stream> <group> <consumer> 60000 0-0 COUNT 100` (entries idle for a minute),
    process and acknowledge them the same way.
-7. Entries are kept for {RETENTION_DAYS} days (`SAFERETURN_PUBLIC_STREAM_RETENTION_S`), read or not:
-   a consumer away longer misses what was trimmed.
+7. Entries are kept for {RETENTION_DAYS} days, read or not, unless the operator set another
+   retention (`SAFERETURN_PUBLIC_STREAM_RETENTION_S`): a consumer away longer misses what was
+   trimmed.
 8. To check an entry came from the platform, verify `signature` (Ed25519 over the other
-   fields, `shared/signing.py`) with notify's public key.
+   fields, `shared/signing.py`) with notify's public key, which the operator gives you (the
+   `notify` key of the platform's `event-public-keys.json`; it is not secret).
 
 You get only cases whose person consented to sharing information, only in your area (your
 province, or every province if you are national), only the event types you were given, and
