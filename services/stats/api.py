@@ -139,6 +139,15 @@ def _rendered(report: dict[str, Any], output: str) -> Any:
     return Report(**report)
 
 
+class Unmappable(BaseModel):
+    """``Unmappable`` values released in one HTCDS field: how many records show one, the raw
+    codes at least k of them carry, and how many carry a code fewer than k do (never named)."""
+
+    records: int
+    codes: list[str]
+    records_with_rarer_codes: int
+
+
 class HtcdsExport(BaseModel):
     """Identified cases as k-anonymous HTCDS v2 records, and how they were made so."""
 
@@ -150,7 +159,7 @@ class HtcdsExport(BaseModel):
     withheld: list[str]
     rung: int
     counts: dict[str, int]
-    unmapped: dict[str, list[str]]
+    unmapped: dict[str, Unmappable]
     not_in_standard: dict[str, str]
     records: list[dict[str, Any]]
     as_of: dict[str, Any]

@@ -10,10 +10,13 @@ Data Collaborative's (CTDC) fields for its k-anonymised global dataset, and say 
 export's metadata. The mapping table, what is not exported and why: docs/htcds-export.md.
 
 Every platform code is mapped or marked: a code the standard has no value for is released as
-``UNMAPPABLE`` and named in the export's metadata, never dropped silently.
+``UNMAPPABLE`` and counted in the export's ``unmapped`` metadata, never dropped silently. The
+metadata names a raw code only if at least k released records carry it (``disclosed``): a class
+of k records that all show ``UNMAPPABLE`` may hide a code only one person has.
 """
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +32,7 @@ STANDARD = {
     "age_bands": "CTDC global k-anonymised dataset (ageBroad, majorityStatus)",
 }
 UNMAPPABLE = "Unmappable"
-"""The marker for a platform code the standard has no value for (named in the metadata)."""
+"""The marker for a platform code the standard has no value for (counted in the metadata)."""
 VIET_NAM = "VN"
 
 # The standard's code lists, as HTCDS v2.0 spells them.
@@ -96,7 +99,7 @@ def majority(age: int | None) -> str | None:
 
 @dataclass
 class Unmapped:
-    """Platform codes met that the standard has no value for, by HTCDS field."""
+    """The platform codes of one record that the standard has no value for, by HTCDS field."""
 
     codes: dict[str, set[str]] = field(default_factory=dict)
 
@@ -104,8 +107,34 @@ class Unmapped:
         self.codes.setdefault(htcds_field, set()).add(code)
         return UNMAPPABLE
 
-    def as_metadata(self) -> dict[str, list[str]]:
-        return {name: sorted(codes) for name, codes in sorted(self.codes.items())}
+
+def disclosed(
+    released: Sequence[Unmapped], k: int, withheld: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The export's ``unmapped``: for each released field in which released records show
+    ``UNMAPPABLE``, how many do (``records``, as the records themselves say), the raw codes
+    behind them that at least ``k`` of them carry (``codes``), and how many carry a code fewer
+    than ``k`` do (``records_with_rarer_codes``, a code never named). ``released`` is the marks
+    of the released records only: a suppressed person's codes are not counted either.
+
+    A raw code is named only from a count of released records carrying it, compared with k
+    here and nowhere else: a code one person has is hidden even when her whole class of k shows
+    ``UNMAPPABLE`` (a class that hid ``QQ`` behind ten ``ZZ`` would name her citizenship)."""
+    hidden = set(withheld)
+    records: Counter[str] = Counter()
+    carriers: dict[str, Counter[str]] = {}
+    for mark in released:
+        for name, codes in mark.codes.items():
+            if name not in hidden:
+                records[name] += 1
+                carriers.setdefault(name, Counter()).update(codes)  # a set: once a record
+    metadata = {}
+    for name in sorted(records):
+        named = {code for code, carried in carriers[name].items() if carried >= k}
+        rarer = sum(1 for mark in released if not mark.codes.get(name, set()) <= named)
+        metadata[name] = {"records": records[name], "codes": sorted(named),
+                          "records_with_rarer_codes": rarer}  # fmt: skip
+    return metadata
 
 
 def _coded(table: Mapping[str, str], code: str, htcds_field: str, unmapped: Unmapped) -> str:
@@ -169,11 +198,8 @@ def release(
     marks = [Unmapped() for _ in consenting]
     rows = [record(person, mark) for person, mark in zip(consenting, marks, strict=True)]
     released = anonymity.anonymised(rows, k, max_suppressed, generalised)
-    unmapped = Unmapped()
-    for i in released.kept:  # only what is released: a suppressed person's codes stay hidden
-        for name, codes in marks[i].codes.items():
-            if name not in released.withheld:
-                unmapped.codes.setdefault(name, set()).update(codes)
+    # only what is released: a suppressed person's codes, and withheld fields, stay hidden
+    unmapped = disclosed([marks[i] for i in released.kept], k, released.withheld)
     return {
         "standard": STANDARD,
         "k": k,
@@ -183,7 +209,7 @@ def release(
         "counts": {"identified": len(identified),
                    "without_consent": len(identified) - len(consenting),
                    "released": len(released.records), "suppressed": released.suppressed},
-        "unmapped": unmapped.as_metadata(),
+        "unmapped": unmapped,
         "not_in_standard": NOT_IN_STANDARD,
         "records": [_listed(r) for r in released.records],
     }  # fmt: skip

@@ -2,11 +2,13 @@
 marked unmappable and said so, and for any register every released record's quasi-identifiers
 occur at least k times among the released records, with nothing personal in them."""
 
+import json
 import random
 from collections import Counter
 from datetime import date
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -84,8 +86,12 @@ def test_a_code_outside_the_catalogues_is_released_as_unmappable_and_named() -> 
     assert record["prs_Gender"] == htcds.UNMAPPABLE
     assert record["prs_Citizenship"] == htcds.UNMAPPABLE
     assert record["vic_TypeOfExploitation"] == ["ForcedLabour", htcds.UNMAPPABLE]
-    assert export["unmapped"] == {"prs_Citizenship": ["ZZ"], "prs_Gender": ["intersex"],
-                                  "vic_TypeOfExploitation": ["begging_x"]}  # fmt: skip
+    named = {"records": 3, "records_with_rarer_codes": 0}
+    assert export["unmapped"] == {
+        "prs_Citizenship": named | {"codes": ["ZZ"]},
+        "prs_Gender": named | {"codes": ["intersex"]},
+        "vic_TypeOfExploitation": named | {"codes": ["begging_x"]},
+    }
 
 
 def test_a_suppressed_persons_unmappable_code_is_not_named() -> None:
@@ -93,6 +99,48 @@ def test_a_suppressed_persons_unmappable_code_is_not_named() -> None:
     export = htcds.release(persons, YEAR, 3, 0.0)
     assert export["counts"]["suppressed"] == 1
     assert export["unmapped"] == {}
+
+
+def rare_codes_among_common_ones(n_common: int, **rare: Any) -> list[Person]:
+    """Ten persons with one unmappable code, one otherwise alike with another (``rare``), and
+    forty others: the eleven all show ``Unmappable`` there, one class."""
+    common = {"nationality": "ZZ", "purposes": ("begging_x",), "destination": "XX"}
+    return ([person(f"zz-{n}", **common) for n in range(n_common)]
+            + [person("rare", **(common | rare))]
+            + [person(f"other-{n}") for n in range(40)])  # fmt: skip
+
+
+def metadata(export: dict[str, Any]) -> str:
+    return json.dumps({name: value for name, value in export.items() if name != "records"})
+
+
+@pytest.mark.parametrize(
+    ("field", "rare"),
+    [("prs_Citizenship", {"nationality": "QQ"}),
+     ("vic_TypeOfExploitation", {"purposes": ("begging_q",)}),
+     ("hte_Country", {"destination": "QQ"})],
+)  # fmt: skip
+def test_a_code_only_one_released_person_has_is_never_named(field: str, rare: Any) -> None:
+    """Regression: the eleven of a class of k = 11 all showed ``Unmappable``, and the metadata
+    listed every code behind it, ``QQ`` too: whoever knew a QQ citizen was trafficked learnt her
+    whole record. Now no code fewer than k released records carry is named; they are counted."""
+    [rare_code] = {v if isinstance(v, str) else v[0] for v in rare.values()}
+    export = htcds.release(rare_codes_among_common_ones(10, **rare), YEAR, 11, 0.0)
+    assert export["counts"] == {"identified": 51, "without_consent": 0, "released": 51,
+                                "suppressed": 0}  # fmt: skip
+    assert rare_code not in metadata(export)
+    # the ten's code is not named either (10 < k); the other fields' code all eleven carry is
+    assert export["unmapped"][field] == {"records": 11, "codes": [],
+                                         "records_with_rarer_codes": 11}  # fmt: skip
+    assert all(meta == {"records": 11, "codes": [meta["codes"][0]], "records_with_rarer_codes": 0}
+               for name, meta in export["unmapped"].items() if name != field)  # fmt: skip
+    # with k = 10 the ten's code is named, and the one's still only counted
+    export = htcds.release(rare_codes_among_common_ones(10, **rare), YEAR, 10, 0.0)
+    assert export["counts"]["released"] == 51
+    assert rare_code not in metadata(export)
+    common = {"prs_Citizenship": "ZZ", "vic_TypeOfExploitation": "begging_x", "hte_Country": "XX"}
+    assert export["unmapped"][field] == {"records": 11, "codes": [common[field]],
+                                         "records_with_rarer_codes": 1}  # fmt: skip
 
 
 def test_ages_are_ctdc_bands() -> None:
@@ -109,7 +157,8 @@ def test_ages_are_ctdc_bands() -> None:
 @st.composite
 def registers(draw: st.DrawFn) -> list[Person]:
     """Persons of three provinces, identified or not, in or out of the year, some merged, some
-    without consent, with codes inside and outside the catalogues."""
+    without consent, with codes inside and outside the catalogues (several outside codes for a
+    field, some rare, so that one class showing ``Unmappable`` may hide different codes)."""
     size = draw(st.integers(0, 60))
     found = []
     for n in range(size):
@@ -118,13 +167,13 @@ def registers(draw: st.DrawFn) -> list[Person]:
             f"case-{n}-{draw(st.integers(0, 10**6))}",
             received_on=draw(st.dates(date(2024, 1, 1), date(2026, 12, 31))),
             province=draw(st.sampled_from(["11", "12", "01"])),
-            sex=draw(st.sampled_from([*(s.value for s in Sex), "intersex"])),
+            sex=draw(st.sampled_from([*(s.value for s in Sex), "intersex", "intersex", "x-sex"])),
             age=draw(st.one_of(st.none(), st.integers(0, 90))),
-            nationality=draw(st.sampled_from([None, "VN", "VN", "CN", "LA", "ZZ"])),
-            scope=draw(st.sampled_from([s.value for s in Scope])),
-            destination=draw(st.sampled_from([None, "CN", "LA", "KH", "MY"])),
-            purposes=tuple(draw(st.sets(st.sampled_from([*(p.value for p in Purpose), "x"]),
-                                        max_size=2))),
+            nationality=draw(st.sampled_from([None, "VN", "VN", "CN", "LA", "ZZ", "ZZ", "QQ"])),
+            scope=draw(st.sampled_from([*(s.value for s in Scope), "abroad", "elsewhere"])),
+            destination=draw(st.sampled_from([None, "CN", "LA", "KH", "MY", "XX", "XX", "QQ"])),
+            purposes=tuple(draw(st.sets(st.sampled_from([*(p.value for p in Purpose), "x", "x",
+                                                         "y"]), max_size=2))),
             identified_on=identified,
             merged=draw(st.booleans()) and n % 5 == 0,
             consent_statistics=draw(st.booleans()) or n % 3 != 0,
@@ -132,8 +181,33 @@ def registers(draw: st.DrawFn) -> list[Person]:
     return found
 
 
+@st.composite
+def crowded_registers(draw: st.DrawFn) -> list[Person]:
+    """A few kinds of person, many of each, alike but for codes outside the catalogues: classes
+    of k or more that show ``Unmappable`` and hide different codes, some only one person has."""
+    found = []
+    for kind in range(draw(st.integers(1, 4))):
+        alike = {
+            "province": draw(st.sampled_from(["11", "12"])),
+            "age": draw(st.sampled_from([None, 15, 20, 50])),
+            "scope": draw(st.sampled_from(["abroad", "abroad", "domestic", "elsewhere"])),
+        }
+        sex = draw(st.sampled_from(["female", "intersex"]))
+        for n in range(draw(st.integers(1, 25))):
+            found.append(person(
+                f"kind-{kind}-{n}", **alike,
+                sex=draw(st.sampled_from([sex, sex, sex, "x-sex"])),
+                nationality=draw(st.sampled_from(["VN", "ZZ", "ZZ", "ZZ", "QQ"])),
+                destination=draw(st.sampled_from(["CN", "XX", "XX", "XX", "QQ"])),
+                purposes=(draw(st.sampled_from(["forced_labour", "x", "x", "x", "y"])),),
+                consent_statistics=draw(st.booleans()) or n % 4 != 0,
+            ))  # fmt: skip
+    return found
+
+
 @settings(max_examples=150, deadline=None)
-@given(registers(), st.integers(1, 12), st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+@given(st.one_of(registers(), crowded_registers()), st.integers(1, 12),
+       st.sampled_from([0.0, 0.1, 0.5, 1.0]))  # fmt: skip
 def test_every_released_combination_occurs_at_least_k_times(
     persons: list[Person], k: int, max_suppressed: float
 ) -> None:
@@ -156,6 +230,7 @@ def test_every_released_combination_occurs_at_least_k_times(
         counts["without_consent"] + counts["released"] + counts["suppressed"]
     )
     assert_nothing_personal(export, persons)
+    assert_no_code_named_is_rarer_than_k(export, persons, k)
 
 
 def assert_nothing_personal(export: dict[str, Any], persons: list[Person]) -> None:
@@ -166,12 +241,63 @@ def assert_nothing_personal(export: dict[str, Any], persons: list[Person]) -> No
         assert record.get("ageBroad") in BANDS | {None}
         assert not case_ids & {str(v) for v in record.values()}
         numbers = [v for v in record.values() if isinstance(v, int)]
-        assert numbers == [record["yearOfRegistration"]] or (
+        assert numbers == [record.get("yearOfRegistration")] or (
             "yearOfRegistration" in export["withheld"] and not numbers
         )
-        for name, value in record.items():  # an unmappable value is always named
+        for name, value in record.items():  # an unmappable value is always counted
             if value == htcds.UNMAPPABLE or (isinstance(value, list) and htcds.UNMAPPABLE in value):
-                assert export["unmapped"].get(name), name
+                assert export["unmapped"][name]["records"] >= 1, name
+
+
+def strings(value: Any) -> set[str]:
+    """Every string in a JSON value: keys, values, items."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return {*value} | {s for item in value.values() for s in strings(item)}
+    if isinstance(value, list):
+        return {s for item in value for s in strings(item)}
+    return set()
+
+
+def assert_no_code_named_is_rarer_than_k(
+    export: dict[str, Any], persons: list[Person], k: int
+) -> None:
+    """Every raw platform code named anywhere in the export's metadata is carried by at least k
+    released records, and the counts of ``unmapped`` are the released records' own. Which
+    persons are released is found from the records alone: a class is released whole or not."""
+    withheld = export["withheld"]
+    released = [{n: tuple(v) if isinstance(v, list) else v for n, v in r.items()}
+                for r in export["records"]]  # fmt: skip
+    classes = {anonymity.combination(record) for record in released}
+    raw: set[str] = set()  # every code outside the catalogues anyone in the register has
+    marks: list[dict[str, set[str]]] = []  # the released persons' codes, by released field
+    for candidate in persons:
+        mark = htcds.Unmapped()
+        row = htcds.generalised(htcds.record(candidate, mark))
+        raw |= {code for codes in mark.codes.values() for code in codes}
+        exported = not candidate.merged and candidate.identified_on in YEAR
+        in_a_class = anonymity.combination(anonymity.withheld(row, withheld)) in classes
+        if exported and candidate.consent_statistics and in_a_class:
+            marks.append({n: c for n, c in mark.codes.items() if n not in withheld})
+    assert len(marks) == len(released)
+    # anywhere in the metadata: a raw code named is carried by at least k released records
+    named = strings({name: value for name, value in export.items() if name != "records"}) & raw
+    for code in named:
+        assert sum(any(code in c for c in mark.values()) for mark in marks) >= k, code
+    # by field: each code named there is carried there by k; the counts are the records' own
+    for name, meta in export["unmapped"].items():
+        for code in meta["codes"]:
+            assert sum(code in mark.get(name, set()) for mark in marks) >= k, (name, code)
+        showing = [r for r in released if htcds.UNMAPPABLE in _values(r.get(name))]
+        assert meta["records"] == len(showing) == sum(name in mark for mark in marks) >= 1
+        rarer = sum(not mark.get(name, set()) <= set(meta["codes"]) for mark in marks)
+        assert meta["records_with_rarer_codes"] == rarer, name
+    assert {n for mark in marks for n in mark} == set(export["unmapped"])
+
+
+def _values(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
 
 
 @settings(max_examples=50, deadline=None)

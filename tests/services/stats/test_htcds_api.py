@@ -136,3 +136,25 @@ async def test_a_bad_request_is_a_problem_naming_the_field(
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert field in {error["field"] for error in answer.json()["errors"]}
+
+
+async def test_unmappable_codes_are_counted_and_only_those_k_records_carry_named(
+    stats: FastAPI,
+) -> None:
+    """Eleven women with a citizenship outside the catalogues, ten ZZ and one QQ: the route
+    answers with the metadata as ``htcds.disclosed`` makes it, naming no code fewer than k
+    carry (docs/htcds-export.md)."""
+    platform = stats.state.platform
+    events = [sent(received(f"z-{n}", nationality="ZZ", purposes=["forced_marriage"]))
+              for n in range(10)]  # fmt: skip
+    events.append(sent(received("q-0", nationality="QQ", purposes=["forced_marriage"])))
+    events += [sent(identified(f"z-{n}", FEB)) for n in range(10)]
+    events.append(sent(identified("q-0", FEB)))
+    await consume(platform.database, events)
+    answer = await get(stats, bearer("analyst", "11"), period="2026")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["unmapped"] == {
+        "prs_Citizenship": {"records": 11, "codes": [], "records_with_rarer_codes": 11}
+    }
+    assert "QQ" not in answer.text
+    assert "ZZ" not in answer.text
