@@ -133,18 +133,24 @@ def _disabled() -> Any:
 
 
 async def _set_status(platform: Any, principal: Any, subscription_id: str, status: str) -> Any:
+    """Pause or resume, in one conditional update: a subscription notify disabled meanwhile
+    (another replica, between the read and the write) stays disabled, with a 409. Since when it
+    fails is kept: only a delivery getting through, or enabling it, clears that, so pausing and
+    resuming does not keep a dead endpoint from being disabled."""
     found = await _own(platform, principal, subscription_id)
     if found is None:
         return _not_found()
     if found.status == "disabled":
         return _disabled()
     async with platform.unit_of_work() as uow:
-        # A pause is no failure: the time it lasted does not count towards disabling.
-        await store.set_subscription(uow.session, subscription_id, status=status,
-                                     failing_since=None)  # fmt: skip
+        changed = await store.set_status(uow.session, subscription_id, principal.client_id,
+                                         status)  # fmt: skip
+        if changed is None:  # disabled or deleted since read (refused here: audited so)
+            gone = await store.subscription(uow.session, subscription_id) is None
+            return _not_found() if gone else _disabled()
         if status == "active":
             await store.wake(uow.session, outages.recipient_key(subscription_id), datetime.now(UTC))
-    return _shown(found, status=status)
+    return _shown(changed)
 
 
 @router.post("/v1/subscriptions/{subscription_id}/enable", response_model=SubscriptionOut,

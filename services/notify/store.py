@@ -222,12 +222,18 @@ async def subscriptions_of(session: AsyncSession, client_id: str | None) -> list
     return list(await session.execute(statement.order_by(subscriptions.c.created_at)))
 
 
-async def set_subscription(session: AsyncSession, subscription_id: str, **values: Any) -> None:
-    await session.execute(
+async def set_status(session: AsyncSession, subscription_id: str, client_id: str,
+                     status: str) -> Any:  # fmt: skip
+    """Pause or resume the client's subscription unless notify disabled it (perhaps just now,
+    on another replica): the subscription as it is now, or None if it was not changed."""
+    rows = await session.execute(
         update(subscriptions)
-        .where(subscriptions.c.subscription_id == subscription_id)
-        .values(**values)
-    )
+        .where(subscriptions.c.subscription_id == subscription_id,
+               subscriptions.c.client_id == client_id, subscriptions.c.status != "disabled")
+        .values(status=status)
+        .returning(*subscriptions.c)
+    )  # fmt: skip
+    return rows.first()
 
 
 async def wake(session: AsyncSession, recipient_key: str, now: datetime) -> None:
@@ -250,6 +256,20 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[Mapping[str, Any]
     for row in rows:
         statement = upsert(session, deliveries).values(**row)
         await session.execute(statement.on_conflict_do_nothing())
+
+
+async def put_off_endpoint(session: AsyncSession, channel: str, origin: str | None,
+                           until: datetime, reason: str) -> int:  # fmt: skip
+    """Make the deliveries waiting on a channel (for webhooks, to one origin) due no sooner
+    than ``until``, ``reason`` as their last error; how many. Those under way are left alone."""
+    d = deliveries
+    statement = update(d).where(d.c.channel == channel, d.c.status.in_(DUE),
+                                d.c.next_attempt_at < until)  # fmt: skip
+    if origin is not None:  # an address naming it otherwise (user info, case) is left out
+        prefixes = (d.c.address.startswith(origin + end, autoescape=True) for end in "/?")
+        statement = statement.where(or_(d.c.address == origin, *prefixes))
+    result = await session.execute(statement.values(next_attempt_at=until, last_error=reason))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
