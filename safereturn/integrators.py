@@ -31,7 +31,7 @@ from shared.redis_acl import (
 from shared.settings import settings_for
 
 Say = Callable[[str], None]
-CONTRACT = "docs/asyncapi.json (also GET /asyncapi.json on any service): channel `integrator`"
+CONTRACT = "docs/asyncapi.json, channel `integrator` (notify serves it at GET /asyncapi.json)"
 
 
 def add_commands(
