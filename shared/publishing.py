@@ -98,8 +98,9 @@ class ClusterPublisher:
                 sent[index] = result
 
         await asyncio.gather(*(to(node, indexes) for node, indexes in by_node.values()))
-        failed = [r for r in sent if isinstance(r, Exception) and not isinstance(r, NotDurable)]
-        if failed:  # MOVED, or a node gone: where the slots are now
+        failed = [r for r in sent if isinstance(r, Exception)]
+        if failed:  # MOVED, a node gone, or one that is a replica now (its WAIT refused):
+            # where the slots are now
             log.warning("publishing to the cluster failed (%s: %s); learning its slots again",
                         type(failed[0]).__name__, failed[0])  # fmt: skip
             await self._learn_slots()

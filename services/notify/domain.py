@@ -281,14 +281,6 @@ class Retries:
             return None
         return backoff_s(attempt, self.base_s, self.cap_s, jitter)
 
-    def span_s(self, channel: str) -> float:
-        """The longest time from a delivery's first attempt to its last, each wait at its
-        longest: a webhook's schedule in total (plus its spread), mail's and SMS's backoff."""
-        if channel == "webhook":
-            return schedule_span_s(self.schedule_s, self.spread)[1]
-        waits = range(1, self.max_attempts)
-        return sum(backoff_s(attempt, self.base_s, self.cap_s, 1.0) for attempt in waits)
-
 
 def schedule_span_s(schedule_s: Sequence[float], spread: float) -> tuple[float, float]:
     """The shortest and longest time from the first attempt to the last."""

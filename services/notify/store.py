@@ -258,20 +258,6 @@ async def add_deliveries(session: AsyncSession, rows: Sequence[Mapping[str, Any]
         await session.execute(statement.on_conflict_do_nothing())
 
 
-async def put_off_endpoint(session: AsyncSession, channel: str, origin: str | None,
-                           until: datetime, reason: str) -> int:  # fmt: skip
-    """Make the deliveries waiting on a channel (for webhooks, to one origin) due no sooner
-    than ``until``, ``reason`` as their last error; how many. Those under way are left alone."""
-    d = deliveries
-    statement = update(d).where(d.c.channel == channel, d.c.status.in_(DUE),
-                                d.c.next_attempt_at < until)  # fmt: skip
-    if origin is not None:  # an address naming it otherwise (user info, case) is left out
-        prefixes = (d.c.address.startswith(origin + end, autoescape=True) for end in "/?")
-        statement = statement.where(or_(d.c.address == origin, *prefixes))
-    result = await session.execute(statement.values(next_attempt_at=until, last_error=reason))
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 def _due(now: datetime) -> ColumnElement[bool]:
     """Waiting for its time, or claimed by an attempt whose lease ran out (a crashed or stalled
     replica's)."""

@@ -110,20 +110,6 @@ def test_mail_and_sms_keep_their_backoff_and_webhooks_their_schedule(
     )
 
 
-@settings(max_examples=200, deadline=None)
-@given(draws=st.lists(jitters, min_size=8, max_size=8))
-def test_the_span_bounds_every_channels_retries_however_the_jitter_falls(
-    draws: list[float],
-) -> None:
-    """An open circuit puts a delivery off for no longer than its retries could last."""
-    retries = Retries(max_attempts=6, base_s=2.0, cap_s=600.0)
-    assert retries.span_s("sms") == retries.span_s("email") == 2 + 4 + 8 + 16 + 32
-    assert retries.span_s("webhook") == schedule_span_s(WEBHOOK_RETRY_SCHEDULE_S, 0.1)[1]
-    for channel in ("email", "webhook"):
-        waits = [retries.wait_s(channel, n, jitter) for n, jitter in enumerate(draws, start=1)]
-        assert sum(wait or 0.0 for wait in waits) <= retries.span_s(channel) + 1e-6
-
-
 def test_the_schedule_is_a_setting_of_comma_separated_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
